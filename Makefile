@@ -1,0 +1,88 @@
+# Bron - build, run and test. `make run` and `make check` are the two commands
+# a new user needs (README.md); both install missing Debian packages first.
+
+CC      ?= cc
+BUILD   ?= release
+CSTD     = -std=c11 -D_GNU_SOURCE
+WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+DEPFLAGS = -MMD -MP
+PKGS     = libmicrohttpd jansson sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(BUILD),asan)
+  OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDSAN = -fsanitize=address,undefined
+else ifeq ($(BUILD),debug)
+  OPT = -O0 -g
+else
+  OPT = -O2 -g
+endif
+
+CFLAGS  += $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -Isrc $(DEPFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
+LDFLAGS += $(LDSAN)
+
+OUT      = build/$(BUILD)
+LIB_SRC  = $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(OUT)/%.o)
+MAIN_OBJ = $(OUT)/src/cli/main.o
+UNIT_SRC = $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN = $(UNIT_SRC:%.c=$(OUT)/%)
+BIN      = $(if $(filter release,$(BUILD)),bron,$(OUT)/bron)
+
+.PHONY: all deps run check test unit api bench fuzz clean lint regen
+
+all: $(BIN) $(UNIT_BIN)
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/libbron.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(OUT)/libbron.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/unit/%: tests/unit/%.c $(OUT)/libbron.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(OUT)/libbron.a $(LDLIBS) -lcmocka
+
+deps:
+	@tools/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./bron serve --data ./data
+
+# Unit + API tests on the release build, then again under ASan/UBSan.
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=asan all
+	@tests/run.sh
+
+unit: all
+	@tests/run.sh unit
+
+api: all
+	@tests/run.sh api
+
+bench: deps all
+	@bench/run.sh
+
+fuzz: deps
+	@tests/fuzz/run.sh
+
+lint:
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.[ch]' 'tests/*.[ch]' | grep -v model_tables)
+	cppcheck --quiet --error-exitcode=1 --enable=warning --std=c11 -Isrc src
+
+regen:
+	python3 tools/gen_model.py ../shared/data/fhir-r4 src/model
+
+clean:
+	rm -rf build bron
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,12 @@
+/*
+ * cli.h - the `bron` command's subcommands. main.c dispatches argv[1] to one
+ * of these; each returns the process exit status (0 ok, 1 failure, 2 usage).
+ */
+#ifndef BRON_CLI_H
+#define BRON_CLI_H
+
+int cli_serve(int argc, char **argv);
+/* bron fhirpath 'EXPR' file.json - print the result collection as JSON. */
+int cli_fhirpath(int argc, char **argv);
+
+#endif

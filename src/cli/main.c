@@ -1,0 +1,41 @@
+/*
+ * main.c - the `bron` command: dispatches the first argument to a
+ * subcommand (cli.h). Each subcommand parses its own flags.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bron COMMAND [ARGS]\n\n"
+	           "commands:\n"
+	           "  serve       serve the FHIR API (bron serve --help)\n"
+	           "  fhirpath    evaluate a FHIRPath expression: bron fhirpath 'EXPR' file.json\n"
+	           "  version     print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "serve"))
+		return cli_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "fhirpath"))
+		return cli_fhirpath(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("bron 0.1.0 (FHIR R4 4.0.1)\n");
+		return 0;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "bron: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

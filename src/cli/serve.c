@@ -1,0 +1,222 @@
+/*
+ * serve.c - `bron serve`: reads the configuration (file, then flags), opens
+ * the store, starts the HTTP server with the REST handler, and on SIGTERM or
+ * SIGINT stops accepting, lets requests in flight finish and closes the store.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../http/http.h"
+#include "../rest/rest.h"
+#include "../store/store.h"
+#include "cli.h"
+
+typedef struct serve_config {
+	char bind[128];
+	long port;
+	char data[1024];
+	long threads;
+	long max_body;
+	char base_url[512];
+	long sync;
+} serve_config;
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: bron serve [options]\n\n"
+	        "  --bind ADDR        address to listen on (default 127.0.0.1)\n"
+	        "  --port N           TCP port (default 8080; 0 picks a free port)\n"
+	        "  --data DIR         data directory of the embedded store (default ./data)\n"
+	        "  --config FILE      read options from FILE (lines 'key = value', keys as these\n"
+	        "                     flags without dashes); flags given after override it\n"
+	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
+	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
+	        "  --base-url URL     absolute base URL used in Location and links\n"
+	        "                     (default: http://<Host header>/fhir)\n"
+	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
+	        "                     acknowledged writes on power loss)\n"
+	        "  --help             this text\n");
+}
+
+static int copy_str(char *dst, size_t n, const char *v)
+{
+	size_t len = strlen(v);
+	if (len >= n)
+		return -1;
+	memcpy(dst, v, len + 1);
+	return 0;
+}
+
+/* Apply one option; returns 0, or -1 for a bad value, -2 for an unknown key. */
+static int set_option(serve_config *c, const char *key, const char *val)
+{
+	if (!strcmp(key, "bind"))
+		return copy_str(c->bind, sizeof c->bind, val);
+	if (!strcmp(key, "port"))
+		return base_parse_long(val, 0, 65535, &c->port);
+	if (!strcmp(key, "data"))
+		return copy_str(c->data, sizeof c->data, val);
+	if (!strcmp(key, "threads"))
+		return base_parse_long(val, 1, 256, &c->threads);
+	if (!strcmp(key, "max-body"))
+		return base_parse_long(val, 1024, 1L << 31, &c->max_body);
+	if (!strcmp(key, "base-url"))
+		return copy_str(c->base_url, sizeof c->base_url, val);
+	if (!strcmp(key, "sync"))
+		return base_parse_long(val, 0, 1, &c->sync);
+	return -2;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = 0;
+	return s;
+}
+
+static int read_config(serve_config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "bron: cannot read config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char line[2048];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *s = trim(line);
+		if (!*s || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fprintf(stderr, "bron: %s:%d: expected 'key = value'\n", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = 0;
+		char *key = trim(s), *val = trim(eq + 1);
+		int r = set_option(c, key, val);
+		if (r) {
+			fprintf(stderr, "bron: %s:%d: %s '%s'\n", path, lineno,
+			        r == -2 ? "unknown option" : "bad value for", key);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static int parse_args(serve_config *c, int argc, char **argv)
+{
+	/* the config file first, so flags override it wherever they stand */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config")) {
+			if (i + 1 >= argc || read_config(c, argv[i + 1]))
+				return -1;
+		} else if (!strncmp(argv[i], "--config=", 9) && read_config(c, argv[i] + 9)) {
+			return -1;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			serve_usage(stdout);
+			exit(0);
+		}
+		if (strncmp(a, "--", 2)) {
+			fprintf(stderr, "bron serve: unexpected argument '%s'\n", a);
+			return -1;
+		}
+		char key[64];
+		const char *val;
+		const char *eq = strchr(a, '=');
+		size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		if (kl >= sizeof key) {
+			fprintf(stderr, "bron serve: unknown option '%s'\n", a);
+			return -1;
+		}
+		memcpy(key, a + 2, kl);
+		key[kl] = 0;
+		if (eq) {
+			val = eq + 1;
+		} else {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "bron serve: option '%s' needs a value\n", a);
+				return -1;
+			}
+			val = argv[++i];
+		}
+		if (!strcmp(key, "config"))
+			continue;
+		int r = set_option(c, key, val);
+		if (r) {
+			fprintf(stderr, "bron serve: %s '%s'\n", r == -2 ? "unknown option" : "bad value for",
+			        a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+
+int cli_serve(int argc, char **argv)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	serve_config c = {.bind = "127.0.0.1", .port = 8080, .data = "./data",
+	                  .threads = cpus > 0 ? cpus : 2, .max_body = 16L << 20, .sync = 1};
+	if (parse_args(&c, argc, argv)) {
+		serve_usage(stderr);
+		return 2;
+	}
+	store_options so = {.dir = c.data, .sync_full = (int)c.sync};
+	store *st;
+	char *err;
+	if (store_open(&so, &st, &err)) {
+		fprintf(stderr, "bron: %s\n", err);
+		free(err);
+		return 1;
+	}
+	rest_config rc = {.store = st, .base_path = "/fhir",
+	                  .base_url = c.base_url[0] ? c.base_url : NULL,
+	                  .max_body = (size_t)c.max_body};
+	rest *r = rest_new(&rc);
+	/* block the signals in every thread but this one, which waits for them */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	http_config hc = {.bind = c.bind, .port = (int)c.port, .threads = (int)c.threads,
+	                  .max_body = (size_t)c.max_body, .timeout_s = 60};
+	http_server *srv;
+	if (http_start(&hc, rest_handle, r, &srv, &err)) {
+		fprintf(stderr, "bron: %s\n", err);
+		free(err);
+		rest_free(r);
+		store_close(st);
+		return 1;
+	}
+	fprintf(stderr, "bron: serving http://%s:%d/fhir (data in %s)\n", c.bind, http_port(srv),
+	        c.data);
+	int sig = 0;
+	sigwait(&set, &sig);
+	fprintf(stderr, "bron: %s received, finishing requests in flight\n",
+	        sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	http_stop(srv, 10);
+	rest_free(r);
+	store_close(st);
+	fprintf(stderr, "bron: stopped\n");
+	return 0;
+}

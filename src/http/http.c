@@ -1,0 +1,324 @@
+/*
+ * http.c - libmicrohttpd glue for http.h. Each connection's request gets an
+ * http_req with its own arena, created on the first callback and freed in
+ * the completion callback after the response went out. Bodies accumulate in
+ * a bounded buf. Suspended requests are resumed with MHD_resume_connection.
+ */
+#include "http.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT_T;
+#else
+typedef enum MHD_Result MHD_RESULT_T;
+#endif
+
+struct http_server {
+	struct MHD_Daemon *d;
+	http_handler_fn handler;
+	void *ctx;
+	size_t max_body;
+	int port;
+	atomic_int in_flight; /* requests between first callback and completion */
+};
+
+typedef struct res_header {
+	const char *name, *value;
+	struct res_header *next;
+} res_header;
+
+enum req_state { REQ_READING, REQ_HANDLED, REQ_SUSPENDED, REQ_RESUMED, REQ_SENT };
+
+struct http_req {
+	http_server *srv;
+	struct MHD_Connection *conn;
+	arena *a;
+	const char *method;
+	const char *path;
+	buf body;
+	int too_big;
+	enum req_state state;
+	http_resume_fn cont;
+	res_header *headers;
+	/* the response, queued when the handler returns */
+	int status;
+	const char *res_body;
+	size_t res_len;
+	const char *content_type;
+	int has_response;
+	const char **qkeys, **qvals; /* lazily collected query parameters */
+	size_t qn, qcap;
+	void *data;                  /* the handler's own pointer */
+};
+
+void http_req_set_data(http_req *req, void *data) { req->data = data; }
+void *http_req_data(const http_req *req) { return req->data; }
+
+arena *http_req_arena(http_req *req) { return req->a; }
+const char *http_req_method(const http_req *req) { return req->method; }
+const char *http_req_path(const http_req *req) { return req->path; }
+int http_req_body_too_big(const http_req *req) { return req->too_big; }
+
+const char *http_req_body(const http_req *req, size_t *len)
+{
+	*len = req->body.len;
+	return req->body.data ? req->body.data : "";
+}
+
+const char *http_req_header(http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static MHD_RESULT_T collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+	http_req *req = cls;
+	if (req->qn == req->qcap) {
+		size_t cap = req->qcap ? req->qcap * 2 : 8;
+		const char **k = arena_alloc(req->a, cap * sizeof *k);
+		const char **v = arena_alloc(req->a, cap * sizeof *v);
+		if (req->qn) {
+			memcpy(k, req->qkeys, req->qn * sizeof *k);
+			memcpy(v, req->qvals, req->qn * sizeof *v);
+		}
+		req->qkeys = k;
+		req->qvals = v;
+		req->qcap = cap;
+	}
+	req->qkeys[req->qn] = key;
+	req->qvals[req->qn] = value ? value : "";
+	req->qn++;
+	return MHD_YES;
+}
+
+size_t http_req_queries(http_req *req, const char *const **keys, const char *const **values)
+{
+	if (!req->qkeys) {
+		req->qn = 0;
+		MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
+		if (!req->qkeys) {
+			req->qkeys = arena_alloc(req->a, sizeof *req->qkeys);
+			req->qvals = arena_alloc(req->a, sizeof *req->qvals);
+		}
+	}
+	*keys = req->qkeys;
+	*values = req->qvals;
+	return req->qn;
+}
+
+void http_res_header(http_req *req, const char *name, const char *value)
+{
+	res_header *h = arena_alloc(req->a, sizeof *h);
+	h->name = arena_strdup(req->a, name);
+	h->value = arena_strdup(req->a, value);
+	h->next = req->headers;
+	req->headers = h;
+}
+
+void http_res_send(http_req *req, int status, const char *body, size_t len, const char *content_type)
+{
+	req->status = status;
+	req->res_body = body;
+	req->res_len = len;
+	req->content_type = content_type;
+	req->has_response = 1;
+}
+
+void http_req_suspend(http_req *req, http_resume_fn cont)
+{
+	req->cont = cont;
+	req->state = REQ_SUSPENDED;
+	MHD_suspend_connection(req->conn);
+}
+
+void http_req_resume(http_req *req)
+{
+	req->state = REQ_RESUMED;
+	MHD_resume_connection(req->conn);
+}
+
+static MHD_RESULT_T queue(http_req *req)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		req->res_len, (void *)(req->res_body ? req->res_body : ""), MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	/* headers were pushed in reverse; add them in the order they were set */
+	res_header *rev = NULL;
+	for (res_header *h = req->headers, *next; h; h = next) {
+		next = h->next;
+		h->next = rev;
+		rev = h;
+	}
+	req->headers = rev;
+	for (res_header *h = req->headers; h; h = h->next)
+		MHD_add_response_header(r, h->name, h->value);
+	if (req->content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+	MHD_RESULT_T ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
+	MHD_destroy_response(r);
+	req->state = REQ_SENT;
+	return ret;
+}
+
+static const char too_big_body[] =
+	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
+	"\"diagnostics\":\"Request body exceeds the configured maximum size\"}]}";
+
+static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls)
+{
+	http_server *srv = cls;
+	http_req *req = *con_cls;
+	if (!req) {
+		req = base_calloc(1, sizeof *req);
+		req->srv = srv;
+		req->conn = conn;
+		req->a = arena_new(16384);
+		req->method = arena_strdup(req->a, method);
+		req->path = arena_strdup(req->a, url);
+		buf_init(&req->body, srv->max_body);
+		atomic_fetch_add(&srv->in_flight, 1);
+		*con_cls = req;
+		/* refuse an announced oversize body before reading it */
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		if (cl) {
+			char *end;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (*end == 0 && n > srv->max_body) {
+				req->too_big = 1;
+				http_res_send(req, 413, too_big_body, sizeof too_big_body - 1,
+				              "application/fhir+json; charset=utf-8");
+				return queue(req);
+			}
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->too_big && buf_append(&req->body, upload_data, *upload_data_size))
+			req->too_big = 1;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	switch (req->state) {
+	case REQ_READING:
+		req->state = REQ_HANDLED;
+		srv->handler(req, srv->ctx);
+		break;
+	case REQ_RESUMED:
+		req->state = REQ_HANDLED;
+		req->cont(req);
+		break;
+	case REQ_SUSPENDED: /* spurious call while parked */
+		return MHD_YES;
+	default:
+		break;
+	}
+	if (req->state == REQ_SUSPENDED)
+		return MHD_YES;
+	if (!req->has_response)
+		http_res_send(req, 500, NULL, 0, NULL);
+	if (req->state == REQ_SENT)
+		return MHD_YES;
+	return queue(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	http_server *srv = cls;
+	http_req *req = *con_cls;
+	if (!req)
+		return;
+	buf_free(&req->body);
+	arena_free(req->a);
+	free(req);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_server **out,
+               char **err)
+{
+	http_server *srv = base_calloc(1, sizeof *srv);
+	srv->handler = handler;
+	srv->ctx = ctx;
+	srv->max_body = cfg->max_body;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
+	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
+	if (inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)cfg->port);
+	} else if (inet_pton(AF_INET6, bind, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		size_t n = strlen(bind) + 64;
+		*err = base_malloc(n);
+		snprintf(*err, n, "cannot parse bind address '%s'", bind);
+		free(srv);
+		return -1;
+	}
+	srv->d = MHD_start_daemon(
+		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+		MHD_OPTION_END);
+	if (!srv->d) {
+		size_t n = strlen(bind) + 96;
+		*err = base_malloc(n);
+		snprintf(*err, n, "cannot listen on %s port %d (in use or not allowed)", bind, cfg->port);
+		free(srv);
+		return -1;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : cfg->port;
+	*out = srv;
+	return 0;
+}
+
+int http_port(const http_server *srv)
+{
+	return srv->port;
+}
+
+void http_stop(http_server *srv, int grace_s)
+{
+	if (!srv)
+		return;
+	MHD_socket s = MHD_quiesce_daemon(srv->d);
+	/* let requests in flight finish; idle keep-alive connections are closed by stop */
+	for (int i = 0; i < grace_s * 100 && atomic_load(&srv->in_flight) > 0; i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	MHD_stop_daemon(srv->d);
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+	free(srv);
+}

@@ -1,0 +1,352 @@
+/*
+ * json.c - parsing with jansson, and the byte-level canonical, minify and
+ * pretty writers (json.h). The byte writers assume their input is valid JSON
+ * (it has passed json_parse) and never read past `len`.
+ */
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int json_parse(const char *data, size_t len, json_t **out, diag_list *d)
+{
+	json_error_t err;
+	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+	if (!v) {
+		diag_error(d, "invalid", NULL, "Invalid JSON at line %d, column %d: %s", err.line,
+		           err.column, err.text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Index just past the string starting at s[i] == '"'. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+	i++;
+	while (i < len && s[i] != '"') {
+		if (s[i] == '\\')
+			i++;
+		i++;
+	}
+	return i < len ? i + 1 : len;
+}
+
+/* Index just past the value starting at s[i] (after whitespace). */
+static size_t skip_value(const char *s, size_t len, size_t i)
+{
+	i = skip_ws(s, len, i);
+	if (i >= len)
+		return len;
+	if (s[i] == '"')
+		return skip_string(s, len, i);
+	if (s[i] == '{' || s[i] == '[') {
+		int depth = 0;
+		while (i < len) {
+			char c = s[i];
+			if (c == '"') {
+				i = skip_string(s, len, i);
+				continue;
+			}
+			if (c == '{' || c == '[')
+				depth++;
+			else if (c == '}' || c == ']') {
+				if (--depth == 0)
+					return i + 1;
+			}
+			i++;
+		}
+		return len;
+	}
+	while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
+	       s[i] != '\r' && s[i] != '\t')
+		i++;
+	return i;
+}
+
+static int copy_minified(buf *out, const char *s, size_t from, size_t to)
+{
+	size_t run = from;
+	size_t i = from;
+	while (i < to) {
+		char c = s[i];
+		if (c == '"') {
+			i = skip_string(s, to, i);
+			continue;
+		}
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+			if (i > run && buf_append(out, s + run, i - run))
+				return BUF_TOOBIG;
+			i++;
+			run = i;
+			continue;
+		}
+		i++;
+	}
+	if (to > run && buf_append(out, s + run, to - run))
+		return BUF_TOOBIG;
+	return 0;
+}
+
+int json_minify(const char *src, size_t len, buf *out)
+{
+	return copy_minified(out, src, 0, len);
+}
+
+/* One member of an object: key (without quotes) and the value's span. */
+typedef struct member {
+	const char *key;
+	size_t key_len;
+	size_t val_from, val_to;
+} member;
+
+/* Iterate members of the object starting at s[*i] == '{' (or after a comma).
+ * Returns 1 with *m filled, 0 at the end of the object. */
+static int next_member(const char *s, size_t len, size_t *i, member *m)
+{
+	size_t p = skip_ws(s, len, *i);
+	if (p < len && (s[p] == '{' || s[p] == ','))
+		p = skip_ws(s, len, p + 1);
+	if (p >= len || s[p] != '"')
+		return 0;
+	size_t kend = skip_string(s, len, p);
+	m->key = s + p + 1;
+	m->key_len = kend - p - 2;
+	p = skip_ws(s, len, kend);
+	if (p >= len || s[p] != ':')
+		return 0;
+	m->val_from = skip_ws(s, len, p + 1);
+	m->val_to = skip_value(s, len, m->val_from);
+	*i = m->val_to;
+	return 1;
+}
+
+static int key_is(const member *m, const char *k)
+{
+	size_t n = strlen(k);
+	return m->key_len == n && memcmp(m->key, k, n) == 0;
+}
+
+static int put_member(buf *out, const char *s, const member *m, int *first)
+{
+	int rc = 0;
+	if (!*first)
+		rc |= buf_putc(out, ',');
+	*first = 0;
+	rc |= buf_putc(out, '"');
+	rc |= buf_append(out, m->key, m->key_len);
+	rc |= buf_append(out, "\":", 2);
+	rc |= copy_minified(out, s, m->val_from, m->val_to);
+	return rc ? BUF_TOOBIG : 0;
+}
+
+int json_canonical(const char *src, size_t len, const json_meta *meta, buf *out)
+{
+	size_t start = skip_ws(src, len, 0);
+	if (start >= len || src[start] != '{')
+		return -1;
+	member m;
+	size_t i = start;
+	int rc = 0;
+	rc |= buf_putc(out, '{');
+	int first = 1;
+	while (next_member(src, len, &i, &m)) {
+		if (key_is(&m, "resourceType")) {
+			rc |= put_member(out, src, &m, &first);
+			break;
+		}
+	}
+	if (meta->id) {
+		rc |= buf_puts(out, first ? "\"id\":" : ",\"id\":");
+		rc |= json_put_string(out, meta->id);
+		first = 0;
+	}
+	rc |= buf_puts(out, first ? "\"meta\":{" : ",\"meta\":{");
+	first = 0;
+	int mfirst = 1;
+	if (meta->version_id) {
+		rc |= buf_puts(out, "\"versionId\":");
+		rc |= json_put_string(out, meta->version_id);
+		mfirst = 0;
+	}
+	if (meta->last_updated) {
+		rc |= buf_puts(out, mfirst ? "\"lastUpdated\":" : ",\"lastUpdated\":");
+		rc |= json_put_string(out, meta->last_updated);
+		mfirst = 0;
+	}
+	/* the client's own meta members, minus the server-set ones */
+	i = start;
+	while (next_member(src, len, &i, &m)) {
+		if (!key_is(&m, "meta") || src[m.val_from] != '{')
+			continue;
+		size_t j = m.val_from;
+		member mm;
+		while (next_member(src, m.val_to, &j, &mm)) {
+			if (key_is(&mm, "versionId") || key_is(&mm, "lastUpdated"))
+				continue;
+			rc |= put_member(out, src, &mm, &mfirst);
+		}
+	}
+	rc |= buf_putc(out, '}');
+	i = start;
+	while (next_member(src, len, &i, &m)) {
+		if (key_is(&m, "resourceType") || key_is(&m, "id") || key_is(&m, "meta"))
+			continue;
+		rc |= put_member(out, src, &m, &first);
+	}
+	rc |= buf_putc(out, '}');
+	return rc ? BUF_TOOBIG : 0;
+}
+
+static int indent(buf *out, int depth)
+{
+	int rc = buf_putc(out, '\n');
+	for (int k = 0; k < depth; k++)
+		rc |= buf_append(out, "  ", 2);
+	return rc;
+}
+
+int json_pretty(const char *s, size_t len, buf *out)
+{
+	int depth = 0, rc = 0;
+	size_t i = 0;
+	while (i < len) {
+		char c = s[i];
+		if (c == '"') {
+			size_t e = skip_string(s, len, i);
+			rc |= buf_append(out, s + i, e - i);
+			i = e;
+			continue;
+		}
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+			i++;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			size_t n = skip_ws(s, len, i + 1);
+			if (n < len && (s[n] == '}' || s[n] == ']')) { /* empty container */
+				rc |= buf_putc(out, c);
+				rc |= buf_putc(out, s[n]);
+				i = n + 1;
+				continue;
+			}
+			rc |= buf_putc(out, c);
+			rc |= indent(out, ++depth);
+		} else if (c == '}' || c == ']') {
+			rc |= indent(out, --depth);
+			rc |= buf_putc(out, c);
+		} else if (c == ',') {
+			rc |= buf_putc(out, ',');
+			rc |= indent(out, depth);
+		} else if (c == ':') {
+			rc |= buf_append(out, ": ", 2);
+		} else {
+			rc |= buf_putc(out, c);
+		}
+		i++;
+	}
+	return rc ? BUF_TOOBIG : 0;
+}
+
+int json_put_string(buf *out, const char *s)
+{
+	int rc = buf_putc(out, '"');
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		const char *esc = NULL;
+		char tmp[8];
+		switch (*p) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		default:
+			if (*p < 0x20) {
+				snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+				esc = tmp;
+			}
+		}
+		if (esc) {
+			rc |= buf_append(out, run, (const char *)p - run);
+			rc |= buf_puts(out, esc);
+			run = (const char *)p + 1;
+		}
+	}
+	rc |= buf_puts(out, run);
+	rc |= buf_putc(out, '"');
+	return rc ? BUF_TOOBIG : 0;
+}
+
+static int put_real(buf *out, double d)
+{
+	char tmp[40];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	/* keep it a JSON number that reads back as a real */
+	if (!strpbrk(tmp, ".eEn"))
+		return buf_printf(out, "%s.0", tmp);
+	return buf_puts(out, tmp);
+}
+
+int json_dump(const json_t *v, buf *out)
+{
+	int rc = 0;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+		rc |= buf_putc(out, '{');
+		json_object_foreach((json_t *)v, k, x) {
+			if (!first)
+				rc |= buf_putc(out, ',');
+			first = 0;
+			rc |= json_put_string(out, k);
+			rc |= buf_putc(out, ':');
+			rc |= json_dump(x, out);
+		}
+		rc |= buf_putc(out, '}');
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *x;
+		rc |= buf_putc(out, '[');
+		json_array_foreach(v, i, x) {
+			if (i)
+				rc |= buf_putc(out, ',');
+			rc |= json_dump(x, out);
+		}
+		rc |= buf_putc(out, ']');
+		break;
+	}
+	case JSON_STRING:
+		rc |= json_put_string(out, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		rc |= buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		rc |= put_real(out, json_real_value(v));
+		break;
+	case JSON_TRUE: rc |= buf_puts(out, "true"); break;
+	case JSON_FALSE: rc |= buf_puts(out, "false"); break;
+	case JSON_NULL: rc |= buf_puts(out, "null"); break;
+	}
+	return rc ? BUF_TOOBIG : 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * json.h - Bron's JSON layer: parsing into jansson trees with limits, and the
+ * byte-level writers that produce what is stored and served. The canonical
+ * writer works on the client's bytes, not on the parsed tree, so decimals
+ * (1.50), key order and string escapes survive exactly; the tree is used to
+ * check and index. Nothing here keeps state; all functions are thread-safe.
+ */
+#ifndef BRON_JSON_H
+#define BRON_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../base/base.h"
+
+/* Parse `len` bytes as one JSON value, rejecting duplicate keys. On failure
+ * returns -1 and adds a diagnostic (code "invalid") naming line and column.
+ * On success *out is a new reference the caller must json_decref. */
+int json_parse(const char *data, size_t len, json_t **out, diag_list *d);
+
+/* Server-set metadata written into a resource's canonical form. */
+typedef struct json_meta {
+	const char *id;           /* the logical id */
+	const char *version_id;   /* meta.versionId */
+	const char *last_updated; /* meta.lastUpdated (FHIR instant) */
+} json_meta;
+
+/* Write the canonical stored form of a resource: the object in `src` (valid
+ * JSON, already checked by json_parse) minified, with "resourceType" first,
+ * then "id" and "meta" taken from `m` (meta.versionId/lastUpdated replaced,
+ * other meta members kept in order), then every other member in the client's
+ * order with its bytes unchanged apart from whitespace. Returns 0, or
+ * BUF_TOOBIG if `out` would exceed its maximum, or -1 if src is not an object. */
+int json_canonical(const char *src, size_t len, const json_meta *m, buf *out);
+
+/* Minify any JSON text (whitespace outside strings removed). */
+int json_minify(const char *src, size_t len, buf *out);
+
+/* Re-indent JSON text for humans (_pretty=true): two spaces, one member per line. */
+int json_pretty(const char *src, size_t len, buf *out);
+
+/* Serialise a tree compactly, keys in insertion order, reals in the shortest
+ * form that reads back to the same double (JSON Patch results). */
+int json_dump(const json_t *v, buf *out);
+
+/* Append `s` as a JSON string literal (with quotes and escapes). */
+int json_put_string(buf *out, const char *s);
+
+#endif

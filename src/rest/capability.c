@@ -1,0 +1,62 @@
+/*
+ * capability.c - the CapabilityStatement served at GET [base]/metadata,
+ * built once at start from the generated model (every concrete R4 resource
+ * type) and from what this build really implements; nothing is claimed that
+ * the router does not dispatch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../json/json.h"
+#include "../model/model.h"
+#include "rest_int.h"
+
+#ifndef BRON_VERSION
+#define BRON_VERSION "0.1.0"
+#endif
+
+static const char *const type_interactions[] = {"read",   "vread",           "update",
+                                                "patch",  "delete",          "history-instance",
+                                                "history-type", "create", NULL};
+
+void rest__build_capability(rest *r)
+{
+	buf b;
+	buf_init(&b, 0);
+	char now[40];
+	base_format_instant(base_now_us(), now, sizeof now);
+	buf_printf(&b,
+	           "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\",\"date\":\"%s\","
+	           "\"publisher\":\"Bron\",\"kind\":\"instance\","
+	           "\"software\":{\"name\":\"Bron\",\"version\":\"%s\"},"
+	           "\"implementation\":{\"description\":\"Bron FHIR R4 server\"},"
+	           "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],"
+	           "\"patchFormat\":[\"application/json-patch+json\"],"
+	           "\"rest\":[{\"mode\":\"server\",\"resource\":[",
+	           now, BRON_VERSION);
+	size_t n = model_resource_count();
+	for (size_t i = 0; i < n; i++) {
+		const char *name = model_type_name(model_resource_at(i));
+		if (i)
+			buf_putc(&b, ',');
+		buf_puts(&b, "{\"type\":");
+		json_put_string(&b, name);
+		buf_puts(&b, ",\"interaction\":[");
+		for (const char *const *it = type_interactions; *it; it++)
+			buf_printf(&b, "%s{\"code\":\"%s\"}", it == type_interactions ? "" : ",", *it);
+		buf_puts(&b, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
+		             "\"updateCreate\":true,\"conditionalCreate\":false,"
+		             "\"conditionalRead\":\"full-support\",\"conditionalUpdate\":false,"
+		             "\"conditionalDelete\":\"not-supported\"}");
+	}
+	buf_puts(&b, "],\"interaction\":[{\"code\":\"history-system\"}]}]}");
+	r->capability = buf_detach(&b, &r->capability_len);
+}
+
+void rest_capabilities(rctx *c)
+{
+	static const char *const params[] = {"mode", NULL};
+	if (rest_check_params_or_reply(c, params))
+		return;
+	rest_reply_json(c, 200, c->r->capability, c->r->capability_len);
+}

@@ -1,0 +1,89 @@
+/*
+ * read.c - read and vread (GET [type]/[id], GET [type]/[id]/_history/[vid]).
+ * The stored canonical bytes are sent as they are; conditional reads
+ * (If-None-Match, If-Modified-Since) answer 304 without a body.
+ */
+#include <string.h>
+
+#include "rest_int.h"
+
+static const char *const read_params[] = {NULL};
+
+/* 304 if the client's copy is current; returns 1 when it replied. */
+static int not_modified(rctx *c, const store_version *v)
+{
+	const char *inm = http_req_header(c->req, "If-None-Match");
+	if (inm) {
+		int64_t ver;
+		if (!strcmp(inm, "*") || (rest_parse_etag(inm, &ver) == 0 && ver == v->version)) {
+			rest_set_version_headers(c, v->version, v->last_updated);
+			http_res_send(c->req, 304, NULL, 0, NULL);
+			return 1;
+		}
+		return 0; /* If-None-Match given: If-Modified-Since is ignored (RFC 7232) */
+	}
+	const char *ims = http_req_header(c->req, "If-Modified-Since");
+	int64_t since;
+	if (ims && base_parse_http_date(ims, &since) == 0 &&
+	    v->last_updated / 1000000 <= since / 1000000) {
+		rest_set_version_headers(c, v->version, v->last_updated);
+		http_res_send(c->req, 304, NULL, 0, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static void send_version(rctx *c, int status, const store_version *v)
+{
+	rest_set_version_headers(c, v->version, v->last_updated);
+	rest_reply_json(c, status, v->body, v->body_len);
+}
+
+void rest_read(rctx *c)
+{
+	if (rest_check_params_or_reply(c, read_params))
+		return;
+	store_version v;
+	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &v);
+	switch (rc) {
+	case STORE_OK:
+		if (!not_modified(c, &v))
+			send_version(c, 200, &v);
+		return;
+	case STORE_GONE:
+		rest_set_version_headers(c, v.version, v.last_updated);
+		rest_reply_error(c, 410, "deleted", "%s/%s was deleted", c->type, c->id);
+		return;
+	case STORE_NOT_FOUND:
+		rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
+		return;
+	default:
+		rest_reply_error(c, 500, "exception", "The store could not be read");
+	}
+}
+
+void rest_vread(rctx *c)
+{
+	if (rest_check_params_or_reply(c, read_params))
+		return;
+	long ver;
+	if (base_parse_long(c->vid, 1, 0x7fffffffffffffffL,
+	                    &ver)) {
+		rest_reply_error(c, 404, "not-found", "%s/%s has no version '%s'", c->type, c->id, c->vid);
+		return;
+	}
+	store_version v;
+	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, ver, &v);
+	if (rc == STORE_OK && v.deleted) {
+		rest_set_version_headers(c, v.version, v.last_updated);
+		rest_reply_error(c, 410, "deleted", "Version %ld of %s/%s is a deletion", ver, c->type,
+		                 c->id);
+	} else if (rc == STORE_OK) {
+		if (!not_modified(c, &v))
+			send_version(c, 200, &v);
+	} else if (rc == STORE_NOT_FOUND) {
+		rest_reply_error(c, 404, "not-found", "%s/%s has no version %ld", c->type, c->id, ver);
+	} else {
+		rest_reply_error(c, 500, "exception", "The store could not be read");
+	}
+}

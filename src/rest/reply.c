@@ -1,0 +1,192 @@
+/*
+ * reply.c - every response of the REST layer leaves through here: the
+ * OperationOutcome builder (rest_reply_error is the one exit for errors),
+ * JSON bodies with _pretty, version headers, ETag parsing and the checks on
+ * query parameters and ids that every interaction shares.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../json/json.h"
+#include "rest_int.h"
+
+#define FHIR_JSON "application/fhir+json; charset=utf-8"
+
+void rest_reply_json(rctx *c, int status, const char *body, size_t len)
+{
+	if (c->pretty && len) {
+		buf b;
+		buf_init(&b, 0);
+		json_pretty(body, len, &b);
+		const char *p = arena_memdup(c->a, b.data, b.len);
+		len = b.len;
+		buf_free(&b);
+		body = p;
+	}
+	http_res_send(c->req, status, body, len, FHIR_JSON);
+}
+
+static const char *severity_name(diag_severity s)
+{
+	switch (s) {
+	case DIAG_FATAL: return "fatal";
+	case DIAG_ERROR: return "error";
+	case DIAG_WARNING: return "warning";
+	default: return "information";
+	}
+}
+
+static void put_issue(buf *b, const char *severity, const char *code, const char *msg,
+                      const char *expression)
+{
+	buf_puts(b, "{\"severity\":");
+	json_put_string(b, severity);
+	buf_puts(b, ",\"code\":");
+	json_put_string(b, code);
+	buf_puts(b, ",\"diagnostics\":");
+	json_put_string(b, msg);
+	if (expression) {
+		buf_puts(b, ",\"expression\":[");
+		json_put_string(b, expression);
+		buf_putc(b, ']');
+	}
+	buf_putc(b, '}');
+}
+
+static void send_outcome(rctx *c, int status, buf *b)
+{
+	const char *body = arena_memdup(c->a, b->data, b->len);
+	size_t len = b->len;
+	buf_free(b);
+	rest_reply_json(c, status, body, len);
+}
+
+static void reply_one(rctx *c, int status, const char *severity, const char *code,
+                      const char *fmt, va_list ap)
+{
+	char *msg = arena_vprintf(c->a, fmt, ap);
+	buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"resourceType\":\"OperationOutcome\",\"issue\":[");
+	put_issue(&b, severity, code, msg, NULL);
+	buf_puts(&b, "]}");
+	send_outcome(c, status, &b);
+}
+
+void rest_reply_error(rctx *c, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_one(c, status, "error", code, fmt, ap);
+	va_end(ap);
+}
+
+void rest_reply_info(rctx *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_one(c, status, "information", "informational", fmt, ap);
+	va_end(ap);
+}
+
+void rest_reply_diags(rctx *c, int status, const diag_list *d)
+{
+	buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"resourceType\":\"OperationOutcome\",\"issue\":[");
+	for (size_t i = 0; i < d->count; i++) {
+		if (i)
+			buf_putc(&b, ',');
+		put_issue(&b, severity_name(d->items[i].severity), d->items[i].code, d->items[i].message,
+		          d->items[i].expression);
+	}
+	if (!d->count)
+		put_issue(&b, "error", "processing", "The request could not be processed", NULL);
+	buf_puts(&b, "]}");
+	send_outcome(c, status, &b);
+}
+
+void rest_set_version_headers(rctx *c, int64_t version, int64_t last_updated)
+{
+	char tmp[48];
+	snprintf(tmp, sizeof tmp, "W/\"%lld\"", (long long)version);
+	http_res_header(c->req, "ETag", tmp);
+	base_format_http_date(last_updated, tmp, sizeof tmp);
+	http_res_header(c->req, "Last-Modified", tmp);
+}
+
+const char *rest_status_text(int status)
+{
+	switch (status) {
+	case 200: return "200 OK";
+	case 201: return "201 Created";
+	case 204: return "204 No Content";
+	case 304: return "304 Not Modified";
+	case 400: return "400 Bad Request";
+	case 404: return "404 Not Found";
+	case 409: return "409 Conflict";
+	case 410: return "410 Gone";
+	case 412: return "412 Precondition Failed";
+	default: return "500 Internal Server Error";
+	}
+}
+
+int rest_parse_etag(const char *s, int64_t *version)
+{
+	while (*s == ' ')
+		s++;
+	if (s[0] == 'W' && s[1] == '/')
+		s += 2;
+	size_t n = strlen(s);
+	while (n && s[n - 1] == ' ')
+		n--;
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n > 18)
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v <= 0)
+		return -1;
+	*version = v;
+	return 0;
+}
+
+int rest_check_params_or_reply(rctx *c, const char *const *allowed)
+{
+	const char *const *keys, *const *vals;
+	size_t n = http_req_queries(c->req, &keys, &vals);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i];
+		if (!strcmp(k, "_format") || !strcmp(k, "_pretty"))
+			continue;
+		int ok = 0;
+		for (const char *const *a = allowed; a && *a; a++)
+			if (!strcmp(k, *a))
+				ok = 1;
+		if (!ok && !c->lenient) {
+			rest_reply_error(c, 400, "not-supported",
+			                 "Unknown or unsupported parameter '%s' for this interaction", k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rest_valid_id(const char *id)
+{
+	size_t n = 0;
+	for (const char *p = id; *p; p++, n++) {
+		char ch = *p;
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.'))
+			return 0;
+	}
+	return n >= 1 && n <= 64;
+}

@@ -1,0 +1,30 @@
+/*
+ * rest.h - the FHIR RESTful API (hl7.org/fhir/R4/http.html) on top of the
+ * HTTP layer and the store: routing, content negotiation, the interactions
+ * (read, vread, create, update, patch, delete, history, capabilities) and
+ * OperationOutcome replies. One rest object serves every request; it holds
+ * only immutable configuration and the CapabilityStatement it built at start.
+ */
+#ifndef BRON_REST_H
+#define BRON_REST_H
+
+#include <stddef.h>
+
+#include "../http/http.h"
+#include "../store/store.h"
+
+typedef struct rest rest;
+
+typedef struct rest_config {
+	store *store;          /* borrowed; must outlive the rest object */
+	const char *base_path; /* URL path of the FHIR base, e.g. "/fhir" */
+	const char *base_url;  /* absolute base for Location and fullUrl; NULL: from Host */
+	size_t max_body;       /* for the CapabilityStatement and error text */
+} rest_config;
+
+rest *rest_new(const rest_config *cfg);
+void rest_free(rest *r);
+/* The http_handler_fn: `ctx` is the rest object. */
+void rest_handle(http_req *req, void *ctx);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * router.c - the entry of the REST layer (rest.h): splits the URL into the
+ * FHIR base, type, id and version, negotiates the format (_format, Accept,
+ * _pretty, Prefer), and dispatches to the interaction. Anything the route or
+ * method does not allow is answered here with an OperationOutcome.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../model/model.h"
+#include "rest_int.h"
+
+rest *rest_new(const rest_config *cfg)
+{
+	rest *r = base_calloc(1, sizeof *r);
+	r->cfg = *cfg;
+	if (!r->cfg.base_path)
+		r->cfg.base_path = "/fhir";
+	rest__build_capability(r);
+	return r;
+}
+
+void rest_free(rest *r)
+{
+	if (!r)
+		return;
+	free(r->capability);
+	free(r);
+}
+
+static int is_json_media(const char *m, size_t n)
+{
+	static const char *const ok[] = {"application/fhir+json", "application/json",
+	                                 "application/json+fhir", "application/*", "*/*", "json",
+	                                 "text/json", NULL};
+	for (const char *const *p = ok; *p; p++)
+		if (strlen(*p) == n && !strncasecmp(m, *p, n))
+			return 1;
+	return 0;
+}
+
+/* Does a media-type list (Accept) or a single _format value allow JSON? */
+static int accepts_json(const char *list)
+{
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *start = p;
+		while (*p && *p != ',' && *p != ';' && *p != ' ')
+			p++;
+		if (p > start && is_json_media(start, (size_t)(p - start)))
+			return 1;
+		while (*p && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+static void parse_prefer(rctx *c, const char *h)
+{
+	if (!h)
+		return;
+	if (strstr(h, "return=minimal"))
+		c->prefer = PREFER_MINIMAL;
+	else if (strstr(h, "return=representation"))
+		c->prefer = PREFER_REPRESENTATION;
+	else if (strstr(h, "return=OperationOutcome"))
+		c->prefer = PREFER_OUTCOME;
+	if (strstr(h, "handling=lenient"))
+		c->lenient = 1;
+}
+
+static const char *base_url(rctx *c)
+{
+	if (c->r->cfg.base_url)
+		return c->r->cfg.base_url;
+	const char *host = http_req_header(c->req, "Host");
+	const char *proto = http_req_header(c->req, "X-Forwarded-Proto");
+	return arena_printf(c->a, "%s://%s%s", proto && !strcmp(proto, "https") ? "https" : "http",
+	                    host && *host ? host : "localhost", c->r->cfg.base_path);
+}
+
+/* Negotiate the response format; replies and returns -1 if impossible. */
+static int negotiate_or_reply(rctx *c)
+{
+	const char *fmt = http_req_query(c->req, "_format");
+	if (fmt && !accepts_json(fmt)) {
+		rest_reply_error(c, 406, "not-supported",
+		                 "Format '%s' is not supported; this server speaks FHIR JSON", fmt);
+		return -1;
+	}
+	const char *accept = http_req_header(c->req, "Accept");
+	if (!fmt && accept && *accept && !accepts_json(accept)) {
+		rest_reply_error(c, 406, "not-supported",
+		                 "None of the accepted media types (%s) is supported; use application/fhir+json",
+		                 accept);
+		return -1;
+	}
+	const char *pretty = http_req_query(c->req, "_pretty");
+	if (pretty) {
+		if (!strcmp(pretty, "true"))
+			c->pretty = 1;
+		else if (strcmp(pretty, "false")) {
+			rest_reply_error(c, 400, "invalid", "_pretty must be true or false, not '%s'", pretty);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void method_not_allowed(rctx *c, const char *allow)
+{
+	http_res_header(c->req, "Allow", allow);
+	rest_reply_error(c, 405, "not-supported", "Method %s is not allowed here; allowed: %s",
+	                 c->method, allow);
+}
+
+/* Split the path below the base into at most 5 segments; -1 if deeper. */
+static int split(arena *a, const char *p, const char **seg)
+{
+	int n = 0;
+	while (*p == '/')
+		p++;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (n == 5)
+			return -1;
+		seg[n++] = arena_strndup(a, p, len);
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return n;
+}
+
+static int known_type_or_reply(rctx *c, const char *type)
+{
+	const model_type *t = model_type_get(type);
+	if (!t || !model_type_is_concrete_resource(t)) {
+		rest_reply_error(c, 404, "not-found", "Unknown resource type '%s'", type);
+		return -1;
+	}
+	return 0;
+}
+
+static int valid_id_or_reply(rctx *c, const char *id)
+{
+	if (!rest_valid_id(id)) {
+		rest_reply_error(c, 400, "invalid",
+		                 "Invalid id '%s': ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id);
+		return -1;
+	}
+	return 0;
+}
+
+static void dispatch(rctx *c, const char **seg, int n)
+{
+	const char *m = c->method;
+	int get = !strcmp(m, "GET");
+	if (n == 0) {
+		rest_reply_error(c, get ? 400 : 405, "not-supported",
+		                 "System-level search and batch/transaction are not available yet");
+		return;
+	}
+	if (n == 1 && !strcmp(seg[0], "metadata")) {
+		if (!get)
+			return method_not_allowed(c, "GET");
+		return rest_capabilities(c);
+	}
+	if (n == 1 && !strcmp(seg[0], "_history")) {
+		if (!get)
+			return method_not_allowed(c, "GET");
+		return rest_history(c);
+	}
+	if (known_type_or_reply(c, seg[0]))
+		return;
+	c->type = seg[0];
+	if (n == 1) {
+		if (!strcmp(m, "POST"))
+			return rest_create(c);
+		if (get)
+			return rest_reply_error(c, 400, "not-supported", "Search is not available yet");
+		return method_not_allowed(c, "GET, POST");
+	}
+	if (n == 2 && !strcmp(seg[1], "_history")) {
+		if (!get)
+			return method_not_allowed(c, "GET");
+		return rest_history(c);
+	}
+	if (seg[1][0] == '$' || (n > 2 && seg[2][0] == '$'))
+		return rest_reply_error(c, 404, "not-supported", "Unknown operation in '%s'",
+		                        http_req_path(c->req));
+	if (valid_id_or_reply(c, seg[1]))
+		return;
+	c->id = seg[1];
+	if (n == 2) {
+		if (get)
+			return rest_read(c);
+		if (!strcmp(m, "PUT"))
+			return rest_update(c);
+		if (!strcmp(m, "DELETE"))
+			return rest_delete(c);
+		if (!strcmp(m, "PATCH"))
+			return rest_patch(c);
+		return method_not_allowed(c, "GET, PUT, PATCH, DELETE");
+	}
+	if (strcmp(seg[2], "_history"))
+		return rest_reply_error(c, 404, "not-found", "No such path '%s'", http_req_path(c->req));
+	if (!get)
+		return method_not_allowed(c, "GET");
+	if (n == 3)
+		return rest_history(c);
+	if (n == 4) {
+		c->vid = seg[3];
+		return rest_vread(c);
+	}
+	rest_reply_error(c, 404, "not-found", "No such path '%s'", http_req_path(c->req));
+}
+
+void rest_handle(http_req *req, void *ctx)
+{
+	rest *r = ctx;
+	arena *a = http_req_arena(req);
+	rctx *c = arena_calloc(a, sizeof *c);
+	c->r = r;
+	c->req = req;
+	c->a = a;
+	c->method = http_req_method(req);
+	if (!strcmp(c->method, "HEAD"))
+		c->method = "GET";
+	http_req_set_data(req, c);
+	parse_prefer(c, http_req_header(req, "Prefer"));
+	const char *rid = http_req_header(req, "X-Request-Id");
+	if (rid && strlen(rid) <= 200)
+		http_res_header(req, "X-Request-Id", rid);
+	if (negotiate_or_reply(c))
+		return;
+	c->base = base_url(c);
+	const char *path = http_req_path(req);
+	size_t bl = strlen(r->cfg.base_path);
+	if (strncmp(path, r->cfg.base_path, bl) || (path[bl] && path[bl] != '/')) {
+		rest_reply_error(c, 404, "not-found", "No FHIR endpoint at '%s'; the base is %s", path,
+		                 r->cfg.base_path);
+		return;
+	}
+	if (http_req_body_too_big(req)) {
+		rest_reply_error(c, 413, "too-long", "The request body exceeds the maximum of %zu bytes",
+		                 r->cfg.max_body);
+		return;
+	}
+	const char *seg[5];
+	int n = split(a, path + bl, seg);
+	if (n < 0) {
+		rest_reply_error(c, 404, "not-found", "No such path '%s'", path);
+		return;
+	}
+	dispatch(c, seg, n);
+}

@@ -1,0 +1,354 @@
+/*
+ * write.c - create, update, delete and patch. A request body is checked
+ * (content type, JSON, resourceType, the structure tables) on the pool
+ * thread; the store's writer then assigns the version and time, calls back
+ * to build the canonical bytes, and commits; the request is suspended in
+ * between and finishes in on_written() once the write is durable.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../json/json.h"
+#include "../model/model.h"
+#include "rest_int.h"
+
+static const char *const write_params[] = {NULL};
+
+static int json_content_type(const char *ct)
+{
+	if (!ct)
+		return 1; /* absent: assume FHIR JSON */
+	size_t n = strcspn(ct, "; ");
+	return (n == 21 && !strncasecmp(ct, "application/fhir+json", n)) ||
+	       (n == 16 && !strncasecmp(ct, "application/json", n)) ||
+	       (n == 21 && !strncasecmp(ct, "application/json+fhir", n));
+}
+
+/* Parse and check the resource in the body; replies and returns -1 on error. */
+static int resource_body_or_reply(rctx *c)
+{
+	const char *ct = http_req_header(c->req, "Content-Type");
+	if (!json_content_type(ct)) {
+		rest_reply_error(c, 415, "not-supported",
+		                 "Content-Type '%s' is not supported; send application/fhir+json", ct);
+		return -1;
+	}
+	size_t len;
+	const char *body = http_req_body(c->req, &len);
+	diag_list d;
+	diag_init(&d, c->a);
+	if (len == 0) {
+		rest_reply_error(c, 400, "required", "The request has no body; a %s resource is expected",
+		                 c->type);
+		return -1;
+	}
+	if (json_parse(body, len, &c->json, &d)) {
+		rest_reply_diags(c, 400, &d);
+		return -1;
+	}
+	const json_t *rt = json_object_get(c->json, "resourceType");
+	if (!json_is_object(c->json) || !json_is_string(rt)) {
+		rest_reply_error(c, 400, "structure", "The body is not a FHIR resource (no resourceType)");
+		goto fail;
+	}
+	if (strcmp(json_string_value(rt), c->type)) {
+		rest_reply_error(c, 400, "invalid", "resourceType '%s' does not match the URL's type '%s'",
+		                 json_string_value(rt), c->type);
+		goto fail;
+	}
+	if (model_validate(c->json, &d)) {
+		rest_reply_diags(c, 400, &d);
+		goto fail;
+	}
+	c->src = body;
+	c->src_len = len;
+	return 0;
+fail:
+	json_decref(c->json);
+	c->json = NULL;
+	return -1;
+}
+
+/* store_build_fn: the canonical bytes, now that version and time are known. */
+static int build_canonical(store_op *op, void *ctx)
+{
+	rctx *c = ctx;
+	char ver[24], lu[40];
+	snprintf(ver, sizeof ver, "%lld", (long long)op->version);
+	base_format_instant(op->last_updated, lu, sizeof lu);
+	json_meta m = {op->id, ver, lu};
+	buf_reset(&c->out);
+	if (json_canonical(c->src, c->src_len, &m, &c->out))
+		return -1;
+	op->body = c->out.data;
+	op->body_len = c->out.len;
+	return 0;
+}
+
+static void new_id(arena *a, char **out)
+{
+	unsigned char r[16];
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		base_oom(); /* the kernel's generator never fails for 16 bytes */
+	r[6] = (r[6] & 0x0f) | 0x40;
+	r[8] = (r[8] & 0x3f) | 0x80;
+	*out = arena_printf(a, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	                    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+	                    r[12], r[13], r[14], r[15]);
+}
+
+static void written(void *ctx)
+{
+	rctx *c = ctx;
+	http_req_resume(c->req);
+}
+
+static void reply_written(rctx *c, int status)
+{
+	store_op *op = &c->op;
+	char *loc = arena_printf(c->a, "%s/%s/%s/_history/%lld", c->base, op->type, op->id,
+	                         (long long)op->version);
+	if (status == 201)
+		http_res_header(c->req, "Location", loc);
+	else
+		http_res_header(c->req, "Content-Location", loc);
+	rest_set_version_headers(c, op->version, op->last_updated);
+	switch (c->prefer) {
+	case PREFER_MINIMAL:
+		http_res_send(c->req, status, NULL, 0, NULL);
+		break;
+	case PREFER_OUTCOME:
+		rest_reply_info(c, status, "%s/%s version %lld %s", op->type, op->id,
+		                (long long)op->version, status == 201 ? "created" : "updated");
+		break;
+	default:
+		rest_reply_json(c, status, arena_memdup(c->a, op->body, op->body_len), op->body_len);
+	}
+}
+
+static void reply_store_error(rctx *c)
+{
+	store_op *op = &c->op;
+	switch (op->status) {
+	case STORE_CONFLICT:
+		if (op->prev_version)
+			rest_reply_error(c, 412, "conflict",
+			                 "Version conflict: If-Match asked for version %lld but %s/%s is at "
+			                 "version %lld",
+			                 (long long)op->if_match, op->type, op->id, (long long)op->prev_version);
+		else
+			rest_reply_error(c, 412, "conflict", "If-Match given but %s/%s does not exist",
+			                 op->type, op->id);
+		break;
+	case STORE_EXISTS:
+		rest_reply_error(c, 409, "duplicate", "%s/%s already exists", op->type, op->id);
+		break;
+	case STORE_INVALID:
+		rest_reply_error(c, 413, "too-long", "The resource is too large to store");
+		break;
+	default:
+		rest_reply_error(c, 500, "exception", "The write could not be committed");
+	}
+}
+
+/* Continuation of create/update once the writer is done. */
+static void on_written(http_req *req)
+{
+	rctx *c = http_req_data(req);
+	json_decref(c->json);
+	c->json = NULL;
+	if (c->op.status == STORE_OK) {
+		int created = c->op.prev_version == 0 || c->op.prev_deleted;
+		reply_written(c, created ? 201 : 200);
+	} else {
+		reply_store_error(c);
+	}
+	buf_free(&c->out);
+}
+
+static int if_match_or_reply(rctx *c, int64_t *version)
+{
+	const char *h = http_req_header(c->req, "If-Match");
+	*version = 0;
+	if (h && rest_parse_etag(h, version)) {
+		rest_reply_error(c, 400, "invalid", "If-Match '%s' is not a version ETag like W/\"3\"", h);
+		return -1;
+	}
+	return 0;
+}
+
+/* Queue the prepared op and park the request until it is durable. */
+static void submit(rctx *c, http_resume_fn cont)
+{
+	buf_init(&c->out, 0);
+	http_req_suspend(c->req, cont);
+	if (store_write_async(c->r->cfg.store, &c->op, 1, written, c) != STORE_OK) {
+		c->op.status = STORE_ERROR;
+		http_req_resume(c->req);
+	}
+}
+
+void rest_create(rctx *c)
+{
+	if (rest_check_params_or_reply(c, write_params))
+		return;
+	if (http_req_header(c->req, "If-None-Exist")) {
+		rest_reply_error(c, 400, "not-supported", "Conditional create needs search, not available yet");
+		return;
+	}
+	if (resource_body_or_reply(c))
+		return;
+	char *id;
+	new_id(c->a, &id);
+	c->op = (store_op){.kind = STORE_OP_CREATE, .type = c->type, .id = id,
+	                   .build = build_canonical, .build_ctx = c};
+	submit(c, on_written);
+}
+
+void rest_update(rctx *c)
+{
+	if (rest_check_params_or_reply(c, write_params))
+		return;
+	int64_t if_match;
+	if (if_match_or_reply(c, &if_match) || resource_body_or_reply(c))
+		return;
+	const json_t *id = json_object_get(c->json, "id");
+	if (!json_is_string(id) || strcmp(json_string_value(id), c->id)) {
+		rest_reply_error(c, 400, "invalid",
+		                 id ? "The resource id '%s' does not match the id in the URL '%s'"
+		                    : "%sThe resource has no id; it must be '%s' as in the URL",
+		                 json_is_string(id) ? json_string_value(id) : "", c->id);
+		json_decref(c->json);
+		c->json = NULL;
+		return;
+	}
+	c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type, .id = c->id,
+	                   .if_match = if_match, .build = build_canonical, .build_ctx = c};
+	submit(c, on_written);
+}
+
+static void on_deleted(http_req *req)
+{
+	rctx *c = http_req_data(req);
+	buf_free(&c->out);
+	if (c->op.status != STORE_OK) {
+		reply_store_error(c);
+		return;
+	}
+	if (c->op.version) {
+		char tmp[32];
+		snprintf(tmp, sizeof tmp, "W/\"%lld\"", (long long)c->op.version);
+		http_res_header(c->req, "ETag", tmp);
+		rest_reply_info(c, 200, "Deleted %s/%s (version %lld)", c->type, c->id,
+		                (long long)c->op.version);
+	} else {
+		rest_reply_info(c, 200, "%s/%s %s; nothing to delete", c->type, c->id,
+		                c->op.prev_version ? "was already deleted" : "does not exist");
+	}
+}
+
+void rest_delete(rctx *c)
+{
+	if (rest_check_params_or_reply(c, write_params))
+		return;
+	int64_t if_match;
+	if (if_match_or_reply(c, &if_match))
+		return;
+	c->op = (store_op){.kind = STORE_OP_DELETE, .type = c->type, .id = c->id, .if_match = if_match};
+	submit(c, on_deleted);
+}
+
+/* ---- patch ---- */
+
+static void patch_attempt(rctx *c);
+
+static void on_patched(http_req *req)
+{
+	rctx *c = http_req_data(req);
+	/* someone else wrote between our read and write: patch the new version */
+	if (c->op.status == STORE_CONFLICT && c->patch_attempts < 8 &&
+	    !http_req_header(c->req, "If-Match")) {
+		buf_free(&c->out);
+		json_decref(c->json);
+		c->json = NULL;
+		patch_attempt(c);
+		return;
+	}
+	on_written(req);
+}
+
+/* Read the current version, apply the patch, queue the new version. */
+static void patch_attempt(rctx *c)
+{
+	c->patch_attempts++;
+	int64_t if_match;
+	if (if_match_or_reply(c, &if_match))
+		return;
+	store_version cur;
+	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &cur);
+	if (rc == STORE_GONE)
+		return rest_reply_error(c, 410, "deleted", "%s/%s was deleted", c->type, c->id);
+	if (rc == STORE_NOT_FOUND)
+		return rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
+	if (rc)
+		return rest_reply_error(c, 500, "exception", "The store could not be read");
+	if (if_match && if_match != cur.version)
+		return rest_reply_error(c, 412, "conflict",
+		                        "Version conflict: If-Match asked for version %lld but %s/%s is at "
+		                        "version %lld",
+		                        (long long)if_match, c->type, c->id, (long long)cur.version);
+	size_t len;
+	const char *body = http_req_body(c->req, &len);
+	diag_list d;
+	diag_init(&d, c->a);
+	json_t *patch = NULL, *doc = NULL;
+	if (json_parse(body, len, &patch, &d))
+		return rest_reply_diags(c, 400, &d);
+	if (json_parse(cur.body, cur.body_len, &doc, &d)) {
+		json_decref(patch);
+		return rest_reply_error(c, 500, "exception", "The stored resource could not be parsed");
+	}
+	int status = rest__json_patch(doc, patch, &d);
+	json_decref(patch);
+	if (!status) {
+		const json_t *rt = json_object_get(doc, "resourceType");
+		const json_t *id = json_object_get(doc, "id");
+		if (!json_is_string(rt) || strcmp(json_string_value(rt), c->type) || !json_is_string(id) ||
+		    strcmp(json_string_value(id), c->id)) {
+			diag_error(&d, "invalid", NULL, "A patch may not change resourceType or id");
+			status = 422;
+		} else if (model_validate(doc, &d)) {
+			status = 422;
+		}
+	}
+	if (status) {
+		json_decref(doc);
+		return rest_reply_diags(c, status, &d);
+	}
+	buf src;
+	buf_init(&src, 0);
+	json_dump(doc, &src);
+	c->src = arena_memdup(c->a, src.data, src.len);
+	c->src_len = src.len;
+	buf_free(&src);
+	c->json = doc;
+	c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type, .id = c->id,
+	                   .if_match = cur.version, .build = build_canonical, .build_ctx = c};
+	submit(c, on_patched);
+}
+
+void rest_patch(rctx *c)
+{
+	if (rest_check_params_or_reply(c, write_params))
+		return;
+	const char *ct = http_req_header(c->req, "Content-Type");
+	size_t n = ct ? strcspn(ct, "; ") : 0;
+	if (!ct || n != 27 || strncasecmp(ct, "application/json-patch+json", n)) {
+		rest_reply_error(c, 415, "not-supported",
+		                 "PATCH needs Content-Type application/json-patch+json (JSON Patch); got '%s'",
+		                 ct ? ct : "none");
+		return;
+	}
+	patch_attempt(c);
+}

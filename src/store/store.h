@@ -1,0 +1,126 @@
+/*
+ * store.h - the storage interface every engine implements (store_sqlite.c
+ * now, PostgreSQL later). A store keeps every version of every resource as
+ * the canonical bytes the REST layer produced, plus the current-version
+ * pointer. Reads may run on any thread at once; writes are queued to one
+ * writer thread that commits concurrent requests together (group commit), so
+ * a write is durable when its completion callback runs with STORE_OK.
+ */
+#ifndef BRON_STORE_H
+#define BRON_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/base.h"
+
+typedef struct store store;
+
+/* Status codes of store calls. */
+enum {
+	STORE_OK = 0,
+	STORE_NOT_FOUND,  /* no such resource or version */
+	STORE_GONE,       /* the current version is a deletion */
+	STORE_CONFLICT,   /* If-Match precondition failed */
+	STORE_EXISTS,     /* create of an id that exists */
+	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
+	STORE_ERROR       /* I/O or database failure */
+};
+
+typedef struct store_options {
+	const char *dir;      /* data directory (created if missing) */
+	int sync_full;        /* 1: fsync every group commit (default); 0: leave to the OS */
+	size_t max_group;     /* most write requests per group commit (0: 256) */
+} store_options;
+
+/* Open (creating if needed) the store in opts->dir. On failure returns
+ * STORE_ERROR and sets *err to a malloc'ed message. */
+int store_open(const store_options *opts, store **out, char **err);
+/* Finish queued writes, stop the writer, close every connection. */
+void store_close(store *s);
+
+/* One stored version. Strings and body are allocated from the arena passed
+ * to the call that returned it. */
+typedef struct store_version {
+	const char *type;
+	const char *id;
+	int64_t version;
+	int64_t last_updated; /* microseconds since the epoch */
+	int deleted;          /* a deletion marker: no body */
+	const char *body;     /* canonical JSON, NOT NUL-terminated is not assumed: body[len] == 0 */
+	size_t body_len;
+	int64_t seq;          /* global write order, for history paging */
+} store_version;
+
+/* Read the current version (version == 0) or a given version of type/id.
+ * STORE_OK with *out filled (out->deleted set for a deletion marker, which is
+ * only returned for an explicit version), STORE_GONE when the current version
+ * is deleted (out filled with its version and time), STORE_NOT_FOUND. */
+int store_read(store *s, arena *a, const char *type, const char *id, int64_t version,
+               store_version *out);
+
+/* History query: type and id narrow it (NULL for all). */
+typedef struct store_history_query {
+	const char *type;  /* NULL: system level */
+	const char *id;    /* NULL: type or system level */
+	int64_t since;     /* only versions with last_updated >= since (0: no bound) */
+	int64_t at_start;  /* _at: versions current at some time in [at_start, at_end] */
+	int64_t at_end;    /* 0: no _at */
+	int64_t before_seq;/* paging cursor: only seq < before_seq (0: from the newest) */
+	size_t count;      /* page size */
+} store_history_query;
+
+/* Newest first. *items is arena-allocated; *more is 1 if another page exists. */
+int store_history(store *s, arena *a, const store_history_query *q, store_version **items,
+                  size_t *n, int *more);
+
+/* ---- writes ---- */
+
+typedef enum store_op_kind {
+	STORE_OP_CREATE, /* new resource with the given id; STORE_EXISTS if taken */
+	STORE_OP_UPDATE, /* new version; creates the resource if absent (update-as-create) */
+	STORE_OP_DELETE  /* deletion marker; no-op if absent or already deleted */
+} store_op_kind;
+
+typedef struct store_op store_op;
+
+/* Builds the canonical body of a new version once its version and time are
+ * known. Runs on the writer thread while the requester waits, so it may use
+ * the requester's arena. Returns 0, or non-zero to fail the op (STORE_INVALID). */
+typedef int (*store_build_fn)(store_op *op, void *ctx);
+
+struct store_op {
+	/* in */
+	store_op_kind kind;
+	const char *type;
+	const char *id;
+	int64_t if_match;      /* >0: the current version must be this one (STORE_CONFLICT) */
+	store_build_fn build;  /* create/update: fill body/body_len */
+	void *build_ctx;
+	/* out (set by the store before build is called, then by build) */
+	int64_t version;       /* the new version (for delete: the marker's version, 0 if none) */
+	int64_t last_updated;
+	int64_t prev_version;  /* version before this op (0: none) */
+	int prev_deleted;      /* the previous version was a deletion */
+	const char *body;      /* build sets these: canonical bytes, owned by the requester */
+	size_t body_len;
+	int status;            /* STORE_* of this op */
+};
+
+/* Called on the writer thread when the request's ops are durable (or failed). */
+typedef void (*store_done_fn)(void *ctx);
+
+/* Apply `n` ops in one database transaction, all or nothing: if any op fails,
+ * none is applied and each op's status says which. Queued to the writer; the
+ * call returns at once and `done(ctx)` runs after commit or failure. The ops
+ * array must stay valid until then. Returns STORE_OK if queued. */
+int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx);
+
+/* Blocking form of store_write_async (for tools and tests). Returns the
+ * status of the first failed op, or STORE_OK. */
+int store_write(store *s, store_op *ops, size_t n);
+
+/* Counts of resources (current, not deleted) by type, for tests and metrics. */
+int store_count(store *s, const char *type, int64_t *out);
+
+#endif

@@ -1,0 +1,538 @@
+/*
+ * store_sqlite.c - the embedded engine of store.h on SQLite in WAL mode.
+ * One writer thread owns the write connection and commits every queued
+ * request of a round in one transaction (group commit), each request inside
+ * its own savepoint so one failing request does not undo its neighbours.
+ * Readers use one connection per thread (thread-local, registered with the
+ * store so store_close can close them); WAL lets them run beside the writer.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct write_req {
+	store_op *ops;
+	size_t n;
+	store_done_fn done;
+	void *ctx;
+	struct write_req *next;
+} write_req;
+
+typedef struct reader {
+	sqlite3 *db;
+	sqlite3_stmt *read_current;
+	sqlite3_stmt *read_version;
+	struct reader *next;
+} reader;
+
+struct store {
+	uint64_t serial;          /* tells thread-local readers which store they belong to */
+	char *path;               /* database file */
+	sqlite3 *wdb;             /* writer connection, owned by the writer thread */
+	sqlite3_stmt *w_get, *w_insert_version, *w_upsert_current;
+	pthread_t writer;
+	pthread_mutex_t mu;       /* guards queue, stopping, readers */
+	pthread_cond_t cv;
+	write_req *head, *tail;
+	int stopping;
+	size_t max_group;
+	reader *readers;          /* every reader connection, closed by store_close */
+};
+
+static atomic_uint_fast64_t next_serial = 1;
+
+static const char *schema_sql =
+	"CREATE TABLE IF NOT EXISTS resource_version("
+	"  seq INTEGER PRIMARY KEY,"           /* global write order */
+	"  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, version);"
+	"CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(type, seq);"
+	"CREATE TABLE IF NOT EXISTS resource("
+	"  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	"  PRIMARY KEY(type, id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
+	"INSERT INTO bron_schema SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+
+static char *errdup(sqlite3 *db, const char *what)
+{
+	size_t n = strlen(what) + 256;
+	char *m = base_malloc(n);
+	snprintf(m, n, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+	return m;
+}
+
+static int open_conn(const char *path, int readonly, sqlite3 **out)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
+	int rc = sqlite3_open_v2(path, out, flags, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_busy_timeout(*out, 10000);
+	return SQLITE_OK;
+}
+
+static void *writer_main(void *arg);
+
+int store_open(const store_options *opts, store **out, char **err)
+{
+	*err = NULL;
+	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
+		size_t n = strlen(opts->dir) + 128;
+		*err = base_malloc(n);
+		snprintf(*err, n, "cannot create data directory %s: %s", opts->dir, strerror(errno));
+		return STORE_ERROR;
+	}
+	store *s = base_calloc(1, sizeof *s);
+	s->serial = atomic_fetch_add(&next_serial, 1);
+	size_t n = strlen(opts->dir) + 16;
+	s->path = base_malloc(n);
+	snprintf(s->path, n, "%s/bron.db", opts->dir);
+	s->max_group = opts->max_group ? opts->max_group : 256;
+	if (open_conn(s->path, 0, &s->wdb) != SQLITE_OK) {
+		*err = errdup(s->wdb, "cannot open database");
+		goto fail;
+	}
+	char *msg = NULL;
+	const char *pragmas = opts->sync_full == 0 ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
+	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		size_t m = 256 + (msg ? strlen(msg) : 0);
+		*err = base_malloc(m);
+		snprintf(*err, m, "cannot set up database %s: %s", s->path, msg ? msg : "?");
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if (sqlite3_prepare_v2(s->wdb,
+	                       "SELECT version, deleted, last_updated FROM resource WHERE type=?1 AND id=?2",
+	                       -1, &s->w_get, NULL) ||
+	    sqlite3_prepare_v2(s->wdb,
+	                       "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
+	                       "VALUES(?1,?2,?3,?4,?5,?6)",
+	                       -1, &s->w_insert_version, NULL) ||
+	    sqlite3_prepare_v2(s->wdb,
+	                       "INSERT OR REPLACE INTO resource(type,id,version,deleted,last_updated,seq) "
+	                       "VALUES(?1,?2,?3,?4,?5,?6)",
+	                       -1, &s->w_upsert_current, NULL)) {
+		*err = errdup(s->wdb, "cannot prepare statements");
+		goto fail;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+		*err = base_strdup("cannot start the writer thread");
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+		goto fail;
+	}
+	*out = s;
+	return STORE_OK;
+fail:
+	sqlite3_finalize(s->w_get);
+	sqlite3_finalize(s->w_insert_version);
+	sqlite3_finalize(s->w_upsert_current);
+	sqlite3_close(s->wdb);
+	free(s->path);
+	free(s);
+	return STORE_ERROR;
+}
+
+void store_close(store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->writer, NULL);
+	for (reader *r = s->readers, *next; r; r = next) {
+		next = r->next;
+		sqlite3_finalize(r->read_current);
+		sqlite3_finalize(r->read_version);
+		sqlite3_close(r->db);
+		free(r);
+	}
+	sqlite3_finalize(s->w_get);
+	sqlite3_finalize(s->w_insert_version);
+	sqlite3_finalize(s->w_upsert_current);
+	/* a clean close checkpoints the WAL into the main file */
+	sqlite3_close(s->wdb);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->path);
+	free(s);
+}
+
+/* ---- readers ---- */
+
+static _Thread_local struct {
+	uint64_t serial;
+	reader *r;
+} tl_reader;
+
+static reader *get_reader(store *s)
+{
+	if (tl_reader.serial == s->serial && tl_reader.r)
+		return tl_reader.r;
+	reader *r = base_calloc(1, sizeof *r);
+	if (open_conn(s->path, 1, &r->db) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db,
+	                       "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq FROM resource r "
+	                       "JOIN resource_version v ON v.seq = r.seq WHERE r.type=?1 AND r.id=?2",
+	                       -1, &r->read_current, NULL) ||
+	    sqlite3_prepare_v2(r->db,
+	                       "SELECT version, deleted, last_updated, body, seq FROM resource_version "
+	                       "WHERE type=?1 AND id=?2 AND version=?3",
+	                       -1, &r->read_version, NULL)) {
+		fprintf(stderr, "bron: cannot open a reader on %s: %s\n", s->path,
+		        r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		sqlite3_finalize(r->read_current);
+		sqlite3_close(r->db);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	r->next = s->readers;
+	s->readers = r;
+	pthread_mutex_unlock(&s->mu);
+	tl_reader.serial = s->serial;
+	tl_reader.r = r;
+	return r;
+}
+
+static void fill_version(arena *a, sqlite3_stmt *st, int col0, store_version *out)
+{
+	out->version = sqlite3_column_int64(st, col0);
+	out->deleted = sqlite3_column_int(st, col0 + 1);
+	out->last_updated = sqlite3_column_int64(st, col0 + 2);
+	const void *b = sqlite3_column_blob(st, col0 + 3);
+	size_t len = (size_t)sqlite3_column_bytes(st, col0 + 3);
+	out->body = b ? arena_memdup(a, b, len) : NULL;
+	out->body_len = b ? len : 0;
+	out->seq = sqlite3_column_int64(st, col0 + 4);
+}
+
+int store_read(store *s, arena *a, const char *type, const char *id, int64_t version,
+               store_version *out)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	sqlite3_stmt *st = version ? r->read_version : r->read_current;
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if (version)
+		sqlite3_bind_int64(st, 3, version);
+	int rc = sqlite3_step(st);
+	int status;
+	if (rc == SQLITE_ROW) {
+		out->type = type;
+		out->id = id;
+		fill_version(a, st, 0, out);
+		status = (!version && out->deleted) ? STORE_GONE : STORE_OK;
+	} else if (rc == SQLITE_DONE) {
+		status = STORE_NOT_FOUND;
+	} else {
+		fprintf(stderr, "bron: read failed: %s\n", sqlite3_errmsg(r->db));
+		status = STORE_ERROR;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return status;
+}
+
+int store_history(store *s, arena *a, const store_history_query *q, store_version **items,
+                  size_t *n, int *more)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	char sql[768];
+	int len = snprintf(sql, sizeof sql,
+	                   "SELECT type, id, version, deleted, last_updated, body, seq FROM resource_version v "
+	                   "WHERE 1");
+	if (q->type)
+		len += snprintf(sql + len, sizeof sql - len, " AND type=?1");
+	if (q->id)
+		len += snprintf(sql + len, sizeof sql - len, " AND id=?2");
+	if (q->since)
+		len += snprintf(sql + len, sizeof sql - len, " AND last_updated>=?3");
+	if (q->before_seq)
+		len += snprintf(sql + len, sizeof sql - len, " AND seq<?4");
+	if (q->at_end)
+		len += snprintf(sql + len, sizeof sql - len,
+		                " AND last_updated<=?6 AND NOT EXISTS (SELECT 1 FROM resource_version w "
+		                "WHERE w.type=v.type AND w.id=v.id AND w.version>v.version AND "
+		                "w.last_updated<=?5)");
+	snprintf(sql + len, sizeof sql - len, " ORDER BY seq DESC LIMIT ?7");
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bron: history query failed: %s\n", sqlite3_errmsg(r->db));
+		return STORE_ERROR;
+	}
+	if (q->type)
+		sqlite3_bind_text(st, 1, q->type, -1, SQLITE_STATIC);
+	if (q->id)
+		sqlite3_bind_text(st, 2, q->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, q->since);
+	sqlite3_bind_int64(st, 4, q->before_seq);
+	sqlite3_bind_int64(st, 5, q->at_start);
+	sqlite3_bind_int64(st, 6, q->at_end);
+	sqlite3_bind_int64(st, 7, (int64_t)q->count + 1);
+	store_version *v = arena_alloc(a, (q->count + 1) * sizeof *v);
+	size_t k = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == q->count) {
+			*more = 1;
+			break;
+		}
+		v[k].type = arena_strdup(a, (const char *)sqlite3_column_text(st, 0));
+		v[k].id = arena_strdup(a, (const char *)sqlite3_column_text(st, 1));
+		v[k].version = sqlite3_column_int64(st, 2);
+		v[k].deleted = sqlite3_column_int(st, 3);
+		v[k].last_updated = sqlite3_column_int64(st, 4);
+		const void *b = sqlite3_column_blob(st, 5);
+		v[k].body_len = b ? (size_t)sqlite3_column_bytes(st, 5) : 0;
+		v[k].body = b ? arena_memdup(a, b, v[k].body_len) : NULL;
+		v[k].seq = sqlite3_column_int64(st, 6);
+		k++;
+	}
+	if (rc != SQLITE_ROW)
+		*more = 0;
+	int status = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : STORE_ERROR;
+	if (status)
+		fprintf(stderr, "bron: history query failed: %s\n", sqlite3_errmsg(r->db));
+	sqlite3_finalize(st);
+	*items = v;
+	*n = k;
+	return status;
+}
+
+int store_count(store *s, const char *type, int64_t *out)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	sqlite3_stmt *st;
+	const char *sql = type ? "SELECT count(*) FROM resource WHERE type=?1 AND deleted=0"
+	                       : "SELECT count(*) FROM resource WHERE deleted=0";
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return STORE_ERROR;
+	if (type)
+		sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+}
+
+/* ---- the writer ---- */
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "bron: %s failed: %s\n", sql, sqlite3_errmsg(db));
+	return rc;
+}
+
+/* Apply one op inside the open transaction. Returns a STORE_* status. */
+static int apply_op(store *s, store_op *op)
+{
+	sqlite3_stmt *st = s->w_get;
+	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	int exists = rc == SQLITE_ROW;
+	op->prev_version = exists ? sqlite3_column_int64(st, 0) : 0;
+	op->prev_deleted = exists ? sqlite3_column_int(st, 1) : 0;
+	int64_t prev_time = exists ? sqlite3_column_int64(st, 2) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return STORE_ERROR;
+	if (op->if_match > 0 && (!exists || op->prev_version != op->if_match))
+		return STORE_CONFLICT;
+	if (op->kind == STORE_OP_CREATE && exists)
+		return STORE_EXISTS;
+	if (op->kind == STORE_OP_DELETE && (!exists || op->prev_deleted)) {
+		op->version = 0; /* nothing to delete: no new version */
+		op->last_updated = prev_time;
+		return STORE_OK;
+	}
+	op->version = op->prev_version + 1;
+	int64_t now = base_now_us();
+	/* keep lastUpdated increasing per resource even if the clock steps back */
+	op->last_updated = now > prev_time ? now : prev_time + 1;
+	int deleted = op->kind == STORE_OP_DELETE;
+	op->body = NULL;
+	op->body_len = 0;
+	if (!deleted && op->build && op->build(op, op->build_ctx) != 0)
+		return STORE_INVALID;
+	st = s->w_insert_version;
+	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, op->version);
+	sqlite3_bind_int64(st, 4, op->last_updated);
+	sqlite3_bind_int(st, 5, deleted);
+	if (deleted)
+		sqlite3_bind_null(st, 6);
+	else
+		sqlite3_bind_blob(st, 6, op->body, (int)op->body_len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return STORE_ERROR;
+	int64_t seq = sqlite3_last_insert_rowid(s->wdb);
+	st = s->w_upsert_current;
+	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, op->version);
+	sqlite3_bind_int(st, 4, deleted);
+	sqlite3_bind_int64(st, 5, op->last_updated);
+	sqlite3_bind_int64(st, 6, seq);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+/* Apply all ops of one request inside a savepoint; 0 if all succeeded. */
+static int apply_request(store *s, write_req *w)
+{
+	if (exec(s->wdb, "SAVEPOINT req") != SQLITE_OK) {
+		for (size_t i = 0; i < w->n; i++)
+			w->ops[i].status = STORE_ERROR;
+		return -1;
+	}
+	int failed = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		w->ops[i].status = failed ? STORE_ERROR : apply_op(s, &w->ops[i]);
+		if (w->ops[i].status != STORE_OK && !failed)
+			failed = 1;
+	}
+	if (failed)
+		exec(s->wdb, "ROLLBACK TO req");
+	exec(s->wdb, "RELEASE req");
+	return failed ? -1 : 0;
+}
+
+static void run_group(store *s, write_req *group)
+{
+	int began = exec(s->wdb, "BEGIN IMMEDIATE") == SQLITE_OK;
+	for (write_req *w = group; w; w = w->next) {
+		if (!began) {
+			for (size_t i = 0; i < w->n; i++)
+				w->ops[i].status = STORE_ERROR;
+			continue;
+		}
+		apply_request(s, w);
+	}
+	if (began && exec(s->wdb, "COMMIT") != SQLITE_OK) {
+		exec(s->wdb, "ROLLBACK");
+		for (write_req *w = group; w; w = w->next)
+			for (size_t i = 0; i < w->n; i++)
+				w->ops[i].status = STORE_ERROR;
+	}
+	for (write_req *w = group, *next; w; w = next) {
+		next = w->next;
+		w->done(w->ctx);
+		free(w);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	store *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->head && s->stopping)
+			break;
+		/* take up to max_group requests as one group */
+		write_req *group = s->head, *last = s->head;
+		size_t k = 1;
+		while (last->next && k < s->max_group) {
+			last = last->next;
+			k++;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+		run_group(s, group);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx)
+{
+	write_req *w = base_calloc(1, sizeof *w);
+	w->ops = ops;
+	w->n = n;
+	w->done = done;
+	w->ctx = ctx;
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		free(w);
+		return STORE_ERROR;
+	}
+	if (s->tail)
+		s->tail->next = w;
+	else
+		s->head = w;
+	s->tail = w;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return STORE_OK;
+}
+
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+} waiter;
+
+static void wake(void *ctx)
+{
+	waiter *w = ctx;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int store_write(store *s, store_op *ops, size_t n)
+{
+	waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	int rc = store_write_async(s, ops, n, wake, &w);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].status != STORE_OK)
+			return ops[i].status;
+	return STORE_OK;
+}
