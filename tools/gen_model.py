@@ -418,11 +418,58 @@ def write_if_changed(path, text):
         f.write(text)
 
 
-def main():
-    if len(sys.argv) != 3:
-        die("usage: gen_model.py <fhir-r4 dir> <output dir>")
-    src, out = sys.argv[1], sys.argv[2]
+class Spec:
+    """The parts of the R4 definitions the tables are made of."""
 
+    def __init__(self, src):
+        self.types = load_types(src)
+        self.bindings = load_bindings(src, self.types)
+        self.params = [r for r in load_bundle(os.path.join(src, "search-parameters.json"))
+                       if r.get("resourceType") == "SearchParameter"]
+        self.params.sort(key=lambda r: r["id"])
+        self.by_url = {r["url"]: r for r in self.params}
+        for r in self.params:
+            if r["type"] not in SP_TYPES:
+                die("unknown search param type " + r["type"])
+            for c in r.get("component", []):
+                if c["definition"] not in self.by_url:
+                    die("unresolvable component %s of %s" % (c["definition"], r["id"]))
+        doc = load_bundle(os.path.join(src, "CompartmentDefinition-patient.json"))[0]
+        self.compartment = {e["code"]: list(e["param"])
+                            for e in doc.get("resource", []) if e.get("param")}
+
+    def derives(self, name, ancestor):
+        while name is not None:
+            if name == ancestor:
+                return True
+            name = self.types[name].base
+        return False
+
+    def strings(self):
+        """Every string the tables refer to."""
+        for t in self.types.values():
+            yield t.name
+            for p in t.props:
+                yield p.json_name
+                yield p.element
+        for url, codes in self.bindings.items():
+            yield url
+            yield from codes
+        for r in self.params:
+            for k in ("id", "url", "code", "expression"):
+                if k in r:
+                    yield r[k]
+            for k in ("base", "target", "modifier"):
+                yield from r.get(k, [])
+            for c in r.get("component", []):
+                yield c["definition"]
+                yield c["expression"]
+                yield self.by_url[c["definition"]]["code"]
+        for codes in self.compartment.values():
+            yield from codes
+
+
+def load_types(src):
     sds = []
     for fname in ("profiles-types.json", "profiles-resources.json"):
         for r in load_bundle(os.path.join(src, fname)):
@@ -443,7 +490,12 @@ def main():
         names = [p.json_name for p in t.props]
         if len(set(names)) != len(names):
             die("duplicate JSON property in " + t.name)
+    return types
 
+
+def load_bindings(src, types):
+    """Value set URL -> sorted codes for the enumerable required bindings;
+    drops the binding from properties whose value set is not enumerable."""
     term = Terminology(load_bundle(os.path.join(src, "valuesets.json")))
     bindings = {}
     for t in types.values():
@@ -455,179 +507,135 @@ def main():
                 p.binding = None  # not enumerable from the spec: not checked
             else:
                 bindings[p.binding] = sorted(codes)
+    return bindings
 
-    params = [r for r in load_bundle(os.path.join(src, "search-parameters.json"))
-              if r.get("resourceType") == "SearchParameter"]
-    params.sort(key=lambda r: r["id"])
-    by_url = {r["url"]: r for r in params}
 
-    comp_doc = load_bundle(os.path.join(src, "CompartmentDefinition-patient.json"))[0]
-    compartment = {}
-    for entry in comp_doc.get("resource", []):
-        if entry.get("param"):
-            compartment[entry["code"]] = list(entry["param"])
+class Tables:
+    """The index tables, computed from a Spec and a frozen Pool."""
 
-    # ---- pool
-    pool = Pool()
-    for t in types.values():
-        pool.add(t.name)
-        for p in t.props:
-            pool.add(p.json_name)
-            pool.add(p.element)
-    for url, codes in bindings.items():
-        pool.add(url)
-        for c in codes:
-            pool.add(c)
-    for r in params:
-        for k in ("id", "url", "code", "expression"):
-            if k in r:
-                pool.add(r[k])
-        for k in ("base", "target", "modifier"):
-            for s in r.get(k, []):
-                pool.add(s)
-        for c in r.get("component", []):
-            pool.add(c["definition"])
-            pool.add(c["expression"])
-            ref = by_url.get(c["definition"])
-            if ref is not None:
-                pool.add(ref["code"])
-    for codes in compartment.values():
-        for c in codes:
-            pool.add(c)
-    pool.freeze()
+    def __init__(self, spec, pool):
+        self.spec = spec
+        self.pool = pool
+        self.type_names = sorted(spec.types)
+        self.type_index = {n: i for i, n in enumerate(self.type_names)}
+        if len(self.type_names) >= 32767:
+            die("too many types for int16 indices")
+        self.strlists = []  # NULL-terminated lists: bases, targets, modifiers, compartments
+        self.strlist_index = {}
+        self.build_search_by_type()
+        self.build_bindings()
+        self.build_types_and_props()
+        self.build_search_rows()
+        self.resources = [self.type_index[n] for n in self.type_names
+                          if spec.types[n].kind == "MODEL_KIND_RESOURCE"
+                          and not spec.types[n].abstract]
 
-    type_names = sorted(types)
-    type_index = {n: i for i, n in enumerate(type_names)}
-    if len(type_names) >= 32767:
-        die("too many types for int16 indices")
-
-    def derives(name, ancestor):
-        while name is not None:
-            if name == ancestor:
-                return True
-            name = types[name].base
-        return False
-
-    # ---- string lists (bases, targets, modifiers, compartments): NULL-terminated
-    strlists = []
-    strlist_index = {}
-
-    def strlist(items):
+    def strlist(self, items):
         key = tuple(items)
-        if key not in strlist_index:
-            strlist_index[key] = len(strlists)
-            strlists.extend(items)
-            strlists.append(None)
-        return strlist_index[key]
+        if key not in self.strlist_index:
+            self.strlist_index[key] = len(self.strlists)
+            self.strlists.extend(items)
+            self.strlists.append(None)
+        return self.strlist_index[key]
 
-    # ---- search params per type
-    sp_index = {r["id"]: i for i, r in enumerate(params)}
-    sp_by_type = []
-    sp_range = {}
-    for name in type_names:
-        t = types[name]
-        if t.kind != "MODEL_KIND_RESOURCE":
-            continue
-        chosen = {}
-        for r in params:
-            applies = any(derives(name, b) for b in r["base"])
-            if not applies:
+    def build_search_by_type(self):
+        """Per resource type, the params that apply to it, sorted by code;
+        those on Resource and DomainResource included."""
+        spec = self.spec
+        sp_index = {r["id"]: i for i, r in enumerate(spec.params)}
+        self.sp_by_type = []
+        self.sp_range = {}
+        for name in self.type_names:
+            if spec.types[name].kind != "MODEL_KIND_RESOURCE":
                 continue
-            code = r["code"]
-            if code in chosen:
-                # keep the parameter defined closest to the type
-                prev = chosen[code]
-                if name in r["base"] and name not in prev["base"]:
-                    chosen[code] = r
-                continue
-            chosen[code] = r
-        first = len(sp_by_type)
-        for code in sorted(chosen):
-            sp_by_type.append(sp_index[chosen[code]["id"]])
-        sp_range[name] = (first, len(sp_by_type) - first)
+            chosen = {}
+            for r in spec.params:
+                if not any(spec.derives(name, b) for b in r["base"]):
+                    continue
+                prev = chosen.get(r["code"])
+                # on a clash keep the parameter defined on the type itself
+                if prev is None or (name in r["base"] and name not in prev["base"]):
+                    chosen[r["code"]] = r
+            first = len(self.sp_by_type)
+            for code in sorted(chosen):
+                self.sp_by_type.append(sp_index[chosen[code]["id"]])
+            self.sp_range[name] = (first, len(self.sp_by_type) - first)
 
-    # ---- choice lists and bindings
-    choice_types = []
-    choice_lists = []
-    choice_index = {}
-    binding_urls = sorted(bindings)
-    binding_index = {u: i + 1 for i, u in enumerate(binding_urls)}
-    binding_codes = []
-    binding_rows = []
-    for u in binding_urls:
-        binding_rows.append((pool[u], len(binding_codes), len(bindings[u])))
-        binding_codes.extend(pool[c] for c in bindings[u])
+    def build_bindings(self):
+        bindings = self.spec.bindings
+        urls = sorted(bindings)
+        self.binding_index = {u: i + 1 for i, u in enumerate(urls)}
+        self.binding_codes = []
+        self.binding_rows = []
+        for u in urls:
+            self.binding_rows.append((self.pool[u], len(self.binding_codes), len(bindings[u])))
+            self.binding_codes.extend(self.pool[c] for c in bindings[u])
 
-    props = []
-    prop_order = []
-    type_rows = []
-    for name in type_names:
-        t = types[name]
-        first = len(props)
-        for p in t.props:
-            choice = 0
-            if p.is_choice:
-                key = tuple(p.choice_types)
-                if key not in choice_index:
-                    choice_index[key] = len(choice_lists)
-                    choice_lists.append((len(choice_types), len(key)))
-                    choice_types.extend(type_index[c] for c in key)
-                choice = choice_index[key]
-            flags = []
-            if p.is_array:
-                flags.append("MODEL__ARRAY")
-            if p.is_choice:
-                flags.append("MODEL__CHOICE")
-            if p.min >= 1:
-                flags.append("MODEL__MIN1")
-            props.append((pool[p.json_name], pool[p.element], type_index[p.type_name],
-                          binding_index.get(p.binding, 0), choice, "|".join(flags) or "0"))
-        order = sorted(range(len(t.props)), key=lambda i: t.props[i].json_name.encode("utf-8"))
-        prop_order.extend(order)
-        spf, spc = sp_range.get(name, (0, 0))
-        comp = -1
-        if name in compartment:
-            comp = strlist(compartment[name])
-        type_rows.append((name, pool[name], type_index[t.base] if t.base else -1, t.kind, t.json,
-                          1 if t.abstract else 0, len(t.props), first, spf, spc, comp))
-    if len(props) >= 1 << 32 or max(len(t.props) for t in types.values()) >= 1 << 16:
-        die("table too large for its index type")
+    def choice_list(self, type_names):
+        key = tuple(type_names)
+        if key not in self.choice_index:
+            self.choice_index[key] = len(self.choice_lists)
+            self.choice_lists.append((len(self.choice_types), len(key)))
+            self.choice_types.extend(self.type_index[c] for c in key)
+        return self.choice_index[key]
 
-    # ---- search param rows (strlists for bases etc. must exist before writing)
-    components = []
-    sp_rows = []
-    for r in params:
-        bases = strlist(r["base"])
-        targets = strlist(sorted(r["target"])) if r.get("target") else None
-        mods = strlist(sorted(r["modifier"])) if r.get("modifier") else None
-        comp_first = len(components)
-        for c in r.get("component", []):
-            ref = by_url.get(c["definition"])
-            if ref is None:
-                die("unresolvable component %s of %s" % (c["definition"], r["id"]))
-            components.append((pool[c["definition"]], pool[ref["code"]], pool[c["expression"]]))
-        ncomp = len(components) - comp_first
-        if r["type"] not in SP_TYPES:
-            die("unknown search param type " + r["type"])
-        sp_rows.append((r, bases, targets, mods, comp_first, ncomp))
+    def build_types_and_props(self):
+        pool = self.pool
+        self.choice_types = []
+        self.choice_lists = []
+        self.choice_index = {}
+        self.props = []
+        self.prop_order = []
+        self.type_rows = []
+        for name in self.type_names:
+            t = self.spec.types[name]
+            first = len(self.props)
+            for p in t.props:
+                flags = [f for f, on in (("MODEL__ARRAY", p.is_array), ("MODEL__CHOICE", p.is_choice),
+                                         ("MODEL__MIN1", p.min >= 1)) if on]
+                self.props.append((pool[p.json_name], pool[p.element], self.type_index[p.type_name],
+                                   self.binding_index.get(p.binding, 0),
+                                   self.choice_list(p.choice_types) if p.is_choice else 0,
+                                   "|".join(flags) or "0"))
+            self.prop_order.extend(sorted(range(len(t.props)),
+                                          key=lambda i: t.props[i].json_name.encode("utf-8")))
+            spf, spc = self.sp_range.get(name, (0, 0))
+            comp = self.strlist(self.spec.compartment[name]) if name in self.spec.compartment else -1
+            self.type_rows.append((name, pool[name], self.type_index[t.base] if t.base else -1,
+                                   t.kind, t.json, 1 if t.abstract else 0, len(t.props), first,
+                                   spf, spc, comp))
+        if max(len(t.props) for t in self.spec.types.values()) >= 1 << 16:
+            die("a type has too many properties for uint16 indices")
 
-    resources = [type_index[n] for n in type_names
-                 if types[n].kind == "MODEL_KIND_RESOURCE" and not types[n].abstract]
+    def build_search_rows(self):
+        self.components = []
+        self.sp_rows = []
+        for r in self.spec.params:
+            bases = self.strlist(r["base"])
+            targets = self.strlist(sorted(r["target"])) if r.get("target") else None
+            mods = self.strlist(sorted(r["modifier"])) if r.get("modifier") else None
+            first = len(self.components)
+            for c in r.get("component", []):
+                ref = self.spec.by_url[c["definition"]]
+                self.components.append((self.pool[c["definition"]], self.pool[ref["code"]],
+                                        self.pool[c["expression"]]))
+            self.sp_rows.append((r, bases, targets, mods, first, len(self.components) - first))
 
-    # ---- write
-    os.makedirs(out, exist_ok=True)
-    w = Writer(out)
 
+def write_header(out, spec, tab):
     header = HEADER_TEMPLATE
-    for k, v in (("TYPE_COUNT", len(type_names)), ("PROP_COUNT", len(props)),
-                 ("RESOURCE_COUNT", len(resources)), ("SP_COUNT", len(params)),
-                 ("BINDING_COUNT", len(binding_rows)), ("CHOICE_LIST_COUNT", len(choice_lists))):
+    for k, v in (("TYPE_COUNT", len(tab.type_names)), ("PROP_COUNT", len(tab.props)),
+                 ("RESOURCE_COUNT", len(tab.resources)), ("SP_COUNT", len(spec.params)),
+                 ("BINDING_COUNT", len(tab.binding_rows)),
+                 ("CHOICE_LIST_COUNT", len(tab.choice_lists))):
         header = header.replace("@%s@" % k, str(v))
-    defines = ["#define MODEL__T_%s %d" % (n.upper(), type_index[n]) for n in type_names
-               if types[n].kind == "MODEL_KIND_PRIMITIVE"]
+    defines = ["#define MODEL__T_%s %d" % (n.upper(), tab.type_index[n]) for n in tab.type_names
+               if spec.types[n].kind == "MODEL_KIND_PRIMITIVE"]
     header = header.replace("@PRIMITIVE_DEFINES@", "\n".join(defines))
     write_if_changed(os.path.join(out, "model_int.h"), header)
 
+
+def write_pool(w, pool):
     lines = ["/* %d strings, %d bytes; offsets are referenced by every other table. */" %
              (len(pool.order), pool.size), "const char model__pool[] ="]
     for s in pool.order:
@@ -635,38 +643,47 @@ def main():
     lines[-1] += ";"
     w.write("model_tables_pool.c", "the string pool of the FHIR R4 model tables.", lines)
 
-    lines = ["const model_type model__types[MODEL__TYPE_COUNT] = {"]
-    lines.append("\t/* name, base, kind, json, abstract, prop_count, prop_first, sp_first, sp_count, compartment */")
-    for row in type_rows:
+
+def write_types(w, tab):
+    lines = ["const model_type model__types[MODEL__TYPE_COUNT] = {",
+             "\t/* name, base, kind, json, abstract, prop_count, prop_first, sp_first, sp_count, "
+             "compartment */"]
+    for row in tab.type_rows:
         lines.append("\t{%d, %d, %s, %s, %d, %d, %d, %d, %d, %d}, /* %s */" % (row[1:] + (row[0],)))
     lines.append("};\n")
     lines.append("const uint16_t model__resources[MODEL__RESOURCE_COUNT] = {")
-    lines.extend(wrap(["%d" % i for i in resources]))
+    lines.extend(wrap(["%d" % i for i in tab.resources]))
     lines.append("};\n")
     lines.append("const model__choice_list model__choice_lists[MODEL__CHOICE_LIST_COUNT] = {")
-    lines.extend(wrap(["{%d, %d}" % cl for cl in choice_lists]))
+    lines.extend(wrap(["{%d, %d}" % cl for cl in tab.choice_lists]))
     lines.append("};\n")
     lines.append("const model_type *const model__choice_types[] = {")
-    lines.extend(wrap(["&model__types[%d]" % i for i in choice_types]))
+    lines.extend(wrap(["&model__types[%d]" % i for i in tab.choice_types]))
     lines.append("};\n")
     lines.append("const model__binding model__bindings[MODEL__BINDING_COUNT] = {")
-    for row in binding_rows:
+    for row in tab.binding_rows:
         lines.append("\t{%d, %d, %d}," % row)
     lines.append("};\n")
     lines.append("const uint32_t model__binding_codes[] = {")
-    lines.extend(wrap(["%d" % c for c in binding_codes]))
+    lines.extend(wrap(["%d" % c for c in tab.binding_codes]))
     lines.append("};")
     w.write("model_tables_types.c", "types, choice lists and required bindings of FHIR R4.", lines)
 
+
+def write_props(w, tab):
     lines = ["/* name, element, type, binding, choice list, flags */",
              "const model__prop model__props[MODEL__PROP_COUNT] = {"]
-    for row in props:
+    for row in tab.props:
         lines.append("\t{%d, %d, %d, %d, %d, %s}," % row)
     lines.append("};\n")
     lines.append("const uint16_t model__prop_order[MODEL__PROP_COUNT] = {")
-    lines.extend(wrap(["%d" % i for i in prop_order]))
+    lines.extend(wrap(["%d" % i for i in tab.prop_order]))
     lines.append("};")
     w.write("model_tables_props.c", "the JSON properties of every FHIR R4 type.", lines)
+
+
+def write_search(w, tab):
+    pool = tab.pool
 
     def sref(s):
         return "P + %d" % pool[s] if s is not None else "NULL"
@@ -676,29 +693,25 @@ def main():
 
     lines = ["#define P model__pool\n",
              "const char *const model__strlists[] = {"]
-    lines.extend(wrap([sref(s) for s in strlists], 6))
+    lines.extend(wrap([sref(s) for s in tab.strlists], 6))
     lines.append("};\n")
     lines.append("const model_sp_component model__sp_components[] = {")
-    for c in components:
+    for c in tab.components:
         lines.append("\t{P + %d, P + %d, P + %d}," % c)
     lines.append("};\n")
     lines.append("/* id, url, code, type, expression, bases, targets, modifiers, components, count */")
     lines.append("const model_search_param model__search_params[MODEL__SP_COUNT] = {")
-    for r, bases, targets, mods, cf, nc in sp_rows:
+    for r, bases, targets, mods, cf, nc in tab.sp_rows:
         lines.append("\t{%s, %s, %s, MODEL_SP_%s, %s, %s, %s, %s, %s, %d}," % (
             sref(r["id"]), sref(r["url"]), sref(r["code"]), r["type"].upper(),
             sref(r.get("expression")), lref(bases), lref(targets), lref(mods),
             "&model__sp_components[%d]" % cf if nc else "NULL", nc))
     lines.append("};\n")
     lines.append("const model_search_param *const model__sp_by_type[] = {")
-    lines.extend(wrap(["&model__search_params[%d]" % i for i in sp_by_type], 4))
+    lines.extend(wrap(["&model__search_params[%d]" % i for i in tab.sp_by_type], 4))
     lines.append("};")
     w.write("model_tables_search.c", "search parameters and the Patient compartment of FHIR R4.",
             lines)
-
-    sys.stderr.write("gen_model: %d types (%d resources), %d properties, %d search params, "
-                     "%d bindings, %d pool bytes\n" % (len(type_names), len(resources), len(props),
-                                                       len(params), len(binding_rows), pool.size))
 
 
 def wrap(items, per_line=12):
@@ -706,6 +719,30 @@ def wrap(items, per_line=12):
     for i in range(0, len(items), per_line):
         lines.append("\t" + ", ".join(items[i:i + per_line]) + ",")
     return lines
+
+
+def main():
+    if len(sys.argv) != 3:
+        die("usage: gen_model.py <fhir-r4 dir> <output dir>")
+    src, out = sys.argv[1], sys.argv[2]
+    spec = Spec(src)
+    pool = Pool()
+    for s in spec.strings():
+        pool.add(s)
+    pool.freeze()
+    tab = Tables(spec, pool)
+
+    os.makedirs(out, exist_ok=True)
+    w = Writer(out)
+    write_header(out, spec, tab)
+    write_pool(w, pool)
+    write_types(w, tab)
+    write_props(w, tab)
+    write_search(w, tab)
+    sys.stderr.write("gen_model: %d types (%d resources), %d properties, %d search params, "
+                     "%d bindings, %d pool bytes\n" % (len(tab.type_names), len(tab.resources),
+                                                       len(tab.props), len(spec.params),
+                                                       len(tab.binding_rows), pool.size))
 
 
 if __name__ == "__main__":
