@@ -99,9 +99,12 @@ const model_type *model_resource_at(size_t i);
  * object/array per cardinality), "_x" primitive siblings, nested resources
  * (contained, Bundle.entry.resource, Parameters) checked by their own type,
  * primitive formats (id, date, dateTime, instant, uri, code, ...), required
- * bindings' codes. Each problem becomes a diagnostic with code "structure" or
- * "value" and a FHIRPath-like location such as "Patient.name[0].given[1]".
- * Returns 0 when valid, otherwise the number of errors added. */
+ * bindings' codes, required (min 1) elements. Each problem becomes a
+ * diagnostic with code "structure" (shape), "value" (bad primitive value),
+ * "code-invalid" (not in a required binding) or "required" (missing element)
+ * and a FHIRPath-like location such as "Patient.name[0].given[1]". Stops
+ * walking after d->limit (default 100) errors. Allocates only the diagnostics,
+ * from d->a. Returns 0 when valid, otherwise the number of errors added. */
 int model_validate(const json_t *resource, diag_list *d);
 
 /* Check one JSON value against primitive type t ("date", "id", "positiveInt",
