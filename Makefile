@@ -86,3 +86,17 @@ clean:
 	rm -rf build bron
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+
+# ---- FHIRPath tools (issue 3): tests/tools/fhirpath_*.c -> build/<b>/tests/tools/
+# The official-suite runner reads the suite XML with libxml2; the benchmark
+# driver (fhirpath_bench) needs only libbron. Built by `all`.
+FP_TOOL_SRC = $(wildcard tests/tools/fhirpath_*.c)
+FP_TOOL_BIN = $(FP_TOOL_SRC:%.c=$(OUT)/%)
+XML_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
+XML_LIBS   := $(shell pkg-config --libs libxml-2.0 2>/dev/null)
+
+all: $(FP_TOOL_BIN)
+
+$(OUT)/tests/tools/%: tests/tools/%.c $(OUT)/libbron.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XML_CFLAGS) $(LDFLAGS) -o $@ $< $(OUT)/libbron.a $(LDLIBS) $(XML_LIBS)
