@@ -102,8 +102,12 @@ int store_open(const store_options *opts, store **out, char **err)
 		goto fail;
 	}
 	char *msg = NULL;
-	const char *pragmas = opts->sync_full == 0 ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                                           : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
+	/* the writer checkpoints (SQLite's auto-checkpoint at commit): a checkpoint
+	 * on another thread never catches up with a busy writer, and the WAL
+	 * only restarts after a complete one */
+	const char *pragmas = opts->sync_full == 0
+		? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;"
+		: "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;";
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
 		size_t m = 256 + (msg ? strlen(msg) : 0);
