@@ -225,6 +225,8 @@ static void normalise(fp_dt *dt, int kind)
 int fp__dt_compare(const fp_dt *pa, const fp_dt *pb, int kind, int *cmp)
 {
 	fp_dt a = *pa, b = *pb;
+	if (kind != FP_TIME && a.prec >= DT_HOUR && b.prec >= DT_HOUR && a.has_tz != b.has_tz)
+		return 1; /* one has a zone, the other not: cannot tell */
 	normalise(&a, kind);
 	normalise(&b, kind);
 	int va[7] = {a.year, a.month, a.day, a.hour, a.minute, a.second, a.ms};
@@ -287,6 +289,8 @@ int fp__dt_add(const fp_dt *in, int kind, double amount, const char *unit, int s
 			out->day = (uint8_t)dim;
 		return 0;
 	}
+	if (units[i].part != DT_MS)
+		amount = trunc(amount); /* whole calendar units only */
 	double delta = amount * (double)units[i].ms * sign;
 	if (units[i].part < DT_MS && out->prec < units[i].part) {
 		/* adding finer units than the value has: whole coarser units only */

@@ -125,8 +125,12 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 	model_prop p;
 	if (v || ev) {
 		const model_type *ct = NULL;
-		if (t && model_prop_find(t, name, &p) == 0)
+		if (t && model_prop_find(t, name, &p) == 0) {
+			/* "valueQuantity" is JSON, not FHIRPath: the path is "value" */
+			if (p.is_choice && strncmp(p.element, name, nl) != 0)
+				return 1;
 			ct = p.type;
+		}
 		push_prop(c, out, ct, v, ev);
 		return 0;
 	}
@@ -147,12 +151,11 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 	if (nt)
 		return 0;
 	if (model_prop_find(t, name, &p) == 0)
-		return 0;
-	/* An element the type does not have is a mistake in the expression; on a
-	 * resource it may be meant for another resource type, so stay quiet. */
-	if (model_type_kind(t) == MODEL_KIND_COMPLEX || model_type_kind(t) == MODEL_KIND_BACKBONE)
-		return fp__error(c, n, "type %s has no element '%s'", model_type_name(t), name);
-	return 0;
+		return p.is_choice && strncmp(p.element, name, nl) != 0;
+	/* An element the type does not have: the caller decides whether that
+	 * is a mistake in the expression. */
+	return model_type_kind(t) == MODEL_KIND_COMPLEX || model_type_kind(t) == MODEL_KIND_BACKBONE ||
+	       (model_type_kind(t) == MODEL_KIND_RESOURCE && !isupper((unsigned char)name[0]));
 }
 
 void fp__all_children(fp_ctx *c, const fp_item *it, fp_coll *out)
@@ -206,7 +209,7 @@ void fp__resolve_typespec(fp_typespec *t)
 	if (sys) {
 		for (int k = 0; k < 8; k++)
 			if (!strcmp(t->name, SYS_NAMES[k]))
-				t->sys = k + 1 + FP_NODE;
+				t->sys = k + FP_BOOLEAN + 1;
 	}
 }
 
@@ -222,17 +225,19 @@ bool fp__type_matches(const fp_item *it, const fp_typespec *t)
 			const char *rt = json_string_value(json_object_get(it->json, "resourceType"));
 			return rt && !strcmp(rt, t->name);
 		}
-		if (t->sys && !t->ns && !t->model) {
-			/* unqualified System name on a FHIR primitive: compare converted kinds */
-			fp_item v;
-			if (nt && model_type_kind(nt) == MODEL_KIND_PRIMITIVE && fp__value(it, &v) == 0)
-				return v.kind + 1 == t->sys;
-		}
-		return false;
+		return false; /* FHIR primitives are not System types: active.is(Boolean) is false */
 	}
 	if (t->sys)
 		return it->kind + 1 == t->sys;
 	return false;
+}
+
+bool fp__type_matches_exact(const fp_item *it, const fp_typespec *t)
+{
+	if (it->kind == FP_NODE && it->type && t->model &&
+	    model_type_kind(it->type) == MODEL_KIND_PRIMITIVE)
+		return it->type == t->model;
+	return fp__type_matches(it, t);
 }
 
 /* ---- evaluation ---- */
@@ -306,6 +311,7 @@ static int eval_var(fp_ctx *c, const fp_node *n, fp_coll *out)
  * selects the context itself when it is of that type. */
 static int eval_member(fp_ctx *c, const fp_node *n, const fp_coll *in, int term, fp_coll *out)
 {
+	size_t unknown = 0;
 	for (size_t i = 0; i < in->count; i++) {
 		const fp_item *it = &in->items[i];
 		if (term && n->rtype) {
@@ -316,8 +322,16 @@ static int eval_member(fp_ctx *c, const fp_node *n, const fp_coll *in, int term,
 			}
 			continue;
 		}
-		if (fp__children(c, it, n->name, out, n))
+		int rc = fp__children(c, it, n->name, out, n);
+		if (rc < 0)
 			return -1;
+		unknown += (size_t)rc;
+	}
+	/* no item of the input has such an element: a mistake in the expression */
+	if (unknown && unknown == in->count)
+		{
+		const char *tn = fp__type_name(&in->items[0]);
+		return fp__error(c, n, "%s has no element '%s'", tn ? tn : "the input", n->name);
 	}
 	if (out->count > c->max_items)
 		return fp__error(c, n, "collection larger than %zu items", c->max_items);
@@ -425,7 +439,7 @@ static int eval_type_op(fp_ctx *c, const fp_node *n, const fp_frame *fr, fp_coll
 		return 0;
 	}
 	for (size_t i = 0; i < in.count; i++)
-		if (fp__type_matches(&in.items[i], &n->type))
+		if (fp__type_matches_exact(&in.items[i], &n->type))
 			fp__push(c, out, &in.items[i]);
 	return 0;
 }

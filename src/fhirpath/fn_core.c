@@ -213,7 +213,7 @@ FN(repeat)
 FN(ofType)
 {
 	for (size_t i = 0; i < in->count; i++)
-		if (fp__type_matches(&in->items[i], &call->type))
+		if (fp__type_matches_exact(&in->items[i], &call->type))
 			fp__push(c, out, &in->items[i]);
 	return 0;
 }
@@ -453,6 +453,8 @@ FN(timeOfDay)
 
 FN(as)
 {
+	if (in->count > 1)
+		return fp__error(c, call, "as() needs a single item, got %zu", in->count);
 	return fn_ofType(c, call, in, fr, out);
 }
 

@@ -25,7 +25,7 @@ FN(extension)
 		return 0;
 	for (size_t i = 0; i < in->count; i++) {
 		fp_coll ext = {0};
-		if (fp__children(c, &in->items[i], "extension", &ext, call))
+		if (fp__children(c, &in->items[i], "extension", &ext, call) < 0)
 			return -1;
 		for (size_t k = 0; k < ext.count; k++) {
 			const json_t *u = json_object_get(ext.items[k].json, "url");
@@ -269,7 +269,7 @@ static int cmp_ent(const sort_ent *a, const sort_ent *b, int nkeys, const int *d
 {
 	for (int i = 0; i < nkeys; i++) {
 		if (a->k->has[i] != b->k->has[i])
-			return a->k->has[i] ? (desc[i] ? -1 : 1) : (desc[i] ? 1 : -1);
+			return a->k->has[i] ? (desc[i] ? 1 : -1) : (desc[i] ? -1 : 1);
 		if (!a->k->has[i])
 			continue;
 		int cmp;

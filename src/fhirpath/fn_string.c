@@ -511,6 +511,10 @@ FN(replaceMatches)
 		return -1;
 	if (pat.kind != FP_STRING || rep.kind != FP_STRING)
 		return 0;
+	if (pat.u.str.len == 0) { /* an empty pattern changes nothing */
+		fp__push(c, out, &s);
+		return 0;
+	}
 	regex_t re;
 	if (compile_regex(c, call, &pat, 0, &re))
 		return -1;

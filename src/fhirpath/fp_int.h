@@ -163,6 +163,9 @@ int fp__bool_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int 
 int fp__string_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, fp_item *out);
 int fp__int_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int64_t *out);
 bool fp__type_matches(const fp_item *it, const fp_typespec *t);
+/* As fp__type_matches, but a FHIR primitive must be of exactly that type
+ * (as() and ofType(): code is a string for is(), not for as()). */
+bool fp__type_matches_exact(const fp_item *it, const fp_typespec *t);
 void fp__resolve_typespec(fp_typespec *t);
 const model_type *fp__model(const char *name);
 int fp__binop(fp_ctx *c, const fp_node *n, const fp_coll *l, const fp_coll *r, fp_coll *out);

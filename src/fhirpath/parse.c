@@ -347,6 +347,8 @@ static int parse_typespec(parser *ps, fp_typespec *t)
 		t->name = first;
 	}
 	fp__resolve_typespec(t);
+	if (!t->model && !t->sys && (!t->ns || strcmp(t->ns, "System")))
+		return fail(ps, ps->t.start, "unknown type ", t->name);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,14 @@ static int common(const fp_item *a, const fp_item *b, int equiv, double *x, doub
 	return 0;
 }
 
+static int digits_after_point(double v)
+{
+	char t[64];
+	snprintf(t, sizeof t, "%.12g", v);
+	const char *d = strchr(t, '.');
+	return d ? (int)strlen(d + 1) : 0;
+}
+
 int fp__quantity_compare(const fp_item *a, const fp_item *b, int *cmp)
 {
 	double x, y;
@@ -110,8 +119,14 @@ int fp__quantity_equal(const fp_item *a, const fp_item *b, int equiv)
 		return equiv ? 0 : -1;
 	double m = fmax(1.0, fmax(fabs(x), fabs(y)));
 	if (equiv) {
-		/* equivalence ignores digits beyond the less precise operand */
-		return fabs(x - y) <= 0.5e-2 * m;
+		/* compare at the precision of the less precise operand: each
+		 * operand's last written digit, expressed in the common unit */
+		double fa = a->u.q.value != 0 ? x / a->u.q.value : 1;
+		double fb = b->u.q.value != 0 ? y / b->u.q.value : 1;
+		double step_a = pow(10, -digits_after_point(a->u.q.value)) * fabs(fa);
+		double step_b = pow(10, -digits_after_point(b->u.q.value)) * fabs(fb);
+		double step = step_a > step_b ? step_a : step_b;
+		return round(x / step) == round(y / step);
 	}
 	return fabs(x - y) <= 1e-10 * m;
 }
@@ -128,7 +143,7 @@ int fp__quantity_parse(arena *a, const char *s, fp_item *out)
 	if (!isdigit((unsigned char)*digit))
 		return -1;
 	double v = strtod(p, &end);
-	if (end == p || end[-1] == '.' || strchr("eE", *end) || (*end && !isspace((unsigned char)*end)))
+	if (end == p || end[-1] == '.' || (*end && strchr("eE", *end)) || (*end && !isspace((unsigned char)*end)))
 		return -1;
 	for (const char *q = p; q < end; q++)
 		if (*q == 'e' || *q == 'E')
