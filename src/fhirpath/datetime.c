@@ -269,6 +269,9 @@ int fp__dt_add(const fp_dt *in, int kind, double amount, const char *unit, int s
 		{"millisecond", 1, DT_MS}, {"ms", 1, DT_MS},
 	};
 	int i = -1;
+	/* beyond ±10,000 years there is no date to give */
+	if (!(fabs(amount) < 1e13))
+		return -1;
 	for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
 		if (!strcmp(units[k].u, unit))
 			i = (int)k;
@@ -279,6 +282,8 @@ int fp__dt_add(const fp_dt *in, int kind, double amount, const char *unit, int s
 	if (kind == FP_DATE && units[i].part > DT_DAY)
 		return -1;
 	if (units[i].ms == 0) {
+		if (fabs(amount) > 200000)
+			return -1;
 		int64_t n = (int64_t)trunc(amount) * sign;
 		int64_t months = (int64_t)out->year * 12 + (out->month - 1);
 		months += units[i].part == DT_YEAR ? n * 12 : n;
@@ -299,6 +304,8 @@ int fp__dt_add(const fp_dt *in, int kind, double amount, const char *unit, int s
 		if (q)
 			delta = trunc(delta / (double)q) * (double)q;
 	}
+	if (!(fabs(delta) < 4e14)) /* about 12,000 years */
+		return -1;
 	int64_t ms = to_ms(out) + (int64_t)llround(delta);
 	if (kind == FP_TIME) {
 		ms %= 86400000;

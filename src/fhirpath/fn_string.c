@@ -662,9 +662,14 @@ static int math1(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_coll *out
 		else
 			fp__dec(c, out, fabs(d));
 		return 0;
-	case 1: fp__int(c, out, (int64_t)ceil(d)); return 0;
-	case 2: fp__int(c, out, (int64_t)floor(d)); return 0;
-	case 3: fp__int(c, out, (int64_t)trunc(d)); return 0;
+	case 1:
+	case 2:
+	case 3: {
+		int64_t i;
+		if (fp__dbl_int(which == 1 ? ceil(d) : which == 2 ? floor(d) : trunc(d), &i) == 0)
+			fp__int(c, out, i);
+		return 0;
+	}
 	case 4: fp__dec(c, out, exp(d)); return 0;
 	case 5:
 		if (d > 0)

@@ -143,6 +143,15 @@ struct fp_func {
 	fp_fn_impl impl;
 };
 
+/* A double as an Integer (32-bit range, finite): 0, or -1 when it is not one. */
+static inline int fp__dbl_int(double d, int64_t *out)
+{
+	if (!(d >= -2147483648.0 && d <= 2147483647.0))
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
 /* Function table lookup (fn_*.c register through fp__func_find). */
 const fp_func *fp__func_find(const char *name);
 

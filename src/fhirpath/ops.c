@@ -106,7 +106,9 @@ static int arith_num(fp_ctx *c, const fp_node *n, const fp_item *x, const fp_ite
 	case OP_IDIV:
 		if (b == 0)
 			return 0;
-		fp__int(c, out, (int64_t)trunc(a / b));
+		int64_t q;
+		if (fp__dbl_int(trunc(a / b), &q) == 0)
+			fp__int(c, out, q);
 		return 0;
 	case OP_MOD:
 		if (b == 0)

@@ -416,7 +416,12 @@ int fp_item_boolean(const fp_item *it)
 
 int64_t fp_item_integer(const fp_item *it)
 {
-	return it->kind == FP_INTEGER ? it->u.i : it->kind == FP_DECIMAL ? (int64_t)it->u.d : 0;
+	int64_t i = 0;
+	if (it->kind == FP_INTEGER)
+		return it->u.i;
+	if (it->kind == FP_DECIMAL)
+		(void)fp__dbl_int(it->u.d, &i);
+	return i;
 }
 
 double fp_item_decimal(const fp_item *it)

@@ -376,11 +376,12 @@ int main(int argc, char **argv)
 		load_skips(skip);
 	tcase *cases;
 	size_t n = load_cases(xmlDocGetRootElement(doc), &cases);
+	int sp_bad = 0;
 	if (json) {
 		dump_json(cases, n);
-		return 0;
+		goto out;
 	}
-	int sp_bad = only ? 0 : check_search_params(verbose);
+	sp_bad = only ? 0 : check_search_params(verbose);
 	size_t pass = 0, fail = 0, skip_n = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (only && strcmp(cases[i].name, only))
@@ -395,6 +396,7 @@ int main(int argc, char **argv)
 			fail++;
 	}
 	printf("%zu passed, %zu failed, %zu skipped\n", pass, fail, skip_n);
+out:
 	xmlFreeDoc(doc);
 	xmlCleanupParser();
 	for (int i = 0; i < ninputs; i++)
