@@ -549,10 +549,14 @@ int fp_eval(const fp_expr *e, const json_t *resource, const fp_env *env, arena *
 	c.max_depth = env->max_depth ? env->max_depth : 200;
 	c.max_items = env->max_items ? env->max_items : 1000000;
 	root_item(&c.context, resource);
-	root_item(&c.resource, env->resource ? env->resource : resource);
-	root_item(&c.root_resource, env->root_resource ? env->root_resource : c.resource.json);
-	const char *rt = json_string_value(json_object_get(c.root_resource.json, "resourceType"));
-	if (rt && !strcmp(rt, "Bundle"))
+	c.resource = c.context;
+	if (env->resource && env->resource != resource)
+		root_item(&c.resource, env->resource);
+	c.root_resource = c.resource;
+	if (env->root_resource && env->root_resource != c.resource.json)
+		root_item(&c.root_resource, env->root_resource);
+	const model_type *rt = c.root_resource.type;
+	if (rt && !strcmp(model_type_name(rt), "Bundle"))
 		c.bundle = c.root_resource.json;
 	fp_coll ctx = {0};
 	if (resource && !json_is_null(resource))

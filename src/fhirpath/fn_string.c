@@ -446,6 +446,26 @@ FN(replace)
 static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int full,
                          regex_t *re)
 {
+	/* glibc's regcomp copies the tree for each counted repetition and for
+	 * stacked quantifiers: bound the pattern so that compiling it cannot
+	 * exhaust memory (found by fuzzing) */
+	if (pat->u.str.len > 1000)
+		return fp__error(c, call, "regular expression longer than 1000 bytes");
+	int quantifiers = 0;
+	for (size_t i = 0; i < pat->u.str.len; i++) {
+		char ch = pat->u.str.s[i];
+		if (ch == '{' && i + 1 < pat->u.str.len && pat->u.str.s[i + 1] >= '0' &&
+		    pat->u.str.s[i + 1] <= '9') {
+			long rep = strtol(pat->u.str.s + i + 1, NULL, 10);
+			if (rep > 100)
+				return fp__error(c, call, "regular expression repetition above 100");
+			quantifiers += (int)rep + 1;
+		} else if (ch == '*' || ch == '+' || ch == '?') {
+			quantifiers++;
+		}
+	}
+	if (quantifiers > 200)
+		return fp__error(c, call, "regular expression with too many quantifiers");
 	buf b;
 	buf_init(&b, 0);
 	if (full)

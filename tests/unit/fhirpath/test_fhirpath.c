@@ -144,6 +144,13 @@ static void test_operators(void **state)
 	check(NULL, "(1 | 2).single()", NULL);
 	check(NULL, "1 < 'a'", NULL);
 	check(NULL, "-8888888880.0 div 0.000000000000000001", "[]");
+	/* found by fuzzing: patterns that made glibc's regcomp exhaust memory */
+	check(NULL, "'zz'.matches('z+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+	            "+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+	            "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++')",
+	      NULL);
+	check(NULL, "'zz'.matches('(z{100}){100}(z{100}){100}')", NULL);
+	check(NULL, "'zz'.matches('^z{1,2}$')", "[true]");
 }
 
 static void test_functions(void **state)
