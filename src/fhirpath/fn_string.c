@@ -462,6 +462,9 @@ static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int
 			quantifiers += (int)rep + 1;
 		} else if (ch == '*' || ch == '+' || ch == '?') {
 			quantifiers++;
+			/* stacked quantifiers ("z+++") multiply the copies regcomp makes */
+			if (i >= 2 && strchr("*+?}", pat->u.str.s[i - 1]) && strchr("*+?}", pat->u.str.s[i - 2]))
+				return fp__error(c, call, "regular expression with stacked quantifiers");
 		}
 	}
 	if (quantifiers > 200)
