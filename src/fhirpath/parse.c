@@ -554,6 +554,35 @@ static fp_node *parse_term(parser *ps)
 	return NULL;
 }
 
+/* The FHIR data type an expression is known to have without running it:
+ * the target of 'as', as() and ofType(). NULL when unknown. */
+static const model_type *static_type(const fp_node *n)
+{
+	if (n->kind == N_AS)
+		return n->type.model;
+	if (n->kind == N_PATH && n->right->kind == N_FUNC &&
+	    (!strcmp(n->right->name, "as") || !strcmp(n->right->name, "ofType")))
+		return n->right->type.model;
+	return NULL;
+}
+
+/* A member of a data type known statically must exist in it:
+ * "(Observation.value as Period).unit" is an error before evaluation. */
+static int check_member(parser *ps, const fp_node *left, const fp_node *member)
+{
+	const model_type *t = static_type(left);
+	if (!t || member->kind != N_MEMBER)
+		return 0;
+	model_kind k = model_type_kind(t);
+	if (k != MODEL_KIND_COMPLEX && k != MODEL_KIND_BACKBONE)
+		return 0;
+	model_prop p;
+	const model_type *const *types;
+	if (model_prop_find(t, member->name, &p) == 0 || model_choice_types(t, member->name, &types))
+		return 0;
+	return fail(ps, ps->src + member->pos, "no such element in this type: ", member->name);
+}
+
 static fp_node *parse_postfix(parser *ps, fp_node *left)
 {
 	while (left) {
@@ -562,7 +591,7 @@ static fp_node *parse_postfix(parser *ps, fp_node *left)
 			if (lex(ps))
 				return NULL;
 			fp_node *right = parse_invocation(ps);
-			if (!right)
+			if (!right || check_member(ps, left, right))
 				return NULL;
 			fp_node *n = node(ps, N_PATH, at);
 			n->left = left;

@@ -87,6 +87,11 @@ static void test_syntax_errors(void **state)
 	assert_int_equal(fp_compile("substring()", &e, &d), -1);
 	assert_int_equal(fp_compile("@2015-13-01", &e, &d), -1);
 	assert_int_equal(fp_compile("x.ofType(NoSuchType)", &e, &d), -1);
+	/* a member the statically known type does not have */
+	assert_int_equal(fp_compile("(Observation.value as Period).unit", &e, &d), -1);
+	assert_int_equal(fp_compile("Observation.value.ofType(Quantity).start", &e, &d), -1);
+	assert_int_equal(fp_compile("(Observation.value as Quantity).unit", &e, &d), 0);
+	fp_free(e);
 	arena_free(a);
 }
 
