@@ -145,6 +145,15 @@ static void test_operators(void **state)
 	check(NULL, "@2012-04-15 = @2012-04-15T10:00", "[]");
 	check(NULL, "@2019-02-28 + 1 day", "[\"2019-03-01\"]");
 	check(NULL, "1 'kg' > 900 'g'", "[true]");
+	/* UCUM: prefixes, products, quotients, exponents, annotations */
+	check(NULL, "2.0 'cm' * 2.0 'm' = 0.040 'm2'", "[true]");
+	check(NULL, "1 'mmol/L' = 1000 'umol/L'", "[true]");
+	check(NULL, "1 '10*3/uL' = 1000000 '/mL'", "[true]");
+	check(NULL, "120 'mm[Hg]' > 15 'kPa'", "[true]");
+	check(NULL, "5 'mg{total}' = 5 'mg'", "[true]");
+	check(NULL, "1 'mg' = 1 'mL'", "[]");
+	check(NULL, "1 'Cel' = 1 'K'", "[]");
+	check(NULL, "4 'g' ~ 4040 'mg'", "[true]");
 	check(NULL, "'abc' ~ 'ABC'", "[true]");
 	check(NULL, "(1 | 2).single()", NULL);
 	check(NULL, "1 < 'a'", NULL);
