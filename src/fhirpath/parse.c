@@ -585,7 +585,9 @@ static int check_member(parser *ps, const fp_node *left, const fp_node *member)
 
 static fp_node *parse_postfix(parser *ps, fp_node *left)
 {
-	while (left) {
+	if (!left)
+		return NULL;
+	for (;;) {
 		const char *at = ps->t.start;
 		if (is_punct(ps, ".")) {
 			if (lex(ps))
@@ -679,7 +681,9 @@ static fp_node *parse_expr(parser *ps, int min_prec)
 		return NULL;
 	}
 	fp_node *left = parse_unary(ps);
-	while (left) {
+	if (!left)
+		return NULL;
+	for (;;) {
 		const char *at = ps->t.start;
 		if ((is_word(ps, "is") || is_word(ps, "as")) && PREC_TYPE >= min_prec) {
 			fp_node *n = node(ps, is_word(ps, "is") ? N_IS : N_AS, at);

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		json_t *entries = json_object_get(bundles[i], "entry");
-		res = realloc(res, (nres + json_array_size(entries)) * sizeof *res);
+		res = base_realloc(res, (nres + json_array_size(entries)) * sizeof *res);
 		for (size_t k = 0; k < json_array_size(entries); k++) {
 			json_t *r = json_object_get(json_array_get(entries, k), "resource");
 			if (json_is_object(r))

@@ -54,7 +54,7 @@ static int is(xmlNode *n, const char *name)
 static size_t load_cases(xmlNode *root, tcase **out)
 {
 	size_t n = 0, cap = 1024;
-	tcase *cases = calloc(cap, sizeof *cases);
+	tcase *cases = base_calloc(cap, sizeof *cases);
 	for (xmlNode *g = root->children; g; g = g->next) {
 		if (!is(g, "group"))
 			continue;
@@ -64,7 +64,7 @@ static size_t load_cases(xmlNode *root, tcase **out)
 				continue;
 			if (n == cap) {
 				cap *= 2;
-				cases = realloc(cases, cap * sizeof *cases);
+				cases = base_realloc(cases, cap * sizeof *cases);
 				memset(cases + n, 0, (cap - n) * sizeof *cases);
 			}
 			tcase *tc = &cases[n++];
@@ -275,7 +275,7 @@ static void load_skips(const char *path)
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
 		line[strcspn(line, " \t\n")] = 0;
-		skips = realloc(skips, (nskips + 1) * sizeof *skips);
+		skips = base_realloc(skips, (nskips + 1) * sizeof *skips);
 		skips[nskips++] = strdup(line);
 	}
 	fclose(f);
