@@ -1,0 +1,111 @@
+// The `bron serve` command line (issue 2, section 6): --help lists the flags,
+// bad flags and unusable ports or data dirs end with a message and a non-zero
+// exit (no crash), and --threads / --max-body take effect.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BRON_BIN, startServer, assertCleanStderr, freePort, tempDir } from './lib/server.mjs';
+import { send, assertOutcome } from './lib/fhir.mjs';
+
+const dirs = [];
+function scratch() {
+  const d = tempDir('cli-');
+  dirs.push(d);
+  return d;
+}
+after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+
+/** Run bron to completion (killed after timeoutMs); { code, signal, stdout, stderr }. */
+function run(args, timeoutMs = 20000) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BRON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', reject);
+    p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+describe('bron serve command line', () => {
+  it('--help lists --bind, --port, --data, --config, --threads, --max-body and exits 0', async () => {
+    const r = await run(['serve', '--help']);
+    assert.equal(r.code, 0, `exit ${r.code} ${r.stderr}`);
+    const out = r.stdout + r.stderr;
+    for (const flag of ['--bind', '--port', '--data', '--config', '--threads', '--max-body']) {
+      assert.ok(out.includes(flag), `--help does not mention ${flag}:\n${out}`);
+    }
+    assertCleanStderr(r.stderr);
+  });
+
+  it('an unknown flag ends with a message and a non-zero exit', async () => {
+    const r = await run(['serve', '--no-such-flag', '--port', String(await freePort())]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.signal, null, `killed by ${r.signal}`);
+    assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
+    assertCleanStderr(r.stderr);
+  });
+
+  it('a bad --port value ends with a message and a non-zero exit', async () => {
+    for (const port of ['99999', 'abc', '-1']) {
+      const r = await run(['serve', '--bind', '127.0.0.1', '--port', port, '--data', scratch()]);
+      assert.notEqual(r.code, 0, `--port ${port} was accepted`);
+      assert.equal(r.signal, null, `--port ${port}: killed by ${r.signal}`);
+      assertCleanStderr(r.stderr);
+    }
+  });
+
+  it('a port already in use ends with a message and a non-zero exit', async () => {
+    const blocker = net.createServer();
+    await new Promise((res) => blocker.listen(0, '127.0.0.1', res));
+    const { port } = blocker.address();
+    try {
+      const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(port), '--data', scratch()]);
+      assert.notEqual(r.code, 0);
+      assert.equal(r.signal, null, `killed by ${r.signal}`);
+      assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
+      assertCleanStderr(r.stderr);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('a data dir that cannot be created ends with a message and a non-zero exit', async () => {
+    const file = path.join(scratch(), 'a-file');
+    fs.writeFileSync(file, 'not a directory');
+    const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--data', path.join(file, 'sub')]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.signal, null, `killed by ${r.signal}`);
+    assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
+    assertCleanStderr(r.stderr);
+  });
+
+  it('--threads 1 still serves concurrent clients', { timeout: 120000 }, async () => {
+    const srv = await startServer({ args: ['--threads', '1'] });
+    try {
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: `t${i}` } })));
+      assert.deepEqual(results.map((r) => r.status), Array(12).fill(201));
+      const reads = await Promise.all(results.map((r) => send(srv, 'GET', `/fhir/Basic/${r.json.id}`)));
+      assert.deepEqual(reads.map((r) => r.status), Array(12).fill(200));
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('--max-body sets the request body limit', { timeout: 60000 }, async () => {
+    const srv = await startServer({ args: ['--max-body', '1000'] });
+    try {
+      const small = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(800) } });
+      assert.equal(small.status, 201);
+      const big = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(1200) } });
+      assertOutcome(big, 413);
+    } finally {
+      await srv.stop();
+    }
+  });
+});

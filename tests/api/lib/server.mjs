@@ -1,0 +1,235 @@
+// Start and stop a real `bron serve` for the API tests, and talk raw HTTP to it.
+//
+// startServer() picks a free loopback port, makes a temporary data dir under
+// tests/api/.tmp/, spawns `$BRON_BIN serve --bind 127.0.0.1 --port N --data DIR`
+// (plus the caller's extra flags) and waits until GET /fhir/metadata answers.
+// stop() sends SIGTERM (or another signal), waits for the exit and asserts a
+// clean one: exit code 0 and no AddressSanitizer/LeakSanitizer/UBSan report on
+// stderr, so a sanitizer finding fails the test file that provoked it.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const API_DIR = path.resolve(here, '..');
+export const REPO_ROOT = path.resolve(API_DIR, '../..');
+export const BRON_BIN = path.resolve(REPO_ROOT, process.env.BRON_BIN || './bron');
+export const BRON_SHARED = path.resolve(REPO_ROOT, process.env.BRON_SHARED || '../shared');
+export const EXAMPLES_DIR = path.join(BRON_SHARED, 'data/fhir-r4/examples');
+
+const READY_TIMEOUT_MS = 20000;
+const STOP_TIMEOUT_MS = 30000;
+const SANITIZER_RE = /ERROR: AddressSanitizer|LeakSanitizer|runtime error:/;
+
+const live = new Set(); // servers still running, killed if the test process dies
+process.on('exit', () => {
+  for (const s of live) {
+    try { s.proc.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A new empty directory under tests/api/.tmp/ (git-ignored). */
+export function tempDir(prefix = 'data-') {
+  const root = path.join(API_DIR, '.tmp');
+  fs.mkdirSync(root, { recursive: true });
+  return fs.mkdtempSync(path.join(root, prefix));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Start `bron serve`. Options:
+ *   args    extra command-line flags, e.g. ['--max-body', '1000']
+ *   dataDir reuse a data dir (restart tests); default a fresh temporary one
+ *   port    reuse a port; default a free one
+ * Returns a handle: { port, origin, base, dataDir, proc, stderr(), stop(), ... }.
+ */
+export async function startServer({ args = [], dataDir, port } = {}) {
+  if (!fs.existsSync(BRON_BIN)) {
+    throw new Error(`bron binary not found at ${BRON_BIN} (set BRON_BIN or run make)`);
+  }
+  const ownsDir = !dataDir;
+  dataDir = dataDir || tempDir();
+  port = port || (await freePort());
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--data', dataDir, ...args];
+  const proc = spawn(BRON_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  let stderr = '';
+  let stdout = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { stderr += d; });
+  proc.stdout.on('data', (d) => { stdout += d; });
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  let exitInfo = null;
+  exited.then((e) => { exitInfo = e; });
+
+  const origin = `http://127.0.0.1:${port}`;
+  const server = {
+    port,
+    origin,
+    base: `${origin}/fhir`,
+    dataDir,
+    proc,
+    argv,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    exited,
+    stopped: false,
+    /** Exit status if the process has already ended, else null. */
+    exitInfo: () => exitInfo,
+    /**
+     * Send `signal` (null: none, the caller already did), wait for the exit,
+     * assert exit code 0 and no sanitizer report. Idempotent. Removes the
+     * data dir it made unless keepData.
+     */
+    async stop({ signal = 'SIGTERM', keepData = false } = {}) {
+      if (server.stopped) return server.result;
+      server.stopped = true;
+      live.delete(server);
+      if (!exitInfo && signal) proc.kill(signal);
+      let timer;
+      const timeout = new Promise((r) => { timer = setTimeout(() => r(null), STOP_TIMEOUT_MS); });
+      const result = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (!result) {
+        proc.kill('SIGKILL');
+        await exited;
+        if (ownsDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+        assert.fail(`bron did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stderr ---\n${tail(stderr)}`);
+      }
+      server.result = result;
+      if (ownsDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+      assertCleanStderr(stderr);
+      assert.equal(result.signal, null, `bron was killed by ${result.signal}\n--- stderr ---\n${tail(stderr)}`);
+      assert.equal(result.code, 0, `bron exited with code ${result.code} after ${signal}\n--- stderr ---\n${tail(stderr)}`);
+      return result;
+    },
+    /** SIGKILL (a crash): wait for the end, check stderr, keep the data dir. */
+    async crash() {
+      server.stopped = true;
+      live.delete(server);
+      if (!exitInfo) proc.kill('SIGKILL');
+      await exited;
+      assertCleanStderr(stderr);
+    },
+    /** Raw HTTP request to this server, path relative to the origin ('/fhir/...'). */
+    request(method, urlPath, opts) {
+      return request(port, method, urlPath, opts);
+    },
+  };
+  live.add(server);
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (exitInfo) {
+      live.delete(server);
+      server.stopped = true;
+      throw new Error(`bron exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before answering: ${argv.join(' ')}\n--- stderr ---\n${tail(stderr)}`);
+    }
+    try {
+      const res = await request(port, 'GET', '/fhir/metadata', { timeout: 2000 });
+      if (res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      live.delete(server);
+      server.stopped = true;
+      throw new Error(`bron did not answer GET /fhir/metadata within ${READY_TIMEOUT_MS} ms\n--- stderr ---\n${tail(stderr)}`);
+    }
+    await sleep(50);
+  }
+  return server;
+}
+
+export function assertCleanStderr(stderr) {
+  const m = SANITIZER_RE.exec(stderr);
+  if (m) {
+    const at = Math.max(0, m.index - 200);
+    assert.fail(`sanitizer report on bron's stderr:\n${stderr.slice(at, at + 4000)}`);
+  }
+}
+
+function tail(s, n = 3000) {
+  return s.length > n ? `...${s.slice(-n)}` : s;
+}
+
+/**
+ * One raw HTTP/1.1 request on its own connection. Resolves to
+ * { status, headers (lower-case names), text, json (parsed or undefined), bytes }.
+ * opts: { headers, body (string|Buffer|Array of chunks for chunked), timeout }.
+ * A response that arrives before the server stops reading the body is still
+ * returned (the write error is ignored then).
+ */
+export function request(port, method, urlPath, { headers = {}, body, timeout = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false });
+    let responded = false;
+    let settled = false;
+    const done = (fn, v) => { if (!settled) { settled = true; fn(v); } };
+    req.setTimeout(timeout, () => {
+      req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${urlPath}`));
+    });
+    req.on('response', (res) => {
+      responded = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', (e) => done(reject, e));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        const text = bytes.toString('utf8');
+        let json;
+        try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+        done(resolve, { status: res.statusCode, headers: res.headers, text, json, bytes });
+      });
+    });
+    req.on('error', (e) => {
+      // EPIPE/ECONNRESET while still sending a body the server refused:
+      // wait briefly for the response that may already be on its way.
+      if (responded) return;
+      setTimeout(() => done(reject, e), 200);
+    });
+    if (Array.isArray(body)) {
+      for (const c of body) req.write(c);
+      req.end();
+    } else if (body !== undefined) {
+      req.end(body);
+    } else {
+      req.end();
+    }
+  });
+}
+
+/** Run fn over items with at most `limit` in flight; results in input order. */
+export async function pool(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  async function worker() {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export { sleep };
