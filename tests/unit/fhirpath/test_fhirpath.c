@@ -167,6 +167,22 @@ static void test_operators(void **state)
 	check(NULL, "'zz'.matches('^z{1,2}$')", "[true]");
 }
 
+static void test_dates(void **state)
+{
+	(void)state;
+	check(NULL, "@2012-04-15T15:00:00+02:00 = @2012-04-15T13:00:00Z", "[true]");
+	check(NULL, "@2012-04-15T15:00:00Z = @2012-04-15T10:00:00", "[]");
+	check(NULL, "@2012-04 < @2012-05-01", "[true]");
+	check(NULL, "@2012-04 < @2012-04-01", "[]");
+	check(NULL, "@T10:30:00 = @T10:30:00.000", "[true]");
+	check(NULL, "@2020-01-31 + 1 month", "[\"2020-02-29\"]");
+	check(NULL, "@2020-03-01T00:30:00Z - 1 hour", "[\"2020-02-29T23:30:00Z\"]");
+	check(NULL, "@2014.lowBoundary(6) | @2014.highBoundary(6)", "[\"2014-01\",\"2014-12\"]");
+	check(NULL, "@2014-01-01T08:05+08:00.precision()", "[12]");
+	check(NULL, "'2015-02-04T14:34:28Z'.toDateTime() > @2015-02-04", "[]");
+	check(NULL, "@1973-12-25 + 1 'mo'", NULL);
+}
+
 static void test_functions(void **state)
 {
 	(void)state;
@@ -337,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_navigation),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_operators),
+		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_variables_and_readers),
 		cmocka_unit_test(test_limits),
