@@ -328,7 +328,8 @@ void diag_error(diag_list *d, const char *code, const char *expression, const ch
 
 int base_parse_long(const char *s, long min, long max, long *out)
 {
-	if (!s || !*s)
+	/* strtol would skip leading whitespace; the whole string must be the number */
+	if (!s || !*s || (*s != '-' && *s != '+' && (*s < '0' || *s > '9')))
 		return -1;
 	char *end;
 	errno = 0;
@@ -346,18 +347,33 @@ int64_t base_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Whole seconds, rounded down, and the microseconds past them (0..999999):
+ * C division truncates toward zero, which is wrong before 1970. */
+static time_t split_us(int64_t us, int64_t *frac)
+{
+	int64_t sec = us / 1000000, rem = us % 1000000;
+	if (rem < 0) {
+		rem += 1000000;
+		sec--;
+	}
+	*frac = rem;
+	return (time_t)sec;
+}
+
 void base_format_instant(int64_t us, char *out, size_t outlen)
 {
-	time_t sec = (time_t)(us / 1000000);
+	int64_t frac;
+	time_t sec = split_us(us, &frac);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((us / 1000) % 1000));
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
 }
 
 void base_format_http_date(int64_t us, char *out, size_t outlen)
 {
-	time_t sec = (time_t)(us / 1000000);
+	int64_t frac;
+	time_t sec = split_us(us, &frac);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -393,7 +409,9 @@ int base_parse_instant(const char *s, int64_t *us)
 	if (n < 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
 	    digits(s + 8, 2, &d))
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31)
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
 		return -1;
 	const char *p = s + 10;
 	int64_t frac = 0;
@@ -424,7 +442,8 @@ int base_parse_instant(const char *s, int64_t *us)
 			p++;
 		} else if (*p == '+' || *p == '-') {
 			int oh, om;
-			if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+			if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) ||
+			    oh > 14 || om > 59)
 				return -1;
 			offset = (int64_t)(oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
 			p += 6;

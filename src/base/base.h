@@ -114,8 +114,11 @@ int base_parse_long(const char *s, long min, long max, long *out);
 int64_t base_now_us(void);
 /* Format microseconds since epoch as FHIR instant "2024-01-02T03:04:05.678Z" (out >= 32 bytes). */
 void base_format_instant(int64_t us, char *out, size_t outlen);
-/* Parse a FHIR instant/dateTime with full time and zone (or HTTP-date when http != 0) to us. 0 on success. */
+/* Parse a FHIR instant/dateTime "YYYY-MM-DD[Thh:mm[:ss[.f+]][Z|(+|-)hh:mm]]" to us:
+ * a date alone is its midnight UTC, a time without zone is UTC, digits past
+ * microseconds are dropped. 0 on success, -1 (us untouched) if invalid. */
 int base_parse_instant(const char *s, int64_t *us);
+/* Parse an RFC 7231 IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") to us. 0 on success. */
 int base_parse_http_date(const char *s, int64_t *us);
 /* Format as RFC 7231 HTTP-date ("Tue, 15 Nov 1994 08:12:31 GMT"), out >= 32 bytes. */
 void base_format_http_date(int64_t us, char *out, size_t outlen);

@@ -130,10 +130,36 @@ static int next_member(const char *s, size_t len, size_t *i, member *m)
 	return 1;
 }
 
+/* Whether the member's key is `k` (plain ASCII). The raw key is decoded
+ * first: "\u0069d" is the key "id" to every JSON reader, and copying it as an
+ * ordinary member would store two "id" members. */
 static int key_is(const member *m, const char *k)
 {
 	size_t n = strlen(k);
-	return m->key_len == n && memcmp(m->key, k, n) == 0;
+	if (!memchr(m->key, '\\', m->key_len))
+		return m->key_len == n && memcmp(m->key, k, n) == 0;
+	size_t j = 0;
+	for (size_t i = 0; i < m->key_len; i++, j++) {
+		unsigned c = (unsigned char)m->key[i];
+		if (c == '\\' && i + 1 < m->key_len) {
+			c = (unsigned char)m->key[++i];
+			if (c == 'u') {
+				if (m->key_len - i < 5)
+					return 0;
+				char hex[5] = {m->key[i + 1], m->key[i + 2], m->key[i + 3], m->key[i + 4], 0};
+				char *end;
+				c = (unsigned)strtoul(hex, &end, 16);
+				if (*end)
+					return 0;
+				i += 4;
+			} else if (c != '"' && c != '\\' && c != '/') {
+				return 0; /* \b \f \n \r \t: control characters, never in k */
+			}
+		}
+		if (j >= n || c != (unsigned char)k[j])
+			return 0;
+	}
+	return j == n;
 }
 
 static int put_member(buf *out, const char *s, const member *m, int *first)

@@ -93,6 +93,19 @@ static json_t *get_path(arena *a, json_t *doc, const char *path)
 	return NULL;
 }
 
+/* The whole document ("" path) becomes `value` (stolen). The caller holds
+ * `doc`, so its contents are swapped in place; it stays an object or array. */
+static int replace_root(json_t *doc, json_t *value)
+{
+	int rc = -1;
+	if (json_is_object(doc) && json_is_object(value))
+		rc = json_object_clear(doc) || json_object_update(doc, value) ? -1 : 0;
+	else if (json_is_array(doc) && json_is_array(value))
+		rc = json_array_clear(doc) || json_array_extend(doc, value) ? -1 : 0;
+	json_decref(value);
+	return rc;
+}
+
 /* add: takes (steals) the reference to value, also on failure. */
 static int do_add(arena *a, json_t *doc, const char *path, json_t *value)
 {
@@ -101,7 +114,9 @@ static int do_add(arena *a, json_t *doc, const char *path, json_t *value)
 	size_t i;
 	if (!value)
 		return -1;
-	if (!*path || resolve_parent(a, doc, path, &parent, &last))
+	if (!*path)
+		return replace_root(doc, value);
+	if (resolve_parent(a, doc, path, &parent, &last))
 		goto fail;
 	if (json_is_object(parent))
 		return json_object_set_new(parent, last, value);
@@ -110,6 +125,59 @@ static int do_add(arena *a, json_t *doc, const char *path, json_t *value)
 fail:
 	json_decref(value);
 	return -1;
+}
+
+/* replace: like remove then add, but the target keeps its place, so an
+ * object member is not moved to the end. Takes value, also on failure. */
+static int do_replace(arena *a, json_t *doc, const char *path, json_t *value)
+{
+	json_t *parent;
+	char *last;
+	size_t i;
+	if (!value)
+		return -1;
+	if (!*path)
+		return replace_root(doc, value);
+	if (resolve_parent(a, doc, path, &parent, &last))
+		goto fail;
+	if (json_is_object(parent) && json_object_get(parent, last))
+		return json_object_set_new(parent, last, value);
+	if (json_is_array(parent) && !array_index(last, json_array_size(parent), 0, &i))
+		return json_array_set_new(parent, i, value);
+fail:
+	json_decref(value);
+	return -1;
+}
+
+/* RFC 6902 4.6 equality: numbers are equal when their values are, so 1 and
+ * 1.0 are (jansson's json_equal tells integers from reals); the rest as usual. */
+static int values_equal(const json_t *x, const json_t *y)
+{
+	if (json_is_integer(x) && json_is_integer(y))
+		return json_integer_value(x) == json_integer_value(y);
+	if (json_is_number(x) && json_is_number(y))
+		return json_number_value(x) == json_number_value(y);
+	if (json_is_object(x) && json_is_object(y)) {
+		const char *k;
+		json_t *v;
+		if (json_object_size(x) != json_object_size(y))
+			return 0;
+		json_object_foreach((json_t *)x, k, v) {
+			const json_t *w = json_object_get(y, k);
+			if (!w || !values_equal(v, w))
+				return 0;
+		}
+		return 1;
+	}
+	if (json_is_array(x) && json_is_array(y)) {
+		if (json_array_size(x) != json_array_size(y))
+			return 0;
+		for (size_t i = 0; i < json_array_size(x); i++)
+			if (!values_equal(json_array_get(x, i), json_array_get(y, i)))
+				return 0;
+		return 1;
+	}
+	return json_equal(x, y);
 }
 
 /* remove: optionally hands back the removed value (a new reference). */
@@ -162,18 +230,20 @@ static int apply_one(arena *a, json_t *doc, const json_t *op, size_t idx, diag_l
 		diag_error(d, "invalid", where, "Path '%s' is not a JSON Pointer", path);
 		return 400;
 	}
+	if (from && from[0] && from[0] != '/') {
+		diag_error(d, "invalid", where, "From '%s' is not a JSON Pointer", from);
+		return 400;
+	}
 	int rc = 0;
 	if (!strcmp(name, "add")) {
 		rc = do_add(a, doc, path, json_deep_copy(value));
 	} else if (!strcmp(name, "remove")) {
 		rc = do_remove(a, doc, path, NULL);
 	} else if (!strcmp(name, "replace")) {
-		rc = get_path(a, doc, path) && *path ? do_remove(a, doc, path, NULL) : -1;
-		if (!rc)
-			rc = do_add(a, doc, path, json_deep_copy(value));
+		rc = do_replace(a, doc, path, json_deep_copy(value));
 	} else if (!strcmp(name, "test")) {
 		json_t *cur = get_path(a, doc, path);
-		if (!cur || !json_equal(cur, value)) {
+		if (!cur || !values_equal(cur, value)) {
 			diag_error(d, "processing", where, "Patch test failed at '%s'", path);
 			return 422;
 		}
