@@ -65,7 +65,7 @@ static int set_option(serve_config *c, const char *key, const char *val)
 	if (!strcmp(key, "threads"))
 		return base_parse_long(val, 1, 256, &c->threads);
 	if (!strcmp(key, "max-body"))
-		return base_parse_long(val, 1024, 1L << 31, &c->max_body);
+		return base_parse_long(val, 1, 1L << 31, &c->max_body);
 	if (!strcmp(key, "base-url"))
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))

@@ -47,7 +47,10 @@ struct http_req {
 	const char *path;
 	buf body;
 	int too_big;
-	enum req_state state;
+	int started;                 /* the access handler has seen this request */
+	int uri_too_long;            /* the request line exceeded HTTP_MAX_URI */
+	enum req_state state;        /* written by the pool thread, and by http_req_resume */
+	int parked;                  /* suspended by the handler now running (pool thread only) */
 	http_resume_fn cont;
 	res_header *headers;
 	/* the response, queued when the handler returns */
@@ -144,6 +147,7 @@ void http_req_suspend(http_req *req, http_resume_fn cont)
 {
 	req->cont = cont;
 	req->state = REQ_SUSPENDED;
+	req->parked = 1;
 	MHD_suspend_connection(req->conn);
 }
 
@@ -181,22 +185,53 @@ static const char too_big_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
 	"\"diagnostics\":\"Request body exceeds the configured maximum size\"}]}";
 
+static const char uri_too_long_body[] =
+	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
+	"\"diagnostics\":\"The request URI exceeds 8192 bytes\"}]}";
+
+/* Largest request URI; the connection's memory pool must hold it parsed. */
+#define HTTP_MAX_URI 8192
+#define HTTP_POOL_BYTES (256 * 1024)
+
+/* MHD's URI log callback runs first for every request: the http_req is
+ * created here, so the URI length is known before MHD parses arguments. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	http_server *srv = cls;
+	http_req *req = base_calloc(1, sizeof *req);
+	req->srv = srv;
+	req->conn = conn;
+	req->a = arena_new(16384);
+	req->uri_too_long = strlen(uri) > HTTP_MAX_URI;
+	if (req->uri_too_long) {
+		/* MHD parses the query string into its per-connection pool right
+		 * after this callback; thousands of parameters exhaust the pool and
+		 * the connection then never answers. The URI lives in MHD's (writable)
+		 * read buffer: cut the query so nothing is parsed, and answer 414. */
+		char *q = strchr(uri, '?');
+		if (q)
+			q[1] = 0;
+	}
+	buf_init(&req->body, srv->max_body);
+	atomic_fetch_add(&srv->in_flight, 1);
+	return req;
+}
+
 static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls)
 {
 	http_server *srv = cls;
 	http_req *req = *con_cls;
-	if (!req) {
-		req = base_calloc(1, sizeof *req);
-		req->srv = srv;
-		req->conn = conn;
-		req->a = arena_new(16384);
+	if (!req->started) {
+		req->started = 1;
 		req->method = arena_strdup(req->a, method);
 		req->path = arena_strdup(req->a, url);
-		buf_init(&req->body, srv->max_body);
-		atomic_fetch_add(&srv->in_flight, 1);
-		*con_cls = req;
+		if (req->uri_too_long) {
+			http_res_send(req, 414, uri_too_long_body, sizeof uri_too_long_body - 1,
+			              "application/fhir+json; charset=utf-8");
+			return queue(req);
+		}
 		/* refuse an announced oversize body before reading it */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (cl) {
@@ -217,6 +252,7 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	req->parked = 0;
 	switch (req->state) {
 	case REQ_READING:
 		req->state = REQ_HANDLED;
@@ -231,7 +267,9 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 	default:
 		break;
 	}
-	if (req->state == REQ_SUSPENDED)
+	/* parked: another thread may already have resumed it, so state is not
+	 * ours to read; the next call after the resume runs the continuation */
+	if (req->parked)
 		return MHD_YES;
 	if (!req->has_response)
 		http_res_send(req, 500, NULL, 0, NULL);
@@ -287,7 +325,8 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
 		MHD_OPTION_END);
 	if (!srv->d) {
 		size_t n = strlen(bind) + 96;
