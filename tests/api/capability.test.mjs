@@ -69,6 +69,14 @@ describe('CapabilityStatement', () => {
     }
   });
 
+  it('declares versioning, history and update-as-create consistently with what the server does', () => {
+    for (const r of cs.rest[0].resource || []) {
+      if (r.versioning !== undefined) assert.ok(['versioned', 'versioned-update'].includes(r.versioning), `${r.type}.versioning ${r.versioning}: the server keeps versions`);
+      if (r.readHistory !== undefined) assert.equal(r.readHistory, true, `${r.type}.readHistory: vread of old versions works`);
+      if (r.updateCreate !== undefined) assert.equal(r.updateCreate, true, `${r.type}.updateCreate: update-as-create works`);
+    }
+  });
+
   it('lists history-system as a whole-system interaction', () => {
     const codes = (cs.rest[0].interaction || []).map((i) => i.code);
     assert.ok(codes.includes('history-system'), `rest.interaction ${codes}`);

@@ -1,6 +1,6 @@
 // The `bron serve` command line (issue 2, section 6): --help lists the flags,
-// bad flags and unusable ports or data dirs end with a message and a non-zero
-// exit (no crash), and --threads / --max-body take effect.
+// bad flags, config files, unusable ports or data dirs end with a message and
+// a non-zero exit (no crash), and --config / --threads / --max-body take effect.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -97,12 +97,44 @@ describe('bron serve command line', () => {
     }
   });
 
-  it('--max-body sets the request body limit', { timeout: 60000 }, async () => {
-    const srv = await startServer({ args: ['--max-body', '1000'] });
+  it('--config FILE is read (key = value lines), and flags after it override it', { timeout: 60000 }, async () => {
+    const dir = scratch();
+    const conf = path.join(dir, 'bron.conf');
+    fs.writeFileSync(conf, 'max-body = 2048\nthreads = 2\n');
+    const srv = await startServer({ args: ['--config', conf] });
     try {
-      const small = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(800) } });
+      assert.equal((await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(1900) } })).status, 201);
+      assertOutcome(await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(2100) } }), 413, 'max-body from the config file');
+    } finally {
+      await srv.stop();
+    }
+    const srv2 = await startServer({ args: ['--config', conf, '--max-body', '8192'] });
+    try {
+      assert.equal((await send(srv2, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(4000) } })).status, 201, 'a flag after --config overrides the file');
+    } finally {
+      await srv2.stop();
+    }
+  });
+
+  it('a missing or malformed --config file ends with a message and a non-zero exit', async () => {
+    const dir = scratch();
+    const bad = path.join(dir, 'bad.conf');
+    fs.writeFileSync(bad, 'this is not a key value line\nmax-body = lots\n');
+    for (const conf of [path.join(dir, 'missing.conf'), bad]) {
+      const r = await run(['serve', '--config', conf, '--bind', '127.0.0.1', '--port', String(await freePort()), '--data', scratch()]);
+      assert.notEqual(r.code, 0, `--config ${path.basename(conf)} was accepted`);
+      assert.equal(r.signal, null, `killed by ${r.signal}`);
+      assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
+      assertCleanStderr(r.stderr);
+    }
+  });
+
+  it('--max-body sets the request body limit', { timeout: 60000 }, async () => {
+    const srv = await startServer({ args: ['--max-body', '2048'] });
+    try {
+      const small = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(1900) } });
       assert.equal(small.status, 201);
-      const big = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(1200) } });
+      const big = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'x'.repeat(2100) } });
       assertOutcome(big, 413);
     } finally {
       await srv.stop();

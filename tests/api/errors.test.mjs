@@ -29,10 +29,16 @@ async function versionsStored() {
 /** Send each request; every one must be an OperationOutcome with one of `statuses`, and store nothing. */
 async function rejectsAll(statuses, cases) {
   const before = await versionsStored();
+  const problems = [];
   for (const [label, method, path, body, headers] of cases) {
-    const res = await send(srv, method, path, body, headers);
-    assertOutcome(res, statuses, label);
+    try {
+      const res = await send(srv, method, path, body, headers, { timeout: 10000 });
+      assertOutcome(res, statuses, label);
+    } catch (e) {
+      problems.push(`${method} ${path.slice(0, 60)} (${label}): ${e.message.split('\n')[0]}`);
+    }
   }
+  assert.equal(problems.length, 0, `${problems.length} of ${cases.length} requests not answered as expected:\n  ${problems.join('\n  ')}`);
   assert.equal(await versionsStored(), before, 'a rejected request must not store anything');
   const existing = await send(srv, 'GET', '/fhir/Patient/existing');
   assert.equal(existing.status, 200);
@@ -304,12 +310,19 @@ describe('never a 5xx', () => {
       ['POST', '/fhir/_history', P({})],
       ['PATCH', '/fhir/Patient/existing', '[]', { 'content-type': 'application/json-patch+json', 'If-Match': 'W/"abc"' }],
     ];
+    const problems = [];
     for (const [method, path, body, headers] of cases) {
-      const res = await send(srv, method, path, body, headers);
-      assertNot5xx(res, `${method} ${path.slice(0, 80)}`);
-      // under the FHIR base every error is an OperationOutcome
-      if (res.status >= 400 && path.startsWith('/fhir')) assertOutcome(res, res.status, `${method} ${path.slice(0, 80)}`);
+      const label = `${method} ${path.slice(0, 60)}${path.length > 60 ? `... (${path.length} chars)` : ''}${headers ? ` ${JSON.stringify(headers).slice(0, 80)}` : ''}`;
+      try {
+        const res = await send(srv, method, path, body, headers, { timeout: 10000 });
+        assertNot5xx(res, label);
+        // under the FHIR base every error is an OperationOutcome
+        if (res.status >= 400 && path.startsWith('/fhir')) assertOutcome(res, res.status, label);
+      } catch (e) {
+        problems.push(`${label}: ${e.message.split('\n')[0]}`);
+      }
     }
+    assert.equal(problems.length, 0, `${problems.length} of ${cases.length} requests mishandled:\n  ${problems.join('\n  ')}`);
     assert.equal((await send(srv, 'GET', '/fhir/metadata')).status, 200);
   });
 

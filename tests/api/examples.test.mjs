@@ -56,7 +56,8 @@ describe('official R4 examples', () => {
       const { resourceType } = JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, f), 'utf8'));
       perType[resourceType] = (perType[resourceType] || 0) + 1;
     }
-    for (const type of ['Patient', 'Observation', 'Bundle', 'StructureDefinition', 'ValueSet']) {
+    const busiest = Object.keys(perType).sort((a, b) => perType[b] - perType[a] || a.localeCompare(b)).slice(0, 6);
+    for (const type of busiest) {
       const n = (await allPages(srv, `/fhir/${type}/_history?_count=1000`)).entries.length;
       assert.equal(n, perType[type], `${type}: history lists ${n} versions, ${perType[type]} examples were stored`);
     }

@@ -208,13 +208,13 @@ export function parseExact(text) {
  * Raw request with a JSON body (objects are stringified; strings sent as is).
  * Content-Type defaults to application/fhir+json, Accept to application/fhir+json.
  */
-export function send(srv, method, urlPath, body, headers = {}) {
+export function send(srv, method, urlPath, body, headers = {}, { timeout } = {}) {
   const h = { accept: FHIR_JSON, ...headers };
   const lc = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
   if (body !== undefined && !('content-type' in lc)) lc['content-type'] = FHIR_JSON;
   for (const k of Object.keys(lc)) if (lc[k] === null) delete lc[k];
   const data = body === undefined || typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
-  return srv.request(method, urlPath, { headers: lc, body: data });
+  return srv.request(method, urlPath, { headers: lc, body: data, timeout });
 }
 
 const HTTP_DATE_RE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;

@@ -186,7 +186,7 @@ export function request(port, method, urlPath, { headers = {}, body, timeout = 6
     let settled = false;
     const done = (fn, v) => { if (!settled) { settled = true; fn(v); } };
     req.setTimeout(timeout, () => {
-      req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${urlPath}`));
+      req.destroy(new Error(`no response within ${timeout} ms: ${method} ${urlPath.length > 120 ? `${urlPath.slice(0, 120)}... (${urlPath.length} chars)` : urlPath}`));
     });
     req.on('response', (res) => {
       responded = true;
