@@ -30,6 +30,8 @@ struct http_server {
 	size_t max_body;
 	int port;
 	atomic_int in_flight; /* requests between first callback and completion */
+	atomic_int stopping;  /* set by http_stop: new requests get 503, never suspend */
+	atomic_int suspended; /* requests parked right now */
 };
 
 typedef struct res_header {
@@ -148,6 +150,7 @@ void http_req_suspend(http_req *req, http_resume_fn cont)
 	req->cont = cont;
 	req->state = REQ_SUSPENDED;
 	req->parked = 1;
+	atomic_fetch_add(&req->srv->suspended, 1);
 	MHD_suspend_connection(req->conn);
 }
 
@@ -189,6 +192,10 @@ static const char uri_too_long_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
 	"\"diagnostics\":\"The request URI exceeds 8192 bytes\"}]}";
 
+static const char stopping_body[] =
+	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"transient\","
+	"\"diagnostics\":\"The server is shutting down\"}]}";
+
 /* Largest request URI; the connection's memory pool must hold it parsed. */
 #define HTTP_MAX_URI 8192
 #define HTTP_POOL_BYTES (256 * 1024)
@@ -227,6 +234,13 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 		req->started = 1;
 		req->method = arena_strdup(req->a, method);
 		req->path = arena_strdup(req->a, url);
+		if (atomic_load(&srv->stopping)) {
+			http_res_header(req, "Connection", "close");
+			http_res_header(req, "Retry-After", "1");
+			http_res_send(req, 503, stopping_body, sizeof stopping_body - 1,
+			              "application/fhir+json; charset=utf-8");
+			return queue(req);
+		}
 		if (req->uri_too_long) {
 			http_res_send(req, 414, uri_too_long_body, sizeof uri_too_long_body - 1,
 			              "application/fhir+json; charset=utf-8");
@@ -259,6 +273,7 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 		srv->handler(req, srv->ctx);
 		break;
 	case REQ_RESUMED:
+		atomic_fetch_sub(&srv->suspended, 1);
 		req->state = REQ_HANDLED;
 		req->cont(req);
 		break;
@@ -351,8 +366,15 @@ void http_stop(http_server *srv, int grace_s)
 	if (!srv)
 		return;
 	MHD_socket s = MHD_quiesce_daemon(srv->d);
-	/* let requests in flight finish; idle keep-alive connections are closed by stop */
-	for (int i = 0; i < grace_s * 100 && atomic_load(&srv->in_flight) > 0; i++) {
+	/* from now on requests on open keep-alive connections get 503 and are
+	 * never suspended; wait for those in flight (suspended ones included:
+	 * MHD aborts if it is stopped with a suspended connection) */
+	atomic_store(&srv->stopping, 1);
+	for (int i = 0; atomic_load(&srv->in_flight) > 0; i++) {
+		/* past the grace period only parked requests are waited for: their
+		 * writes are committing; a slow upload is cut off */
+		if (i >= grace_s * 100 && atomic_load(&srv->suspended) == 0)
+			break;
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
