@@ -113,6 +113,20 @@ describe('create (POST [base]/[type])', () => {
     assert.deepEqual(withoutServerMeta(read), { ...sent, id: res.json.id });
   });
 
+  it('accepts primitive arrays with aligned _element arrays (JSON null placeholders) and keeps them', async () => {
+    const sent = patient({
+      name: [{ family: 'Jansen', given: ['Anna', 'Maria'], _given: [null, { extension: [{ url: 'http://example.org/ext/roepnaam', valueBoolean: true }] }] }],
+      _gender: { id: 'g1', extension: [{ url: 'http://example.org/ext/source', valueString: 'self' }] },
+      _birthDate: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] },
+      birthDate: undefined,
+    });
+    delete sent.birthDate;
+    const res = await send(srv, 'POST', '/fhir/Patient', sent);
+    assert.equal(res.status, 201, `${res.status} ${res.text.slice(0, 300)}`);
+    const read = await fhir.read({ resourceType: 'Patient', id: res.json.id });
+    assert.deepEqual(withoutServerMeta(read), { ...sent, id: res.json.id });
+  });
+
   it('keeps non-ASCII text (UTF-8) unchanged', async () => {
     const name = [{ family: 'Ölçer-Żółć', given: ['Zoë', '李', 'Ĳsbrand'], text: 'Zoë 🙂 Ölçer' }];
     const created = await createPatient({ name });
@@ -264,6 +278,24 @@ describe('conditional read (If-None-Match, If-Modified-Since)', () => {
     assert.equal(etagVersion(res.headers.etag), '1', '304 must carry the ETag a 200 would have (RFC 9110 15.4.5)');
   });
 
+  it('If-None-Match follows HTTP: weak comparison ("1" matches W/"1") and a list of ETags (RFC 9110 13.1.2)', async () => {
+    const created = await createPatient();
+    const strong = await send(srv, 'GET', `/fhir/Patient/${created.id}`, undefined, { 'If-None-Match': '"1"' });
+    assert.equal(strong.status, 304, 'If-None-Match uses the weak comparison');
+    const list = await send(srv, 'GET', `/fhir/Patient/${created.id}`, undefined, { 'If-None-Match': 'W/"7", W/"1"' });
+    assert.equal(list.status, 304, 'a list of ETags matches if any one does');
+    const none = await send(srv, 'GET', `/fhir/Patient/${created.id}`, undefined, { 'If-None-Match': 'W/"7", W/"8"' });
+    assert.equal(none.status, 200);
+  });
+
+  it('If-Modified-Since is ignored when If-None-Match is present (RFC 9110 13.1.3)', async () => {
+    const created = await createPatient();
+    const future = new Date(Date.now() + 86400e3).toUTCString();
+    const res = await send(srv, 'GET', `/fhir/Patient/${created.id}`, undefined, { 'If-None-Match': 'W/"9"', 'If-Modified-Since': future });
+    assert.equal(res.status, 200, 'the ETag does not match, so the resource is sent whatever If-Modified-Since says');
+    assert.equal(res.json.id, created.id);
+  });
+
   it('If-None-Match with an older ETag gives 200 and the current version', async () => {
     const v1 = await createPatient();
     await fhir.update({ resourceType: 'Patient', id: v1.id, body: { ...v1, active: false } });
@@ -380,6 +412,14 @@ describe('patch (PATCH with application/json-patch+json)', () => {
     assert.deepEqual(patched.address, [{ city: 'Utrecht' }]);
     const read = await fhir.read({ resourceType: 'Patient', id: created.id });
     assert.deepEqual(read, patched);
+  });
+
+  it('accepts application/json-patch+json with a charset parameter', async () => {
+    const created = await createPatient();
+    const res = await send(srv, 'PATCH', `/fhir/Patient/${created.id}`, [{ op: 'replace', path: '/gender', value: 'male' }],
+      { 'content-type': 'application/json-patch+json; charset=utf-8' });
+    assert.equal(res.status, 200, `${res.status} ${res.text.slice(0, 200)}`);
+    assert.equal((await fhir.read({ resourceType: 'Patient', id: created.id })).gender, 'male');
   });
 
   it('a failing test op is rejected with 422 (or 409/412) and an OperationOutcome, and nothing changes', async () => {

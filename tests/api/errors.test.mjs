@@ -211,6 +211,20 @@ describe('elements checked against the R4 definitions', () => {
     ]);
   });
 
+  it('breaking the JSON representation rules (json.html) gives 400: duplicate, empty or null properties', async () => {
+    await rejectsAll(400, [
+      ['duplicate property', 'POST', '/fhir/Patient', '{"resourceType":"Patient","active":true,"active":false}'],
+      ['duplicate nested property', 'POST', '/fhir/Patient', '{"resourceType":"Patient","name":[{"family":"A","family":"B"}]}'],
+      ['duplicate resourceType', 'POST', '/fhir/Patient', '{"resourceType":"Patient","resourceType":"Patient"}'],
+      ['empty object', 'POST', '/fhir/Patient', P({ name: [{}] })],
+      ['empty complex element', 'POST', '/fhir/Patient', P({ maritalStatus: {} })],
+      ['empty array', 'POST', '/fhir/Patient', P({ name: [] })],
+      ['empty string', 'POST', '/fhir/Patient', P({ name: [{ family: '' }] })],
+      ['null in a non-repeating element', 'POST', '/fhir/Patient', P({ gender: null })],
+      ['null in an array of objects', 'POST', '/fhir/Patient', P({ name: [null] })],
+    ]);
+  });
+
   it('an integer outside the 32-bit range gives 400', async () => {
     await rejectsAll(400, [
       ['2^31', 'POST', '/fhir/Patient', P({ multipleBirthInteger: 2147483648 })],
