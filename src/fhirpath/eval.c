@@ -480,6 +480,10 @@ int fp__eval(fp_ctx *c, const fp_node *n, const fp_frame *fr, fp_coll *out)
 		c->depth--;
 		return fp__error(c, n, "evaluation nested deeper than %u", c->max_depth);
 	}
+	if (arena_used(c->a) - c->start_bytes > c->max_bytes) {
+		c->depth--;
+		return fp__error(c, n, "evaluation used more than %zu bytes", c->max_bytes);
+	}
 	switch ((fp_node_kind)n->kind) {
 	case N_EMPTY:
 		break;
@@ -548,6 +552,8 @@ int fp_eval(const fp_expr *e, const json_t *resource, const fp_env *env, arena *
 	fp_ctx c = {.a = a, .d = d, .env = env, .expr = e};
 	c.max_depth = env->max_depth ? env->max_depth : 200;
 	c.max_items = env->max_items ? env->max_items : 1000000;
+	c.max_bytes = env->max_bytes ? env->max_bytes : (size_t)256 << 20;
+	c.start_bytes = arena_used(a);
 	root_item(&c.context, resource);
 	c.resource = c.context;
 	if (env->resource && env->resource != resource)

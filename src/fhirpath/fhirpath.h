@@ -67,6 +67,7 @@ typedef struct fp_env {
 	void *resolve_ctx;
 	unsigned max_depth;          /* recursion bound (0: 200) */
 	size_t max_items;            /* bound on any intermediate collection (0: 1,000,000) */
+	size_t max_bytes;            /* bound on arena bytes one evaluation may use (0: 256 MiB) */
 	/* trace(name) output; NULL: discarded. */
 	void (*trace)(void *ctx, const char *name, const fp_collection *c);
 	void *trace_ctx;

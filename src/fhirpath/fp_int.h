@@ -131,6 +131,7 @@ typedef struct fp_ctx {
 	const json_t *bundle;  /* the outermost Bundle, for resolve() */
 	unsigned depth, max_depth;
 	size_t max_items;
+	size_t start_bytes, max_bytes; /* arena use when the evaluation began, and its bound */
 	int failed;
 } fp_ctx;
 

@@ -328,6 +328,12 @@ int fp__quantity_mul(arena *a, const fp_item *x, const fp_item *y, int divide, f
 		vy = vy * py.factor / px.factor;
 		uy = ux;
 	}
+	/* a unit made of several symbols goes in parentheses when combined */
+	if (strlen(ux) + strlen(uy) > 200)
+		return 1; /* a unit this complex is no measurement: empty */
+	const char *wx = strpbrk(ux, "./") ? arena_printf(a, "(%s)", ux) : ux;
+	const char *wy = strpbrk(uy, "./") ? arena_printf(a, "(%s)", uy) : uy;
+	int simple = strspn(ux, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ[]_") == strlen(ux);
 	if (divide) {
 		if (vy == 0)
 			return 1;
@@ -337,17 +343,17 @@ int fp__quantity_mul(arena *a, const fp_item *x, const fp_item *y, int divide, f
 		else if (!strcmp(uy, "1"))
 			out->u.q.unit = ux;
 		else
-			out->u.q.unit = arena_printf(a, "%s/%s", ux, uy);
+			out->u.q.unit = arena_printf(a, "%s/%s", !strcmp(ux, "1") ? "" : wx, wy);
 	} else {
 		out->u.q.value = vx * vy;
 		if (!strcmp(ux, "1"))
 			out->u.q.unit = uy;
 		else if (!strcmp(uy, "1"))
 			out->u.q.unit = ux;
-		else if (!strcmp(ux, uy))
+		else if (!strcmp(ux, uy) && simple)
 			out->u.q.unit = arena_printf(a, "%s2", ux);
 		else
-			out->u.q.unit = arena_printf(a, "%s.%s", ux, uy);
+			out->u.q.unit = arena_printf(a, "%s.%s", wx, wy);
 	}
 	return 0;
 }

@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	diag_init(&d, a);
 	fp_expr *e = NULL;
 	if (fp_compile(src, &e, &d) == 0) {
-		fp_env env = {.trace = trace, .max_items = 20000, .max_depth = 100};
+		fp_env env = {.trace = trace, .max_items = 20000, .max_depth = 100,
+		              .max_bytes = 32 << 20};
 		fp_collection out;
 		if (fp_eval(e, res ? res : patient, &env, a, &out, &d) == 0) {
 			json_t *j = fp_collection_to_json(&out);

@@ -154,6 +154,9 @@ static void test_operators(void **state)
 	check(NULL, "1 'mg' = 1 'mL'", "[]");
 	check(NULL, "1 'Cel' = 1 'K'", "[]");
 	check(NULL, "4 'g' ~ 4040 'mg'", "[true]");
+	check(NULL, "(2 'm' * 2 'm' * 2 'm') = 8 'm3'", "[true]");
+	check(NULL, "(2 'm/s' * 2 'm/s') = 4 'm2/s2'", "[true]");
+	check(NULL, "1 / 2 's' = 0.5 '/s'", "[true]");
 	check(NULL, "'abc' ~ 'ABC'", "[true]");
 	check(NULL, "(1 | 2).single()", NULL);
 	check(NULL, "1 < 'a'", NULL);
@@ -261,6 +264,20 @@ static void test_limits(void **state)
 	fp_collection out;
 	assert_int_equal(fp_eval(e, NULL, &env, a, &out, &d), -1);
 	assert_int_equal(fp_collection_count(&out), 0);
+	fp_free(e);
+	/* found by fuzzing: aggregate() squaring quantities grew units and memory
+	 * without bound; now units are capped and each evaluation has a budget */
+	assert_int_equal(fp_compile("(1|2|3|4|5|6|7|8|9|10|11|12).aggregate($total * $total, 2 'm')",
+	                            &e, &d), 0);
+	assert_int_equal(fp_eval(e, NULL, NULL, a, &out, &d), 0);
+	assert_int_equal(fp_collection_count(&out), 0);
+	fp_free(e);
+	assert_int_equal(fp_compile("(1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10)"
+	                            ".select((1|2|3|4|5|6|7|8|9|10).select(1|2|3|4|5|6|7|8|9|10)))",
+	                            &e, &d), 0);
+	fp_env small = {.max_bytes = 64 << 10};
+	assert_int_equal(fp_eval(e, NULL, &small, a, &out, &d), -1);
+	assert_non_null(strstr(d.items[d.count - 1].message, "bytes"));
 	fp_free(e);
 	arena_free(a);
 }
