@@ -190,7 +190,7 @@ static const char too_big_body[] =
 
 static const char uri_too_long_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
-	"\"diagnostics\":\"The request URI exceeds 8192 bytes\"}]}";
+	"\"diagnostics\":\"The request URI exceeds 8192 bytes or 256 parameters\"}]}";
 
 static const char stopping_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"transient\","
@@ -198,7 +198,10 @@ static const char stopping_body[] =
 
 /* Largest request URI; the connection's memory pool must hold it parsed. */
 #define HTTP_MAX_URI 8192
-#define HTTP_POOL_BYTES (256 * 1024)
+#define HTTP_MAX_PARAMS 256
+/* MHD zeroes the pool between requests, so it is sized for HTTP_MAX_URI
+ * and HTTP_MAX_PARAMS parsed parameters, not more */
+#define HTTP_POOL_BYTES (48 * 1024)
 
 /* MHD's URI log callback runs first for every request: the http_req is
  * created here, so the URI length is known before MHD parses arguments. */
@@ -209,11 +212,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->srv = srv;
 	req->conn = conn;
 	req->a = arena_new(16384);
-	req->uri_too_long = strlen(uri) > HTTP_MAX_URI;
+	size_t params = 0;
+	for (const char *p = strchr(uri, '?'); p && *p; p++)
+		params += *p == '&' || *p == ';';
+	req->uri_too_long = strlen(uri) > HTTP_MAX_URI || params >= HTTP_MAX_PARAMS;
 	if (req->uri_too_long) {
 		/* MHD parses the query string into its per-connection pool right
-		 * after this callback; thousands of parameters exhaust the pool and
-		 * the connection then never answers. The URI lives in MHD's (writable)
+		 * after this callback; too many parameters exhaust the pool and the
+		 * connection then never answers. The URI lives in MHD's (writable)
 		 * read buffer: cut the query so nothing is parsed, and answer 414. */
 		char *q = strchr(uri, '?');
 		if (q)
