@@ -136,22 +136,31 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 	}
 	if (!t)
 		return 0;
-	const model_type *const *types = NULL;
-	size_t nt = model_choice_types(t, name, &types);
-	for (size_t i = 0; i < nt; i++) {
-		if (!choice_key(key + 1, sizeof key - 1, name, model_type_name(types[i])))
-			continue;
-		v = json_object_get(obj, key + 1);
-		ev = json_object_get(obj, key);
-		if (v || ev) {
-			push_prop(c, out, types[i], v, ev);
-			break;
-		}
-	}
-	if (nt)
-		return 0;
+	/* an element of the type that is absent here: the common case */
 	if (model_prop_find(t, name, &p) == 0)
 		return p.is_choice && strncmp(p.element, name, nl) != 0;
+	/* a choice element: find "<name><Type>" among the object's few keys
+	 * rather than trying every allowed type */
+	const char *k;
+	json_t *kv;
+	json_object_foreach((json_t *)obj, k, kv) {
+		const char *plain = k[0] == '_' ? k + 1 : k;
+		if (strncmp(plain, name, nl) || !isupper((unsigned char)plain[nl]))
+			continue;
+		if (plain != k && json_object_get(obj, plain))
+			continue; /* the value key handles its "_" sibling */
+		if (model_prop_find(t, plain, &p) || !p.is_choice || strncmp(p.element, name, nl) ||
+		    strcmp(p.element + nl, "[x]"))
+			continue;
+		if (!choice_key(key + 1, sizeof key - 1, name, plain + nl))
+			continue;
+		key[nl + 1] = plain[nl]; /* keep the type's own capitalisation */
+		push_prop(c, out, p.type, json_object_get(obj, key + 1), json_object_get(obj, key));
+		return 0;
+	}
+	const model_type *const *types = NULL;
+	if (model_choice_types(t, name, &types))
+		return 0;
 	/* An element the type does not have: the caller decides whether that
 	 * is a mistake in the expression. */
 	return model_type_kind(t) == MODEL_KIND_COMPLEX || model_type_kind(t) == MODEL_KIND_BACKBONE ||
