@@ -570,8 +570,8 @@ int fp_eval(const fp_expr *e, const json_t *resource, const fp_env *env, arena *
 	c.root_resource = c.resource;
 	if (env->root_resource && env->root_resource != c.resource.json)
 		root_item(&c.root_resource, env->root_resource);
-	const model_type *rt = c.root_resource.type;
-	if (rt && !strcmp(model_type_name(rt), "Bundle"))
+	const char *rt = c.root_resource.type ? model_type_name(c.root_resource.type) : "";
+	if (rt[0] == 'B' && !strcmp(rt, "Bundle"))
 		c.bundle = c.root_resource.json;
 	fp_coll ctx = {0};
 	if (resource && !json_is_null(resource))
