@@ -85,6 +85,20 @@ describe('bron serve command line', () => {
     assertCleanStderr(r.stderr);
   });
 
+  it('--bind 127.0.0.1 listens on that address only', { timeout: 60000 }, async () => {
+    const srv = await startServer();
+    try {
+      const other = await new Promise((resolve) => {
+        const sock = net.connect(srv.port, '127.0.0.2');
+        sock.on('connect', () => { sock.destroy(); resolve('connected'); });
+        sock.on('error', (e) => resolve(e.code));
+      });
+      assert.equal(other, 'ECONNREFUSED', 'a server bound to 127.0.0.1 answered on 127.0.0.2');
+    } finally {
+      await srv.stop();
+    }
+  });
+
   it('--threads 1 still serves concurrent clients', { timeout: 120000 }, async () => {
     const srv = await startServer({ args: ['--threads', '1'] });
     try {

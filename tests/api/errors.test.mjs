@@ -4,7 +4,7 @@
 // mistake yields a 5xx or a crash. The server runs with --max-body 65536.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
+import { startServer, rawExchange, rawStatuses } from './lib/server.mjs';
 import { FHIR_JSON, client, assertOutcome, assertNot5xx, allPages, send, newId } from './lib/fhir.mjs';
 
 const MAX_BODY = 65536;
@@ -163,6 +163,44 @@ describe('body size limit (--max-body)', () => {
     });
     assertOutcome(res, 413);
     assert.equal(await versionsStored(), before);
+  });
+});
+
+describe('body size limit with Expect: 100-continue', () => {
+  it('announcing a body over the limit gets 413 (before or after 100 Continue), never the body stored', async () => {
+    const before = await versionsStored();
+    const len = MAX_BODY * 16;
+    const head = `POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Type: application/fhir+json\r\n`
+      + `Accept: application/fhir+json\r\nContent-Length: ${len}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+    let sentBody = false;
+    const text = await rawExchange(srv.port, head, {
+      onData: (t, sock) => {
+        if (!sentBody && /^HTTP\/1\.1 100/.test(t)) {
+          sentBody = true;
+          const body = `{"resourceType":"Patient","name":[{"text":"${'x'.repeat(len - 44)}"}]}`;
+          sock.write(body.slice(0, len));
+        }
+      },
+      done: (t) => rawStatuses(t).some((s) => s >= 200) && /\r\n\r\n[\s\S]*\}/.test(t.slice(t.search(/HTTP\/1\.1 [2-5]/))),
+    });
+    const finals = rawStatuses(text).filter((s) => s >= 200);
+    assert.deepEqual(finals, [413], `expected one 413 response, got: ${text.slice(0, 300)}`);
+    assert.equal(await versionsStored(), before);
+  });
+});
+
+describe('HTTP framing', () => {
+  it('an HTTP/1.1 request without Host gets 400 (RFC 9112 3.2)', async () => {
+    const text = await rawExchange(srv.port, 'GET /fhir/metadata HTTP/1.1\r\nConnection: close\r\n\r\n');
+    assert.deepEqual(rawStatuses(text), [400], text.slice(0, 200));
+  });
+
+  it('pipelined requests on one connection get their responses in order', async () => {
+    const req = (p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nAccept: application/fhir+json\r\n\r\n`;
+    const text = await rawExchange(srv.port, req('/fhir/Patient/existing') + req('/fhir/Patient/nobody-here') + req('/fhir/metadata'), {
+      done: (t) => rawStatuses(t).length >= 3 && t.trimEnd().endsWith('}'),
+    });
+    assert.deepEqual(rawStatuses(text), [200, 404, 200], text.slice(0, 300));
   });
 });
 

@@ -232,6 +232,15 @@ describe('_since and _at', () => {
     assert.equal((all.entry || []).length, 2, '_since equal to the first version includes it');
   });
 
+  it('_since and _at are kept across pages (next links carry the filter)', async () => {
+    const since = sub2.meta.lastUpdated;
+    const { entries } = await allPages(srv, `/fhir/_history?_since=${q(since)}&_count=1`, { count: 1 });
+    assert.deepEqual(entries.map(key), [`Substance/${sub1.id}/2`, `Substance/${sub2.id}/1`]);
+    const t = new Date(Math.floor(Date.parse(sub2.meta.lastUpdated) / 1000) * 1000 + 1000).toISOString();
+    const at = await allPages(srv, `/fhir/Substance/_history?_at=${q(t)}&_count=1`, { count: 1 });
+    assert.deepEqual(at.entries.map(key).sort(), [`Substance/${sub1.id}/1`, `Substance/${sub2.id}/1`].sort());
+  });
+
   it('_since in the future gives an empty history', async () => {
     const future = new Date(Date.parse(sub1v2.meta.lastUpdated) + 3600e3).toISOString();
     const b = await getHistory(`/fhir/Substance/_history?_since=${q(future)}`);

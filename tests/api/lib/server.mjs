@@ -233,3 +233,37 @@ export async function pool(items, limit, fn) {
 }
 
 export { sleep };
+
+/**
+ * Raw TCP exchange for HTTP framing tests: connect, write `data`, and collect
+ * what comes back until the server closes, `done(text)` is true, or
+ * `timeout` ms pass. `onData(text, socket)` may write more. Resolves to the text.
+ */
+export function rawExchange(port, data, { done = () => false, onData, timeout = 10000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let text = '';
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(text);
+    };
+    const timer = setTimeout(finish, timeout);
+    sock.on('connect', () => sock.write(data));
+    sock.on('data', (d) => {
+      text += d.toString('latin1');
+      if (onData) onData(text, sock);
+      if (done(text)) finish();
+    });
+    sock.on('error', finish);
+    sock.on('close', finish);
+  });
+}
+
+/** Status codes of the HTTP responses in a raw byte stream, in order. */
+export function rawStatuses(text) {
+  return [...text.matchAll(/HTTP\/1\.[01] ([0-9]{3}) /g)].map((m) => Number(m[1]));
+}
