@@ -334,6 +334,38 @@ describe('unsupported methods give 405', () => {
   });
 });
 
+describe('conditional create/update/delete, declared unsupported in the CapabilityStatement', () => {
+  let patientCaps;
+  before(async () => {
+    const cs = await fhir.capabilityStatement();
+    patientCaps = cs.rest[0].resource.find((r) => r.type === 'Patient');
+  });
+
+  it('If-None-Exist on create gives 412 with an OperationOutcome and creates nothing (http.html#ccreate)', async (t) => {
+    if (patientCaps.conditionalCreate) { t.skip('conditional create is declared supported'); return; }
+    await rejectsAll(412, [
+      ['If-None-Exist', 'POST', '/fhir/Patient', P({ identifier: [{ system: 'http://example.org/mrn', value: '1' }] }), { 'If-None-Exist': 'identifier=http://example.org/mrn|1' }],
+    ]);
+  });
+
+  it('PUT [type]?criteria gives 400 with an OperationOutcome and stores nothing (http.html#cond-update)', async (t) => {
+    if (patientCaps.conditionalUpdate) { t.skip('conditional update is declared supported'); return; }
+    await rejectsAll(400, [
+      ['conditional update', 'PUT', '/fhir/Patient?identifier=http://example.org/mrn|1', P({ active: true })],
+      ['conditional update, id in body', 'PUT', '/fhir/Patient?_id=existing', P({ id: 'existing', active: false })],
+    ]);
+  });
+
+  it('DELETE [type]?criteria gives 400 with an OperationOutcome and deletes nothing (http.html#cdelete)', async (t) => {
+    if (patientCaps.conditionalDelete && patientCaps.conditionalDelete !== 'not-supported') { t.skip('conditional delete is declared supported'); return; }
+    await rejectsAll(400, [
+      ['conditional delete', 'DELETE', '/fhir/Patient?identifier=http://example.org/mrn|1'],
+      ['conditional delete by _id', 'DELETE', '/fhir/Patient?_id=existing'],
+      ['delete of the whole type', 'DELETE', '/fhir/Patient'],
+    ]);
+  });
+});
+
 describe('never a 5xx', () => {
   it('odd URLs, headers and parameters get a 4xx (or a normal answer), and the server stays up', async () => {
     const cases = [
