@@ -7,6 +7,9 @@ missing=""
 for p in $(grep -v '^#' tools/deps-apt.txt); do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# nodejs may come from another repository that bundles npm; Debian's npm
+# package would conflict with it, so install npm only when the command is missing
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	echo "installing:$missing"
 	SUDO=""
