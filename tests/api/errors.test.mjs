@@ -361,8 +361,11 @@ describe('conditional create/update/delete, declared unsupported in the Capabili
     await rejectsAll(400, [
       ['conditional delete', 'DELETE', '/fhir/Patient?identifier=http://example.org/mrn|1'],
       ['conditional delete by _id', 'DELETE', '/fhir/Patient?_id=existing'],
-      ['delete of the whole type', 'DELETE', '/fhir/Patient'],
     ]);
+  });
+
+  it('DELETE [type] without criteria is refused (400 or 405) and deletes nothing', async () => {
+    await rejectsAll([400, 405], [['delete of the whole type', 'DELETE', '/fhir/Patient']]);
   });
 });
 
