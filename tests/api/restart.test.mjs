@@ -7,7 +7,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startServer, tempDir, pool } from './lib/server.mjs';
+import net from 'node:net';
+import { startServer, tempDir, pool, sleep, rawStatuses } from './lib/server.mjs';
 import { client, allPages, send, newId } from './lib/fhir.mjs';
 
 const dirs = [];
@@ -166,6 +167,44 @@ describe('durability', () => {
       assert.equal(got.status, 200, `acknowledged create Basic/${r.id} lost across SIGTERM`);
       assert.deepEqual(got.json, r);
     }
+    await b.stop();
+  });
+
+  it('a request half-sent when SIGTERM arrives is finished and stored; an idle keep-alive connection does not hold up the exit', { timeout: 120000 }, async () => {
+    const dir = dataDir();
+    const a = await start({ dataDir: dir });
+    // an idle keep-alive connection, as a browser or connection pool leaves open
+    const idle = net.connect(a.port, '127.0.0.1');
+    await new Promise((r) => idle.on('connect', r));
+    idle.on('error', () => {});
+    idle.write(`GET /fhir/metadata HTTP/1.1\r\nHost: 127.0.0.1:${a.port}\r\n\r\n`);
+    // a create whose body is only half sent
+    const body = JSON.stringify({ resourceType: 'Basic', code: { text: 'half sent at SIGTERM' } });
+    const sock = net.connect(a.port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    let text = '';
+    sock.on('data', (d) => { text += d.toString('latin1'); });
+    sock.on('error', () => {});
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.write(`POST /fhir/Basic HTTP/1.1\r\nHost: 127.0.0.1:${a.port}\r\nContent-Type: application/fhir+json\r\n`
+      + `Accept: application/fhir+json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 20)}`);
+    await sleep(300);
+    const t0 = Date.now();
+    a.proc.kill('SIGTERM');
+    await sleep(200);
+    sock.write(body.slice(20));
+    await Promise.race([closed, sleep(15000)]);
+    await a.stop({ signal: null });
+    idle.destroy();
+    assert.ok(Date.now() - t0 < 15000, 'shutdown took longer than 15 s');
+    assert.deepEqual(rawStatuses(text), [201], `the request in flight at SIGTERM was not finished: ${JSON.stringify(text.slice(0, 300))}`);
+    const loc = /\r\nlocation: *([^\r\n]+)/i.exec(text);
+    assert.ok(loc, 'the 201 has no Location header');
+    const id = /\/Basic\/([^/]+)\/_history\//.exec(loc[1])[1];
+    const b = await start({ dataDir: dir });
+    const got = await send(b, 'GET', `/fhir/Basic/${id}`);
+    assert.equal(got.status, 200, 'the request finished during shutdown was not stored');
+    assert.deepEqual(got.json.code, { text: 'half sent at SIGTERM' });
     await b.stop();
   });
 
