@@ -147,6 +147,20 @@ describe('create (POST [base]/[type])', () => {
     assert.deepEqual(withoutServerMeta(parseExact(read.text)), { ...parseExact(body), id: res.json.id });
   });
 
+  it('extreme decimals (1e400, 1E-7, 40 digits) are either refused with 400 or kept exactly', async () => {
+    for (const lit of ['1e400', '1E-7', '1234567890123456789012345678901234567890', '-0.0']) {
+      const body = `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":${lit}}}`;
+      const res = await send(srv, 'POST', '/fhir/Observation', body);
+      if (res.status === 400) { assertOutcome(res, 400, lit); continue; }
+      assert.equal(res.status, 201, `value ${lit}: ${res.status} ${res.text.slice(0, 200)}`);
+      const read = await send(srv, 'GET', `/fhir/Observation/${res.json.id}`);
+      assert.equal(read.status, 200);
+      let parsed;
+      assert.doesNotThrow(() => { parsed = parseExact(read.text); }, `value ${lit}: the stored resource is not valid JSON: ${read.text.slice(0, 200)}`);
+      assert.deepEqual(parsed.valueQuantity, parseExact(body).valueQuantity, `value ${lit} was changed`);
+    }
+  });
+
   it('keeps 18 significant decimal digits (the minimum XML Schema decimal precision FHIR decimals follow)', async () => {
     const body = '{"resourceType":"Observation","status":"final","code":{"text":"precise"},'
       + '"valueQuantity":{"value":0.123456789012345678}}';

@@ -292,6 +292,8 @@ describe('elements checked against the R4 definitions', () => {
       ['birthDate month 13', 'POST', '/fhir/Patient', P({ birthDate: '1970-13-01' })],
       ['gender not in the required code list', 'POST', '/fhir/Patient', P({ gender: 'woman' })],
       ['deceasedDateTime not a dateTime', 'POST', '/fhir/Patient', P({ deceasedDateTime: '2020-01-01 10:00' })],
+      ['string with an escaped NUL (below U+0020)', 'POST', '/fhir/Patient', '{"resourceType":"Patient","name":[{"family":"a\\u0000b"}]}'],
+      ['string with an escaped U+0001', 'POST', '/fhir/Patient', '{"resourceType":"Patient","name":[{"family":"a\\u0001b"}]}'],
     ]);
   });
 });
