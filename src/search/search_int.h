@@ -1,0 +1,164 @@
+/*
+ * search_int.h - private to src/search/: what its files share and do not
+ * export through search.h. One section per file family; each section is
+ * owned by the engineer of those files (edit only your own, re-read first).
+ */
+#ifndef BRON_SEARCH_INT_H
+#define BRON_SEARCH_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "search.h"
+
+/* ==== parse.c / compile.c: the parsed query ==================================
+ *
+ * search_parse() turns URL parameters into a search_query: a list of
+ * conditions (AND), each holding one or more values (OR). search_compile()
+ * turns that into SQL over `resource r` and the sp_* tables. Everything is
+ * arena-owned and immutable once parsed.
+ *
+ * What compile.c expects of the index rows (conventions index.c follows):
+ *  - string: norm = search_normalize(value); exact = the value as written.
+ *  - token: system/code as written ('' when absent); text = search_normalize()
+ *    of Coding.display / CodeableConcept.text / Identifier.type.text, so that
+ *    :text is a normalised prefix match like a string parameter.
+ *  - token :of-type (Identifier): one extra sp_token row per
+ *    Identifier.type.coding, pid = search_component_pid(pid, SEARCH_OF_TYPE_COMPONENT),
+ *    system = type.coding.system, code = type.coding.code, text = Identifier.value
+ *    (exact, not normalised).
+ *  - number/quantity: `value` is the stored value itself (compile compares
+ *    `value`, never lo/hi); quantity cvalue/ccode: the value in UCUM canonical
+ *    units and the canonical unit, or 0/'' when not UCUM-convertible.
+ *  - date: [lo, hi] inclusive microseconds of the value at its precision;
+ *    a Period without start/end uses INT64_MIN/INT64_MAX for the open side.
+ *  - reference: relative or resolvable "Type/id" -> ttype, tid (no _history);
+ *    absolute references also keep the whole reference in url (canonicals
+ *    without their |version); isystem/ivalue from Reference.identifier.
+ *  - composite: each component row has pid = search_component_pid(pid, i)
+ *    and the same grp > 0 for components extracted from the same element.
+ *  - _text / _content (full text): one sp_string row per resource with pid =
+ *    search_pid(type, "_text") (norm = normalised narrative text without
+ *    tags) and one with pid = search_pid(type, "_content") (norm = the
+ *    normalised string values of the resource, space-separated). _text=a b
+ *    matches when every word occurs in norm (LIKE '%word%').
+ *  _id and _lastUpdated are compiled against r.id and r.last_updated, so
+ *  they need no index rows.
+ */
+
+/* Component number reserved for the :of-type rows of Identifier tokens. */
+#define SEARCH_OF_TYPE_COMPONENT 0xffu
+
+typedef enum search__prefix {
+	SEARCH__EQ, SEARCH__NE, SEARCH__GT, SEARCH__LT, SEARCH__GE, SEARCH__LE,
+	SEARCH__SA, SEARCH__EB, SEARCH__AP
+} search__prefix;
+
+typedef enum search__modifier {
+	SEARCH__MOD_NONE,
+	SEARCH__MOD_MISSING,
+	SEARCH__MOD_EXACT,
+	SEARCH__MOD_CONTAINS,
+	SEARCH__MOD_TEXT,
+	SEARCH__MOD_NOT,
+	SEARCH__MOD_OF_TYPE,
+	SEARCH__MOD_IN,
+	SEARCH__MOD_NOT_IN,
+	SEARCH__MOD_BELOW,
+	SEARCH__MOD_ABOVE,
+	SEARCH__MOD_TYPE,       /* reference:[Type] */
+	SEARCH__MOD_IDENTIFIER  /* reference:identifier */
+} search__modifier;
+
+/* One value of a parameter (the alternatives of an OR). Which fields are
+ * used depends on the parameter's type. */
+typedef struct search__value {
+	search__prefix prefix;
+	const char *s[3];   /* string: norm, exact, - | token: system, code, value (of-type) |
+	                     * reference: ttype, tid, url | uri: uri | quantity: system, code, - |
+	                     * :text/:contains: normalised text in s[0] */
+	int has_system;     /* token/quantity: a '|' was given (system may be '') */
+	double num;         /* number/quantity: the value */
+	double num_lo, num_hi; /* its implicit precision range [lo, hi) */
+	int64_t lo, hi;     /* date: the range of the value, inclusive microseconds */
+	int missing;        /* :missing=true (1) or false (0) */
+	const char *const *uris; /* uri:above: the candidate parents, NULL-terminated */
+	struct search__value *comps; /* composite: one value per component */
+	size_t ncomps;
+} search__value;
+
+typedef enum search__cond_kind {
+	SEARCH__COND_PARAM,        /* an indexed parameter over sp_<type> */
+	SEARCH__COND_ID,           /* _id: r.id */
+	SEARCH__COND_LAST_UPDATED, /* _lastUpdated: r.last_updated */
+	SEARCH__COND_CHAIN,        /* reference parameter whose targets match alts */
+	SEARCH__COND_HAS,          /* _has: resources of has_type referring here match inner */
+	SEARCH__COND_COMPARTMENT,  /* member of the Patient compartment of values[0].s[0] */
+	SEARCH__COND_TYPES,        /* one alternative per resource type (system level) */
+	SEARCH__COND_LIST          /* _list: referenced from List/<id>.entry.item */
+} search__cond_kind;
+
+typedef struct search__cond search__cond;
+
+/* A condition that depends on the resource type of the row it tests. */
+typedef struct search__alt {
+	const char *type;
+	search__cond *cond; /* NULL: the type alone matches */
+} search__alt;
+
+struct search__cond {
+	search__cond_kind kind;
+	const char *code;          /* the parameter's code, for messages */
+	model_sp_type type;        /* PARAM: its search-parameter type */
+	uint32_t pid;              /* PARAM/CHAIN: its pid; HAS: the referring parameter's pid */
+	search__modifier mod;
+	const char *mod_type;      /* reference:[Type], chain target type */
+	search__value *values;     /* OR'd */
+	size_t nvalues;
+	/* composite components */
+	uint32_t comp_pid[4];
+	model_sp_type comp_type[4];
+	size_t ncomps;
+	/* CHAIN (one alternative per target type) and TYPES */
+	search__alt *alts;
+	size_t nalts;
+	/* HAS */
+	const char *has_type;
+	search__cond *inner;
+	int rank;                  /* selectivity class: lower runs first */
+};
+
+typedef struct search__sort {
+	const char *code;
+	int desc;
+	int kind;            /* 0 indexed param, 1 _id, 2 _lastUpdated */
+	model_sp_type type;
+	search__alt *alts;   /* per resource type pid (system level may have several) */
+	uint32_t pid;
+} search__sort;
+
+struct search_query {
+	const char *type;          /* NULL: system level */
+	search__cond *conds;
+	size_t nconds, cap;
+	search__sort *sorts;
+	size_t nsorts;
+	size_t count;
+	search_total total;
+	search_summary summary;
+	const char **elements;
+	search_include *includes;
+	size_t nincludes;
+	const char **types;
+	const char *canonical;
+	int contained;             /* 0 false, 1 true, 2 both */
+	arena *a;
+};
+
+/* parse.c: the date range of a FHIR date/dateTime/instant search value at its
+ * precision (inclusive microseconds); 0 on success. */
+int search__date_range(const char *s, int64_t *lo, int64_t *hi);
+
+/* ==== end of parse.c / compile.c section ==================================== */
+
+#endif
