@@ -62,6 +62,7 @@ class Prop:
         self.min = minimum
         self.binding = binding  # value set URL of a required binding on a code, or None
         self.choice_types = None  # for choice props: the list of type names
+        self.summary = False  # isSummary: part of _summary=true
 
 
 class Type:
@@ -176,12 +177,15 @@ def add_children(types, t, path, children, sd_kind, root):
                 group.append(p)
             for p in group:
                 p.choice_types = codes
+                p.summary = bool(el.get("isSummary"))
             t.props.extend(group)
         else:
             if len(codes) != 1:
                 die("several types on a non-choice element: " + el["path"])
-            t.props.append(Prop(ename, ename, codes[0], is_array, False, minimum,
-                                binding if codes[0] == "code" else None))
+            p = Prop(ename, ename, codes[0], is_array, False, minimum,
+                     binding if codes[0] == "code" else None)
+            p.summary = bool(el.get("isSummary"))
+            t.props.append(p)
 
 
 # ---------------------------------------------------------------- value sets
@@ -305,7 +309,8 @@ HEADER_TEMPLATE = """/*
 enum {
 	MODEL__ARRAY = 1,  /* max cardinality > 1: the JSON value is an array */
 	MODEL__CHOICE = 2, /* the element is a choice type [x] */
-	MODEL__MIN1 = 4    /* min cardinality is 1 */
+	MODEL__MIN1 = 4,   /* min cardinality is 1 */
+	MODEL__SUMMARY = 8 /* isSummary: kept by _summary=true */
 };
 
 struct model_type {
@@ -328,7 +333,7 @@ typedef struct model__prop {
 	uint16_t type;      /* index into model__types */
 	uint16_t binding;   /* 1 + index into model__bindings, 0 when none */
 	uint16_t choice;    /* for choice props: index into model__choice_lists */
-	uint8_t flags;      /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 */
+	uint8_t flags;      /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 | MODEL__SUMMARY */
 } model__prop;
 
 /* A required binding whose value set could be enumerated from the spec. */
@@ -592,7 +597,8 @@ class Tables:
             first = len(self.props)
             for p in t.props:
                 flags = [f for f, on in (("MODEL__ARRAY", p.is_array), ("MODEL__CHOICE", p.is_choice),
-                                         ("MODEL__MIN1", p.min >= 1)) if on]
+                                         ("MODEL__MIN1", p.min >= 1),
+                                         ("MODEL__SUMMARY", p.summary)) if on]
                 self.props.append((pool[p.json_name], pool[p.element], self.type_index[p.type_name],
                                    self.binding_index.get(p.binding, 0),
                                    self.choice_list(p.choice_types) if p.is_choice else 0,

@@ -376,3 +376,18 @@ int json_dump(const json_t *v, buf *out)
 	}
 	return rc ? BUF_TOOBIG : 0;
 }
+
+int json_filter_members(const char *src, size_t len, json_keep_fn keep, void *ctx, buf *out)
+{
+	size_t start = skip_ws(src, len, 0);
+	if (start >= len || src[start] != '{')
+		return -1;
+	member m;
+	size_t i = start;
+	int first = 1, rc = buf_putc(out, '{');
+	while (next_member(src, len, &i, &m))
+		if (keep(ctx, m.key, m.key_len))
+			rc |= put_member(out, src, &m, &first);
+	rc |= buf_putc(out, '}');
+	return rc ? BUF_TOOBIG : 0;
+}

@@ -33,6 +33,12 @@ typedef struct json_meta {
  * BUF_TOOBIG if `out` would exceed its maximum, or -1 if src is not an object. */
 int json_canonical(const char *src, size_t len, const json_meta *m, buf *out);
 
+/* Copy the top-level object in `src`, minified, with only the members for
+ * which keep(ctx, key, key_len) returns non-zero (key as written, without
+ * quotes). 0, BUF_TOOBIG, or -1 if src is not an object. */
+typedef int (*json_keep_fn)(void *ctx, const char *key, size_t key_len);
+int json_filter_members(const char *src, size_t len, json_keep_fn keep, void *ctx, buf *out);
+
 /* Minify any JSON text (whitespace outside strings removed). */
 int json_minify(const char *src, size_t len, buf *out);
 

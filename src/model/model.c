@@ -100,6 +100,7 @@ static void fill_prop(const model__prop *p, model_prop *out)
 	out->is_array = (p->flags & MODEL__ARRAY) != 0;
 	out->is_choice = (p->flags & MODEL__CHOICE) != 0;
 	out->min = (p->flags & MODEL__MIN1) ? 1 : 0;
+	out->is_summary = (p->flags & MODEL__SUMMARY) ? 1 : 0;
 }
 
 int model_prop_find(const model_type *t, const char *name, model_prop *out)

@@ -60,6 +60,7 @@ typedef struct model_prop {
 	int is_array;            /* max cardinality > 1: the JSON value must be an array */
 	int is_choice;           /* element is a choice type [x] */
 	int min;                 /* min cardinality (0 or 1) */
+	int is_summary;          /* isSummary in the spec: kept by _summary=true */
 } model_prop;
 
 /* Resolve JSON property `name` ("name", "valueQuantity", not "_name") of type

@@ -15,7 +15,8 @@
 enum {
 	MODEL__ARRAY = 1,  /* max cardinality > 1: the JSON value is an array */
 	MODEL__CHOICE = 2, /* the element is a choice type [x] */
-	MODEL__MIN1 = 4    /* min cardinality is 1 */
+	MODEL__MIN1 = 4,   /* min cardinality is 1 */
+	MODEL__SUMMARY = 8 /* isSummary: kept by _summary=true */
 };
 
 struct model_type {
@@ -38,7 +39,7 @@ typedef struct model__prop {
 	uint16_t type;      /* index into model__types */
 	uint16_t binding;   /* 1 + index into model__bindings, 0 when none */
 	uint16_t choice;    /* for choice props: index into model__choice_lists */
-	uint8_t flags;      /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 */
+	uint8_t flags;      /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 | MODEL__SUMMARY */
 } model__prop;
 
 /* A required binding whose value set could be enumerated from the spec. */
