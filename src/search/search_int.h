@@ -161,4 +161,71 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi);
 
 /* ==== end of parse.c / compile.c section ==================================== */
 
+/* ==== index*.c / pid.c / normalize.c / ucum.c: the parameter table ========
+ *
+ * search_init() (pid.c) compiles, per resource type, each parameter's
+ * expression cut to the `|` branches that can apply to that type, and the
+ * component expressions of composites; the table is immutable afterwards.
+ *
+ * pid = (index of the type in model_resource_at) * 256 + (position of the
+ * code in model_search_params_for(type)) + 1; search_component_pid(pid, k) =
+ * pid + (k + 1) * 65536 (k 0-based; SEARCH_OF_TYPE_COMPONENT fits).
+ *
+ * Index-row details beyond the conventions above (index.c follows those):
+ *  - string: HumanName gives a row per family, given, prefix, suffix, text;
+ *    Address per line, city, district, state, postalCode, country, text.
+ *  - token: CodeableConcept.text is a row ('', '', norm(text)); Coding
+ *    text = norm(display); Identifier (system, value, norm(type.text));
+ *    ContactPoint ('', value, ''); boolean ('', "true"/"false", ''); other
+ *    primitives ('', value, '') - a bound code's implicit system is not known.
+ *  - date: Timing is one row over its outer limits (events, boundsPeriod).
+ *  - number/quantity: lo/hi = value -/+ half a unit of the last digit of the
+ *    shortest text reading back to the parsed double (jansson drops the
+ *    trailing zeros of "1.50"); quantity code = code, else unit; comparator
+ *    "<"/"<=" sets lo = -DBL_MAX, ">"/">=" hi = DBL_MAX. Money: system
+ *    SEARCH_ISO4217, code = currency.
+ *  - reference: "#id" -> ttype of the contained resource, tid "#id", url '';
+ *    absolute -> url as written plus ttype/tid from its last two segments
+ *    when they look like Type/id; urn:uuid/urn:oid -> url only; a versioned
+ *    canonical also gets a row with url "url|version"; Reference.type fills
+ *    an empty ttype.
+ *  - compartment: tids of the compartment parameters' reference rows with
+ *    ttype "Patient" and url '' (plus the own id of a Patient).
+ *  - no rows: _id, _lastUpdated (r.id / r.last_updated), _query,
+ *    Location.near (special).
+ */
+
+#define SEARCH_UCUM "http://unitsofmeasure.org"
+#define SEARCH_ISO4217 "urn:iso:std:iso:4217"
+
+/* One search parameter as it applies to one resource type. */
+typedef struct search__param {
+	const model_search_param *sp;        /* the model's definition */
+	uint32_t pid;                        /* search_pid(type, sp->code) */
+	struct fp_expr *expr;                /* cut to this type's branches; NULL: none */
+	const model_search_param **comp_sp;  /* composite: component definitions */
+	struct fp_expr **comp_expr;          /* composite: compiled component expressions */
+	int in_compartment;                  /* puts the type in the Patient compartment */
+} search__param;
+
+typedef struct search__type {
+	const char *name;        /* resource type */
+	uint32_t index;          /* position in model_resource_at */
+	search__param *params;   /* in model_search_params_for order */
+	size_t count;
+} search__type;
+
+/* The table entry of a resource type (after search_init), or NULL. */
+const search__type *search__type_get(const char *resource_type);
+
+/* `value` in UCUM unit `code` in canonical units: *ccode is the canonical
+ * unit (base units m, s, g, rad, K, C, cd, mol, [IU] joined by '.', each
+ * with its exponent when not 1, e.g. "g.m-3"; "1" when dimensionless),
+ * arena-owned. Cel and [degF] become K (affine, only on their own). 0 on
+ * success, -1 when the unit is not understood. */
+int search__ucum_canonical(arena *a, const char *code, double value, double *cvalue,
+                           const char **ccode);
+
+/* ==== end of index*.c section ============================================== */
+
 #endif
