@@ -133,8 +133,8 @@ typedef struct search__sort {
 	int desc;
 	int kind;            /* 0 indexed param, 1 _id, 2 _lastUpdated */
 	model_sp_type type;
-	search__alt *alts;   /* per resource type pid (system level may have several) */
-	uint32_t pid;
+	uint32_t *pids;      /* the parameter's pid in each searched type (_type: several) */
+	size_t npids;
 } search__sort;
 
 struct search_query {
@@ -197,6 +197,8 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi);
 
 #define SEARCH_UCUM "http://unitsofmeasure.org"
 #define SEARCH_ISO4217 "urn:iso:std:iso:4217"
+/* The string item that ends each composite item's component results. */
+#define SEARCH__GROUP_MARK "bron:group-end"
 
 /* One search parameter as it applies to one resource type. */
 typedef struct search__param {
@@ -204,7 +206,8 @@ typedef struct search__param {
 	uint32_t pid;                        /* search_pid(type, sp->code) */
 	struct fp_expr *expr;                /* cut to this type's branches; NULL: none */
 	const model_search_param **comp_sp;  /* composite: component definitions */
-	struct fp_expr **comp_expr;          /* composite: compiled component expressions */
+	struct fp_expr **comp_expr;          /* composite: component k over all items, each
+	                                      * item's results followed by SEARCH__GROUP_MARK */
 	int in_compartment;                  /* puts the type in the Patient compartment */
 } search__param;
 
@@ -225,6 +228,17 @@ const search__type *search__type_get(const char *resource_type);
  * success, -1 when the unit is not understood. */
 int search__ucum_canonical(arena *a, const char *code, double value, double *cvalue,
                            const char **ccode);
+
+/* index_value.c: the range a FHIR date/dateTime/instant covers at its
+ * precision, inclusive microseconds (same rules as search__date_range);
+ * 0 on success, -1 when s is not such a value. */
+int search__index_date(const char *s, int64_t *lo, int64_t *hi);
+/* The value of a decimal written as text and its implicit range at the
+ * written precision ("1.5" -> [1.45, 1.55)); 0 on success. */
+int search__index_number(const char *s, double *value, double *lo, double *hi);
+/* The text of a JSON number (the shortest that reads back to a real) in out,
+ * or NULL when v is not a number. */
+const char *search__index_number_text(const json_t *v, char *out, size_t outlen);
 
 /* ==== end of index*.c section ============================================== */
 
