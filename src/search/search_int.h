@@ -200,6 +200,9 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi);
 /* The string item that ends each composite item's component results. */
 #define SEARCH__GROUP_MARK "bron:group-end"
 
+struct fp_expr;
+struct fp_item;
+
 /* One search parameter as it applies to one resource type. */
 typedef struct search__param {
 	const model_search_param *sp;        /* the model's definition */
@@ -239,6 +242,28 @@ int search__index_number(const char *s, double *value, double *lo, double *hi);
 /* The text of a JSON number (the shortest that reads back to a real) in out,
  * or NULL when v is not a number. */
 const char *search__index_number_text(const json_t *v, char *out, size_t outlen);
+
+/* The state of one search_index() call, shared by index*.c. */
+typedef struct search__index_ctx {
+	arena *a;                 /* the caller's: rows and their strings */
+	arena *scratch;           /* evaluations; reset after each parameter */
+	const json_t *resource;
+	const char *type, *id;
+	search_rows *out;
+	diag_list *d;             /* warnings, may be NULL */
+	uint32_t pid, grp;        /* of the rows being added */
+} search__index_ctx;
+
+/* A new row of `kind` with c->pid/grp, strings "" (index.c). */
+search_row *search__row_add(search__index_ctx *c, search_row_kind kind);
+/* s copied into c->a; "" for NULL or "". */
+const char *search__str(search__index_ctx *c, const char *s);
+/* The rows of one result item for a parameter of `type` (index.c). */
+void search__index_item(search__index_ctx *c, model_sp_type type, const struct fp_item *it);
+/* Reference rows of one item (index_reference.c). */
+void search__index_reference(search__index_ctx *c, const struct fp_item *it);
+/* The _text / _content rows, if p is one of those (index_text.c). */
+void search__index_text(search__index_ctx *c, const search__param *p);
 
 /* ==== end of index*.c section ============================================== */
 

@@ -1,0 +1,111 @@
+/*
+ * index_text.c - the full-text rows of search_index() (search_int.h):
+ * _text gets one string row whose norm is the narrative (text.div) without
+ * its markup, _content one whose norm is every string value of the resource
+ * (the narrative as text), both search_normalize()d and with exact ''. The
+ * R4 parameters have no expression; what they cover is ours to define. Text
+ * past MAX_TEXT bytes is not indexed.
+ */
+#include <string.h>
+
+#include "search_int.h"
+
+#define MAX_TEXT (256 * 1024)
+
+/* Append the character data of XHTML `s`: tags become spaces, the common
+ * entities their characters. */
+static void put_xhtml_text(buf *b, const char *s)
+{
+	static const struct {
+		const char *name;
+		const char *text;
+	} entities[] = {{"amp;", "&"}, {"lt;", "<"},   {"gt;", ">"},
+	                {"quot;", "\""}, {"apos;", "'"}, {"nbsp;", " "}};
+
+	while (*s) {
+		if (*s == '<') {
+			const char *e = strchr(s, '>');
+			buf_putc(b, ' ');
+			if (e == NULL)
+				return;
+			s = e + 1;
+			continue;
+		}
+		if (*s == '&') {
+			size_t i, n = sizeof entities / sizeof entities[0];
+			for (i = 0; i < n; i++)
+				if (strncmp(s + 1, entities[i].name, strlen(entities[i].name)) == 0)
+					break;
+			if (i < n) {
+				buf_puts(b, entities[i].text);
+				s += 1 + strlen(entities[i].name);
+				continue;
+			}
+			if (s[1] == '#') { /* a numeric reference: dropped */
+				const char *e = strchr(s, ';');
+				if (e && e - s < 12) {
+					buf_putc(b, ' ');
+					s = e + 1;
+					continue;
+				}
+			}
+		}
+		buf_putc(b, *s++);
+	}
+}
+
+/* Every string value under v, space-separated; XHTML divs as their text. */
+static void put_strings(buf *b, const json_t *v, const char *key, int depth)
+{
+	if (depth > 64 || b->len > MAX_TEXT)
+		return;
+	if (json_is_string(v)) {
+		if (b->len)
+			buf_putc(b, ' ');
+		if (key && strcmp(key, "div") == 0)
+			put_xhtml_text(b, json_string_value(v));
+		else
+			buf_puts(b, json_string_value(v));
+	} else if (json_is_object(v)) {
+		const char *k;
+		const json_t *m;
+		json_object_foreach ((json_t *)v, k, m) {
+			if (strcmp(k, "resourceType") != 0)
+				put_strings(b, m, k, depth + 1);
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		const json_t *e;
+		json_array_foreach (v, i, e)
+			put_strings(b, e, key, depth + 1);
+	}
+}
+
+void search__index_text(search__index_ctx *c, const search__param *p)
+{
+	int text = strcmp(p->sp->code, "_text") == 0;
+	buf b;
+
+	if (!text && strcmp(p->sp->code, "_content") != 0)
+		return;
+	buf_init(&b, MAX_TEXT + 64 * 1024);
+	if (text) {
+		const char *div = json_string_value(json_object_get(json_object_get(c->resource, "text"), "div"));
+		if (div)
+			put_xhtml_text(&b, div);
+	} else {
+		put_strings(&b, c->resource, NULL, 0);
+	}
+	if (b.len) {
+		if (b.len > MAX_TEXT)
+			b.data[MAX_TEXT] = '\0'; /* may cut a UTF-8 sequence; normalising drops it */
+		const char *norm = search_normalize(c->a, b.data);
+		if (*norm) {
+			c->pid = p->pid;
+			c->grp = 0;
+			search_row *r = search__row_add(c, SEARCH_ROW_STRING);
+			r->s[0] = norm;
+		}
+	}
+	buf_free(&b);
+}
