@@ -115,30 +115,30 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 	}
 	char key[256];
 	size_t nl = strlen(name);
+	model_prop p;
+	const model_prop *pp = NULL;
+	if (t && n && n->kind == N_MEMBER && n->owner == t)
+		pp = &n->prop; /* resolved when the expression was compiled */
+	else if (t && model_prop_find(t, name, &p) == 0)
+		pp = &p;
+	/* "valueQuantity" is JSON, not FHIRPath: the path is "value" */
+	if (pp && pp->is_choice && strncmp(pp->element, name, nl) != 0)
+		return 1;
 	const json_t *v = json_object_get(obj, name);
 	const json_t *ev = NULL;
 	key[0] = '_';
-	if (nl + 2 <= sizeof key) {
+	/* only primitives have "_x" siblings */
+	if (nl + 2 <= sizeof key && (!pp || model_type_kind(pp->type) == MODEL_KIND_PRIMITIVE)) {
 		memcpy(key + 1, name, nl + 1);
 		ev = json_object_get(obj, key);
 	}
-	model_prop p;
 	if (v || ev) {
-		const model_type *ct = NULL;
-		if (t && model_prop_find(t, name, &p) == 0) {
-			/* "valueQuantity" is JSON, not FHIRPath: the path is "value" */
-			if (p.is_choice && strncmp(p.element, name, nl) != 0)
-				return 1;
-			ct = p.type;
-		}
-		push_prop(c, out, ct, v, ev);
+		push_prop(c, out, pp ? pp->type : NULL, v, ev);
 		return 0;
 	}
-	if (!t)
-		return 0;
 	/* an element of the type that is absent here: the common case */
-	if (model_prop_find(t, name, &p) == 0)
-		return p.is_choice && strncmp(p.element, name, nl) != 0;
+	if (!t || pp)
+		return 0;
 	/* a choice element: find "<name><Type>" among the object's few keys
 	 * rather than trying every allowed type */
 	const char *k;

@@ -104,6 +104,11 @@ struct fp_node {
 	fp_typespec type;  /* N_IS, N_AS, and type arguments of is()/as()/ofType() */
 	fp_item lit;       /* N_LITERAL */
 	const model_type *rtype; /* N_MEMBER: resource type when name is one */
+	/* N_MEMBER after '.': when the type of the items it applies to is known
+	 * at compile time (owner), the element found there, so evaluation skips
+	 * the lookup for items of that type */
+	const model_type *owner;
+	model_prop prop;
 };
 
 struct fp_expr {

@@ -566,6 +566,46 @@ static const model_type *static_type(const fp_node *n)
 	return NULL;
 }
 
+/* The type the items of n will most likely have, for resolving elements at
+ * compile time: a resource type step, an element of a known type, and
+ * functions that keep their input's type. Only a hint: evaluation checks it. */
+static const model_type *likely_type(const fp_node *n)
+{
+	static const char *const keep[] = {"where", "first", "last", "single", "tail", "skip",
+	                                   "take", "distinct", "exclude", "intersect", "trace"};
+	const model_type *t = static_type(n);
+	if (t)
+		return t;
+	switch (n->kind) {
+	case N_MEMBER:
+		if (n->rtype)
+			return n->rtype;
+		return n->owner ? n->prop.type : NULL;
+	case N_INDEXER: return likely_type(n->left);
+	case N_PATH:
+		if (n->right->kind == N_MEMBER)
+			return n->right->owner ? n->right->prop.type : NULL;
+		if (n->right->kind == N_FUNC)
+			for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+				if (!strcmp(n->right->name, keep[i]))
+					return likely_type(n->left);
+		return NULL;
+	default: return NULL;
+	}
+}
+
+static void bind_member(const fp_node *left, fp_node *member)
+{
+	if (member->kind != N_MEMBER)
+		return;
+	const model_type *t = likely_type(left);
+	model_prop p;
+	if (t && model_prop_find(t, member->name, &p) == 0 && !p.is_choice) {
+		member->owner = t;
+		member->prop = p;
+	}
+}
+
 /* A member of a data type known statically must exist in it:
  * "(Observation.value as Period).unit" is an error before evaluation. */
 static int check_member(parser *ps, const fp_node *left, const fp_node *member)
@@ -595,6 +635,7 @@ static fp_node *parse_postfix(parser *ps, fp_node *left)
 			fp_node *right = parse_invocation(ps);
 			if (!right || check_member(ps, left, right))
 				return NULL;
+			bind_member(left, right);
 			fp_node *n = node(ps, N_PATH, at);
 			n->left = left;
 			n->right = right;
