@@ -305,7 +305,7 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 	memset(v, 0, sizeof *v);
 	if (mod == SEARCH__MOD_MISSING) {
 		if (parse_bool(raw, &v->missing)) {
-			problem(c, "invalid", key, "%s:missing must be true or false, not '%s'", key, raw);
+			problem(c, "invalid", key, "%s must be true or false, not '%s'", key, raw);
 			return -1;
 		}
 		return 0;
@@ -522,15 +522,14 @@ static int parse_values(pctx *c, const char *key, search__cond *cond, const char
                         model_sp_type t)
 {
 	char *parts[MAX_VALUES];
-	int n = cond->mod == SEARCH__MOD_MISSING ? (parts[0] = (char *)val, 1)
-	                                          : split_escaped(c->a, val, ',', parts, MAX_VALUES);
+	int n = split_escaped(c->a, val, ',', parts, MAX_VALUES);
 	if (n < 0) {
 		problem(c, "too-costly", key, "more than %d values for %s", MAX_VALUES, key);
 		return -1;
 	}
 	cond->values = arena_calloc(c->a, (size_t)n * sizeof *cond->values);
 	for (int i = 0; i < n; i++) {
-		if (!*parts[i] && cond->mod != SEARCH__MOD_MISSING)
+		if (!*parts[i])
 			continue; /* "a,,b": an empty alternative adds nothing */
 		search__value *v = &cond->values[cond->nvalues];
 		if (parse_value(c, key, t, cond->mod, cond->mod_type, parts[i], v))
@@ -794,7 +793,9 @@ static search__cond *parse_fulltext(pctx *c, const char *type, const char *key,
 static search__cond *parse_builtin(pctx *c, const char *key, const char *code,
                                    const char *modname, const char *val, int *handled)
 {
-	*handled = 1;
+	*handled = !strcmp(code, "_id") || !strcmp(code, "_lastUpdated") || !strcmp(code, "_list");
+	if (!*handled)
+		return NULL;
 	search__modifier mod = SEARCH__MOD_NONE;
 	if (modname && !strcmp(modname, "missing"))
 		mod = SEARCH__MOD_MISSING;
