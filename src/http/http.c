@@ -192,6 +192,10 @@ static const char uri_too_long_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
 	"\"diagnostics\":\"The request URI exceeds 8192 bytes or 256 parameters\"}]}";
 
+static const char no_host_body[] =
+	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\","
+	"\"diagnostics\":\"An HTTP/1.1 request needs a Host header\"}]}";
+
 static const char stopping_body[] =
 	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"transient\","
 	"\"diagnostics\":\"The server is shutting down\"}]}";
@@ -244,6 +248,13 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 			http_res_header(req, "Connection", "close");
 			http_res_header(req, "Retry-After", "1");
 			http_res_send(req, 503, stopping_body, sizeof stopping_body - 1,
+			              "application/fhir+json; charset=utf-8");
+			return queue(req);
+		}
+		if (!strcmp(version, MHD_HTTP_VERSION_1_1) &&
+		    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)) {
+			http_res_header(req, "Connection", "close");
+			http_res_send(req, 400, no_host_body, sizeof no_host_body - 1,
 			              "application/fhir+json; charset=utf-8");
 			return queue(req);
 		}

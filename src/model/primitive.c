@@ -267,16 +267,17 @@ bad:
 	return "not valid base64";
 }
 
-/* [ \r\n\t\S]+ : every character but form feed and vertical tab. */
+/* [ \r\n\t\S]+, and "Strings SHALL NOT contain Unicode character points
+ * below 32, except for u0009, u000D and u000A" (datatypes.html#string). */
 static const char *check_string(const char *s, size_t len)
 {
 	if (len > STRING_MAX)
 		return "a string may be at most 1 MiB";
-	if (memchr(s, '\0', len) != NULL)
-		return "a string may not contain NUL characters";
-	for (size_t i = 0; i < len; i++)
-		if (s[i] == '\f' || s[i] == '\v')
-			return "a string may not contain form feed or vertical tab";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 32 && ch != '\t' && ch != '\r' && ch != '\n')
+			return "a string may not contain control characters other than tab, CR and LF";
+	}
 	return NULL;
 }
 

@@ -15,9 +15,30 @@
 #define BRON_VERSION "0.1.0"
 #endif
 
-static const char *const type_interactions[] = {"read",   "vread",           "update",
-                                                "patch",  "delete",          "history-instance",
-                                                "history-type", "create", NULL};
+static const char *const type_interactions[] = {"read",   "vread",  "update",           "patch",
+                                                "delete", "create", "history-instance", "history-type",
+                                                "search-type", NULL};
+
+static const char *const sp_type_names[] = {"number",    "date",     "string", "token", "reference",
+                                            "composite", "quantity", "uri",    "special"};
+
+/* The search parameters of one type, as CapabilityStatement.rest.resource.searchParam. */
+static void put_search_params(buf *b, const char *type)
+{
+	const model_search_param *const *sp;
+	size_t n = model_search_params_for(type, &sp);
+	buf_puts(b, ",\"searchParam\":[");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		json_put_string(b, sp[i]->code);
+		if (sp[i]->url) {
+			buf_puts(b, ",\"definition\":");
+			json_put_string(b, sp[i]->url);
+		}
+		buf_printf(b, ",\"type\":\"%s\"}", sp_type_names[sp[i]->type]);
+	}
+	buf_putc(b, ']');
+}
 
 void rest__build_capability(rest *r)
 {
@@ -45,11 +66,14 @@ void rest__build_capability(rest *r)
 		for (const char *const *it = type_interactions; *it; it++)
 			buf_printf(&b, "%s{\"code\":\"%s\"}", it == type_interactions ? "" : ",", *it);
 		buf_puts(&b, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
-		             "\"updateCreate\":true,\"conditionalCreate\":false,"
-		             "\"conditionalRead\":\"full-support\",\"conditionalUpdate\":false,"
-		             "\"conditionalDelete\":\"not-supported\"}");
+		             "\"updateCreate\":true,\"conditionalCreate\":true,"
+		             "\"conditionalRead\":\"full-support\",\"conditionalUpdate\":true,"
+		             "\"conditionalDelete\":\"single\"");
+		put_search_params(&b, name);
+		buf_putc(&b, '}');
 	}
-	buf_puts(&b, "],\"interaction\":[{\"code\":\"history-system\"}]}]}");
+	buf_puts(&b, "],\"interaction\":[{\"code\":\"transaction\"},{\"code\":\"batch\"},"
+	             "{\"code\":\"search-system\"},{\"code\":\"history-system\"}]}]}");
 	r->capability = buf_detach(&b, &r->capability_len);
 }
 

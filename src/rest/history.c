@@ -83,7 +83,7 @@ static void put_link(rctx *c, buf *b, const char *relation, int64_t page)
 		buf_printf(&url, "/%s", c->id);
 	buf_puts(&url, "/_history");
 	const char *const *keys, *const *vals;
-	size_t n = http_req_queries(c->req, &keys, &vals);
+	size_t n = rest_queries(c, &keys, &vals);
 	char sep = '?';
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(keys[i], "_page"))
@@ -130,24 +130,24 @@ void rest_history(rctx *c)
 	store_history_query q = {.type = c->type, .id = c->id, .count = 50};
 	const char *s;
 	long n;
-	if ((s = http_req_query(c->req, "_count"))) {
+	if ((s = rest_query(c, "_count"))) {
 		if (base_parse_long(s, 0, 1000, &n))
 			return rest_reply_error(c, 400, "invalid", "_count must be a number from 0 to 1000, not '%s'", s);
 		q.count = (size_t)n;
 	}
 	int64_t lo, hi;
-	if ((s = http_req_query(c->req, "_since"))) {
+	if ((s = rest_query(c, "_since"))) {
 		if (parse_date_range(s, &lo, &hi))
 			return rest_reply_error(c, 400, "invalid", "_since must be an instant, not '%s'", s);
 		q.since = lo;
 	}
-	if ((s = http_req_query(c->req, "_at"))) {
+	if ((s = rest_query(c, "_at"))) {
 		if (parse_date_range(s, &lo, &hi))
 			return rest_reply_error(c, 400, "invalid", "_at must be a date or dateTime, not '%s'", s);
 		q.at_start = lo;
 		q.at_end = hi;
 	}
-	if ((s = http_req_query(c->req, "_page"))) {
+	if ((s = rest_query(c, "_page"))) {
 		if (base_parse_long(s, 1, 0x7fffffffffffffffL, &n))
 			return rest_reply_error(c, 400, "invalid", "_page '%s' is not a valid page cursor", s);
 		q.before_seq = n;

@@ -9,25 +9,48 @@
 
 static const char *const read_params[] = {NULL};
 
+/* Does an If-None-Match value ("*", or a comma-separated list of weak or
+ * strong ETags) name this version? Weak comparison, as HTTP asks for GET. */
+static int etag_list_matches(const char *list, int64_t version)
+{
+	char tmp[64];
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ",");
+		if (n == 1 && *p == '*')
+			return 1;
+		int64_t ver;
+		if (n && n < sizeof tmp) {
+			memcpy(tmp, p, n);
+			tmp[n] = 0;
+			if (rest_parse_etag(tmp, &ver) == 0 && ver == version)
+				return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 /* 304 if the client's copy is current; returns 1 when it replied. */
 static int not_modified(rctx *c, const store_version *v)
 {
-	const char *inm = http_req_header(c->req, "If-None-Match");
+	const char *inm = rest_header(c, "If-None-Match");
 	if (inm) {
-		int64_t ver;
-		if (!strcmp(inm, "*") || (rest_parse_etag(inm, &ver) == 0 && ver == v->version)) {
+		if (etag_list_matches(inm, v->version)) {
 			rest_set_version_headers(c, v->version, v->last_updated);
-			http_res_send(c->req, 304, NULL, 0, NULL);
+			rest_send(c, 304, NULL, 0);
 			return 1;
 		}
 		return 0; /* If-None-Match given: If-Modified-Since is ignored (RFC 7232) */
 	}
-	const char *ims = http_req_header(c->req, "If-Modified-Since");
+	const char *ims = rest_header(c, "If-Modified-Since");
 	int64_t since;
 	if (ims && base_parse_http_date(ims, &since) == 0 &&
 	    v->last_updated / 1000000 <= since / 1000000) {
 		rest_set_version_headers(c, v->version, v->last_updated);
-		http_res_send(c->req, 304, NULL, 0, NULL);
+		rest_send(c, 304, NULL, 0);
 		return 1;
 	}
 	return 0;

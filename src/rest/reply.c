@@ -12,6 +12,75 @@
 
 #define FHIR_JSON "application/fhir+json; charset=utf-8"
 
+const char *rest_header(rctx *c, const char *name)
+{
+	if (!c->entry)
+		return http_req_header(c->req, name);
+	rest_entry *e = c->entry;
+	if (!strcasecmp(name, "If-Match"))
+		return e->if_match;
+	if (!strcasecmp(name, "If-None-Match"))
+		return e->if_none_match;
+	if (!strcasecmp(name, "If-None-Exist"))
+		return e->if_none_exist;
+	if (!strcasecmp(name, "If-Modified-Since"))
+		return e->if_modified_since;
+	if (!strcasecmp(name, "Content-Type"))
+		return NULL; /* entries are FHIR JSON, or a JSON Patch for PATCH (checked by bundle.c) */
+	/* everything else (Prefer, Host, Accept) is the Bundle's own request's */
+	return http_req_header(c->req, name);
+}
+
+size_t rest_queries(rctx *c, const char *const **keys, const char *const **vals)
+{
+	if (!c->entry)
+		return http_req_queries(c->req, keys, vals);
+	*keys = c->entry->keys;
+	*vals = c->entry->vals;
+	return c->entry->nparams;
+}
+
+const char *rest_query(rctx *c, const char *name)
+{
+	const char *const *keys, *const *vals;
+	size_t n = rest_queries(c, &keys, &vals);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i], name))
+			return vals[i];
+	return NULL;
+}
+
+const char *rest_body(rctx *c, size_t *len)
+{
+	if (!c->entry)
+		return http_req_body(c->req, len);
+	*len = c->entry->body_len;
+	return c->entry->body ? c->entry->body : "";
+}
+
+void rest_set_header(rctx *c, const char *name, const char *value)
+{
+	if (!c->entry) {
+		http_res_header(c->req, name, value);
+		return;
+	}
+	if (!strcasecmp(name, "ETag"))
+		c->entry->etag = arena_strdup(c->a, value);
+	else if (!strcasecmp(name, "Location") || !strcasecmp(name, "Content-Location"))
+		c->entry->location = arena_strdup(c->a, value);
+}
+
+void rest_send(rctx *c, int status, const char *body, size_t len)
+{
+	if (!c->entry) {
+		http_res_send(c->req, status, body, len, body && len ? FHIR_JSON : NULL);
+		return;
+	}
+	c->entry->status = status;
+	c->entry->res_body = body && len ? body : NULL;
+	c->entry->res_len = body ? len : 0;
+}
+
 void rest_reply_json(rctx *c, int status, const char *body, size_t len)
 {
 	if (c->pretty && len) {
@@ -23,7 +92,7 @@ void rest_reply_json(rctx *c, int status, const char *body, size_t len)
 		buf_free(&b);
 		body = p;
 	}
-	http_res_send(c->req, status, body, len, FHIR_JSON);
+	rest_send(c, status, body, len);
 }
 
 static const char *severity_name(diag_severity s)
@@ -108,11 +177,13 @@ void rest_reply_diags(rctx *c, int status, const diag_list *d)
 
 void rest_set_version_headers(rctx *c, int64_t version, int64_t last_updated)
 {
+	if (c->entry)
+		c->entry->last_modified = last_updated;
 	char tmp[48];
 	snprintf(tmp, sizeof tmp, "W/\"%lld\"", (long long)version);
-	http_res_header(c->req, "ETag", tmp);
+	rest_set_header(c, "ETag", tmp);
 	base_format_http_date(last_updated, tmp, sizeof tmp);
-	http_res_header(c->req, "Last-Modified", tmp);
+	rest_set_header(c, "Last-Modified", tmp);
 }
 
 const char *rest_status_text(int status)
@@ -161,7 +232,7 @@ int rest_parse_etag(const char *s, int64_t *version)
 int rest_check_params_or_reply(rctx *c, const char *const *allowed)
 {
 	const char *const *keys, *const *vals;
-	size_t n = http_req_queries(c->req, &keys, &vals);
+	size_t n = rest_queries(c, &keys, &vals);
 	for (size_t i = 0; i < n; i++) {
 		const char *k = keys[i];
 		if (!strcmp(k, "_format") || !strcmp(k, "_pretty"))

@@ -10,6 +10,7 @@
 
 #include "../base/base.h"
 #include "../http/http.h"
+#include "../search/search.h"
 #include "../store/store.h"
 #include "rest.h"
 
@@ -26,18 +27,44 @@ typedef enum prefer_return {
 	PREFER_OUTCOME
 } prefer_return;
 
+/* A request that comes from a Bundle entry instead of HTTP: its inputs, and
+ * the response the interaction gave, captured for the response Bundle. */
+typedef struct rest_entry {
+	/* in */
+	const char *if_match, *if_none_match, *if_none_exist, *if_modified_since;
+	const char **keys, **vals;   /* query parameters of entry.request.url */
+	size_t nparams;
+	const char *body;            /* the entry's resource bytes (POST/PUT/PATCH) */
+	size_t body_len;
+	/* out */
+	int status;
+	const char *res_body;        /* arena-owned, NULL when none */
+	size_t res_len;
+	const char *etag, *location;
+	int64_t last_modified;       /* microseconds, 0 when none */
+} rest_entry;
+
+typedef struct rctx rctx;
+typedef struct bundle_run bundle_run; /* bundle.c */
+/* Finishes an interaction once its write is done (on a pool thread). */
+typedef void (*rest_cont_fn)(rctx *c);
+
 /* Everything one request needs, allocated from its arena. */
-typedef struct rctx {
+struct rctx {
 	rest *r;
-	http_req *req;
+	http_req *req;         /* the HTTP request (also for Bundle entries: the outer one) */
+	rest_entry *entry;     /* non-NULL: this is a Bundle entry, see rest_entry */
 	arena *a;
 	const char *method;
+	const char *path;      /* the URL path (for messages) */
 	const char *type;      /* resource type from the URL, or NULL */
 	const char *id;        /* logical id from the URL, or NULL */
 	const char *vid;       /* version from the URL, or NULL */
 	int pretty;            /* _pretty=true */
 	prefer_return prefer;  /* Prefer: return=... */
 	int lenient;           /* Prefer: handling=lenient (ignore unknown parameters) */
+	int strict;            /* Prefer: handling=strict (unknown search parameters are errors) */
+	const char *compartment_id; /* Patient/[id]/[type] search: the patient's id */
 	const char *base;      /* absolute base URL, no trailing slash */
 	/* a pending write */
 	store_op op;
@@ -45,8 +72,26 @@ typedef struct rctx {
 	const char *src;       /* body bytes the canonical form is built from */
 	size_t src_len;
 	buf out;               /* canonical bytes of the new version */
+	search_rows rows;      /* index rows of the new version */
+	const char *indexed_id;/* the id the rows were computed for */
+	search_sql cond;       /* conditional create/update/delete */
+	const char *body_id;   /* conditional update: the id in the body, or NULL */
+	int id_mismatch;       /* conditional update matched a resource of another id */
 	int patch_attempts;
-} rctx;
+	rest_cont_fn cont;     /* what finishes the interaction after the write */
+	bundle_run *bundle;    /* set for the entries of a batch/transaction */
+	char *assigned_id;     /* create inside a Bundle: the id chosen up front */
+};
+
+/* ---- the request as interactions see it (reply.c): HTTP or a Bundle entry ---- */
+
+const char *rest_header(rctx *c, const char *name);
+const char *rest_query(rctx *c, const char *name);
+size_t rest_queries(rctx *c, const char *const **keys, const char *const **vals);
+const char *rest_body(rctx *c, size_t *len);
+void rest_set_header(rctx *c, const char *name, const char *value);
+/* Send (or, for an entry, capture) the response; body may be NULL. */
+void rest_send(rctx *c, int status, const char *body, size_t len);
 
 /* ---- replies (reply.c); each sends the response, callers just return ---- */
 
@@ -81,8 +126,33 @@ void rest_delete(rctx *c);            /* write.c */
 void rest_patch(rctx *c);             /* write.c */
 void rest_history(rctx *c);           /* history.c: type/id narrow it */
 void rest_capabilities(rctx *c);      /* capability.c */
+void rest_search(rctx *c);            /* search.c: type (c->type) or system level */
 /* Build the CapabilityStatement once (capability.c). */
 void rest__build_capability(rest *r);
+
+/* Compile a conditional operation's search (search.c): `query` is the
+ * If-None-Exist value ("identifier=x|1", optionally after "[type]?"), or
+ * NULL for the request's own query parameters. Replies 400 and returns -1
+ * when the condition is empty or invalid. */
+int rest__condition_or_reply(rctx *c, const char *query, search_sql *out);
+
+/* A new server-assigned logical id (write.c). */
+void rest__new_id(arena *a, char **out);
+
+/* Route an entry's or a request's path below the base (router.c). */
+void rest__dispatch(rctx *c, const char *path_below_base);
+
+/* Batch and transaction (bundle.c): POST [base] with a Bundle. */
+void rest_bundle(rctx *c);
+/* A write of a Bundle entry hands its prepared op to the Bundle (bundle.c). */
+void rest__bundle_collect(rctx *c);
+/* Writer thread, from the build callback of a Bundle entry: rewrite
+ * references to conditional creates that matched; 1 if c->src/c->json changed. */
+int rest__bundle_remap(rctx *c);
+/* Split an application/x-www-form-urlencoded string into at most `cap`
+ * decoded pairs (search.c); returns the count. */
+size_t rest__form_split(arena *a, const char *s, size_t len, const char **keys, const char **vals,
+                        size_t cap);
 
 /* JSON Patch (RFC 6902) applied in place to `doc` (patch.c). On failure
  * returns the HTTP status to answer (400 malformed patch, 422 cannot apply)

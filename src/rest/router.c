@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../model/model.h"
+#include "../search/search.h"
 #include "rest_int.h"
 
 rest *rest_new(const rest_config *cfg)
@@ -17,6 +18,8 @@ rest *rest_new(const rest_config *cfg)
 	if (!r->cfg.base_path)
 		r->cfg.base_path = "/fhir";
 	rest__build_capability(r);
+	if (search_init())
+		base_oom(); /* compiling the built-in expressions fails only without memory */
 	return r;
 }
 
@@ -69,14 +72,16 @@ static void parse_prefer(rctx *c, const char *h)
 		c->prefer = PREFER_OUTCOME;
 	if (strstr(h, "handling=lenient"))
 		c->lenient = 1;
+	if (strstr(h, "handling=strict"))
+		c->strict = 1;
 }
 
 static const char *base_url(rctx *c)
 {
 	if (c->r->cfg.base_url)
 		return c->r->cfg.base_url;
-	const char *host = http_req_header(c->req, "Host");
-	const char *proto = http_req_header(c->req, "X-Forwarded-Proto");
+	const char *host = rest_header(c, "Host");
+	const char *proto = rest_header(c, "X-Forwarded-Proto");
 	return arena_printf(c->a, "%s://%s%s", proto && !strcmp(proto, "https") ? "https" : "http",
 	                    host && *host ? host : "localhost", c->r->cfg.base_path);
 }
@@ -84,20 +89,20 @@ static const char *base_url(rctx *c)
 /* Negotiate the response format; replies and returns -1 if impossible. */
 static int negotiate_or_reply(rctx *c)
 {
-	const char *fmt = http_req_query(c->req, "_format");
+	const char *fmt = rest_query(c, "_format");
 	if (fmt && !accepts_json(fmt)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "Format '%s' is not supported; this server speaks FHIR JSON", fmt);
 		return -1;
 	}
-	const char *accept = http_req_header(c->req, "Accept");
+	const char *accept = rest_header(c, "Accept");
 	if (!fmt && accept && *accept && !accepts_json(accept)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "None of the accepted media types (%s) is supported; use application/fhir+json",
 		                 accept);
 		return -1;
 	}
-	const char *pretty = http_req_query(c->req, "_pretty");
+	const char *pretty = rest_query(c, "_pretty");
 	if (pretty) {
 		if (!strcmp(pretty, "true"))
 			c->pretty = 1;
@@ -111,7 +116,7 @@ static int negotiate_or_reply(rctx *c)
 
 static void method_not_allowed(rctx *c, const char *allow)
 {
-	http_res_header(c->req, "Allow", allow);
+	rest_set_header(c, "Allow", allow);
 	rest_reply_error(c, 405, "not-supported", "Method %s is not allowed here; allowed: %s",
 	                 c->method, allow);
 }
@@ -160,9 +165,11 @@ static void dispatch(rctx *c, const char **seg, int n)
 	const char *m = c->method;
 	int get = !strcmp(m, "GET");
 	if (n == 0) {
-		rest_reply_error(c, get ? 400 : 405, "not-supported",
-		                 "System-level search and batch/transaction are not available yet");
-		return;
+		if (get)
+			return rest_search(c);
+		if (!strcmp(m, "POST") && !c->entry)
+			return rest_bundle(c);
+		return method_not_allowed(c, "GET, POST");
 	}
 	if (n == 1 && !strcmp(seg[0], "metadata")) {
 		if (!get)
@@ -181,8 +188,17 @@ static void dispatch(rctx *c, const char **seg, int n)
 		if (!strcmp(m, "POST"))
 			return rest_create(c);
 		if (get)
-			return rest_reply_error(c, 400, "not-supported", "Search is not available yet");
-		return method_not_allowed(c, "GET, POST");
+			return rest_search(c);
+		if (!strcmp(m, "PUT"))
+			return rest_update(c);   /* conditional update */
+		if (!strcmp(m, "DELETE"))
+			return rest_delete(c);   /* conditional delete */
+		return method_not_allowed(c, "GET, POST, PUT, DELETE");
+	}
+	if (n == 2 && !strcmp(seg[1], "_search")) {
+		if (!get && strcmp(m, "POST"))
+			return method_not_allowed(c, "GET, POST");
+		return rest_search(c);
 	}
 	if (n == 2 && !strcmp(seg[1], "_history")) {
 		if (!get)
@@ -191,7 +207,7 @@ static void dispatch(rctx *c, const char **seg, int n)
 	}
 	if (seg[1][0] == '$' || (n > 2 && seg[2][0] == '$'))
 		return rest_reply_error(c, 404, "not-supported", "Unknown operation in '%s'",
-		                        http_req_path(c->req));
+		                        c->path);
 	if (valid_id_or_reply(c, seg[1]))
 		return;
 	c->id = seg[1];
@@ -206,8 +222,22 @@ static void dispatch(rctx *c, const char **seg, int n)
 			return rest_patch(c);
 		return method_not_allowed(c, "GET, PUT, PATCH, DELETE");
 	}
+	if (n == 3 && strcmp(seg[2], "_history")) {
+		/* compartment search: Patient/[id]/[type] */
+		if (strcmp(c->type, "Patient"))
+			return rest_reply_error(c, 404, "not-supported",
+			                        "Compartment search is supported for Patient only");
+		if (known_type_or_reply(c, seg[2]))
+			return;
+		if (!get)
+			return method_not_allowed(c, "GET");
+		c->compartment_id = c->id;
+		c->type = seg[2];
+		c->id = NULL;
+		return rest_search(c);
+	}
 	if (strcmp(seg[2], "_history"))
-		return rest_reply_error(c, 404, "not-found", "No such path '%s'", http_req_path(c->req));
+		return rest_reply_error(c, 404, "not-found", "No such path '%s'", c->path);
 	if (!get)
 		return method_not_allowed(c, "GET");
 	if (n == 3)
@@ -216,7 +246,7 @@ static void dispatch(rctx *c, const char **seg, int n)
 		c->vid = seg[3];
 		return rest_vread(c);
 	}
-	rest_reply_error(c, 404, "not-found", "No such path '%s'", http_req_path(c->req));
+	rest_reply_error(c, 404, "not-found", "No such path '%s'", c->path);
 }
 
 void rest_handle(http_req *req, void *ctx)
@@ -239,6 +269,7 @@ void rest_handle(http_req *req, void *ctx)
 		return;
 	c->base = base_url(c);
 	const char *path = http_req_path(req);
+	c->path = path;
 	size_t bl = strlen(r->cfg.base_path);
 	if (strncmp(path, r->cfg.base_path, bl) || (path[bl] && path[bl] != '/')) {
 		rest_reply_error(c, 404, "not-found", "No FHIR endpoint at '%s'; the base is %s", path,
@@ -250,10 +281,15 @@ void rest_handle(http_req *req, void *ctx)
 		                 r->cfg.max_body);
 		return;
 	}
+	rest__dispatch(c, path + bl);
+}
+
+void rest__dispatch(rctx *c, const char *below)
+{
 	const char *seg[5];
-	int n = split(a, path + bl, seg);
+	int n = split(c->a, below, seg);
 	if (n < 0) {
-		rest_reply_error(c, 404, "not-found", "No such path '%s'", path);
+		rest_reply_error(c, 404, "not-found", "No such path '%s'", c->path);
 		return;
 	}
 	dispatch(c, seg, n);

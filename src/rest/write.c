@@ -28,14 +28,14 @@ static int json_content_type(const char *ct)
 /* Parse and check the resource in the body; replies and returns -1 on error. */
 static int resource_body_or_reply(rctx *c)
 {
-	const char *ct = http_req_header(c->req, "Content-Type");
+	const char *ct = rest_header(c, "Content-Type");
 	if (!json_content_type(ct)) {
 		rest_reply_error(c, 415, "not-supported",
 		                 "Content-Type '%s' is not supported; send application/fhir+json", ct);
 		return -1;
 	}
 	size_t len;
-	const char *body = http_req_body(c->req, &len);
+	const char *body = rest_body(c, &len);
 	diag_list d;
 	diag_init(&d, c->a);
 	if (len == 0) {
@@ -74,6 +74,17 @@ fail:
 static int build_canonical(store_op *op, void *ctx)
 {
 	rctx *c = ctx;
+	if (c->body_id && strcmp(c->body_id, op->id)) {
+		c->id_mismatch = 1; /* conditional update matched another resource */
+		return -1;
+	}
+	int remapped = c->bundle && rest__bundle_remap(c);
+	if (c->op.index && (remapped || strcmp(c->indexed_id, op->id))) {
+		diag_list d;
+		diag_init(&d, c->a);
+		memset(&c->rows, 0, sizeof c->rows);
+		search_index(c->json, op->type, op->id, c->a, &c->rows, &d);
+	}
 	char ver[24], lu[40];
 	snprintf(ver, sizeof ver, "%lld", (long long)op->version);
 	base_format_instant(op->last_updated, lu, sizeof lu);
@@ -89,7 +100,7 @@ static int build_canonical(store_op *op, void *ctx)
 /* A new logical id: a UUID in the version 7 layout (48-bit millisecond time,
  * then random bits), so ids created together sort together and the store's
  * indexes grow at their right edge instead of at random pages. */
-static void new_id(arena *a, char **out)
+void rest__new_id(arena *a, char **out)
 {
 	unsigned char r[16];
 	if (getrandom(r + 6, sizeof r - 6, 0) != sizeof r - 6)
@@ -116,13 +127,13 @@ static void reply_written(rctx *c, int status)
 	char *loc = arena_printf(c->a, "%s/%s/%s/_history/%lld", c->base, op->type, op->id,
 	                         (long long)op->version);
 	if (status == 201)
-		http_res_header(c->req, "Location", loc);
+		rest_set_header(c, "Location", loc);
 	else
-		http_res_header(c->req, "Content-Location", loc);
+		rest_set_header(c, "Content-Location", loc);
 	rest_set_version_headers(c, op->version, op->last_updated);
 	switch (c->prefer) {
 	case PREFER_MINIMAL:
-		http_res_send(c->req, status, NULL, 0, NULL);
+		rest_send(c, status, NULL, 0);
 		break;
 	case PREFER_OUTCOME:
 		rest_reply_info(c, status, "%s/%s version %lld %s", op->type, op->id,
@@ -151,22 +162,45 @@ static void reply_store_error(rctx *c)
 		rest_reply_error(c, 409, "duplicate", "%s/%s already exists", op->type, op->id);
 		break;
 	case STORE_INVALID:
-		rest_reply_error(c, 413, "too-long", "The resource is too large to store");
+		if (c->id_mismatch)
+			rest_reply_error(c, 400, "invalid",
+			                 "The resource id '%s' differs from the id of the resource the "
+			                 "condition matched (%s)", c->body_id, op->id);
+		else
+			rest_reply_error(c, 413, "too-long", "The resource is too large to store");
+		break;
+	case STORE_MULTIPLE:
+		rest_reply_error(c, 412, "multiple-matches",
+		                 "The condition matched more than one %s; be more selective", op->type);
 		break;
 	default:
 		rest_reply_error(c, 500, "exception", "The write could not be committed");
 	}
 }
 
-/* Continuation of create/update once the writer is done. */
-static void on_written(http_req *req)
+/* Conditional create found its resource: 200 with that resource, nothing written. */
+static void reply_matched(rctx *c)
 {
-	rctx *c = http_req_data(req);
+	store_version v;
+	if (store_read(c->r->cfg.store, c->a, c->op.type, c->op.id, 0, &v) != STORE_OK)
+		return rest_reply_error(c, 500, "exception", "The matched resource could not be read");
+	c->op.version = v.version;
+	c->op.last_updated = v.last_updated;
+	c->op.body = v.body;
+	c->op.body_len = v.body_len;
+	reply_written(c, 200);
+}
+
+/* Continuation of create/update once the writer is done. */
+static void on_written(rctx *c)
+{
 	json_decref(c->json);
 	c->json = NULL;
 	if (c->op.status == STORE_OK) {
 		int created = c->op.prev_version == 0 || c->op.prev_deleted;
 		reply_written(c, created ? 201 : 200);
+	} else if (c->op.status == STORE_MATCHED) {
+		reply_matched(c);
 	} else {
 		reply_store_error(c);
 	}
@@ -175,7 +209,7 @@ static void on_written(http_req *req)
 
 static int if_match_or_reply(rctx *c, int64_t *version)
 {
-	const char *h = http_req_header(c->req, "If-Match");
+	const char *h = rest_header(c, "If-Match");
 	*version = 0;
 	if (h && rest_parse_etag(h, version)) {
 		rest_reply_error(c, 400, "invalid", "If-Match '%s' is not a version ETag like W/\"3\"", h);
@@ -184,11 +218,38 @@ static int if_match_or_reply(rctx *c, int64_t *version)
 	return 0;
 }
 
-/* Queue the prepared op and park the request until it is durable. */
-static void submit(rctx *c, http_resume_fn cont)
+/* Index rows of the new version, computed here on the pool thread so the
+ * writer only inserts them. */
+static void index_rows(rctx *c)
 {
+	diag_list d;
+	diag_init(&d, c->a);
+	memset(&c->rows, 0, sizeof c->rows);
+	search_index(c->json, c->op.type, c->op.id, c->a, &c->rows, &d);
+	c->op.index = &c->rows;
+	c->indexed_id = c->op.id;
+}
+
+/* The HTTP request was resumed: finish the interaction on this pool thread. */
+static void resumed(http_req *req)
+{
+	rctx *c = http_req_data(req);
+	c->cont(c);
+}
+
+/* Queue the prepared op and park the request until it is durable. A Bundle
+ * entry hands its op to the Bundle instead, which commits all of them. */
+static void submit(rctx *c, rest_cont_fn cont)
+{
+	if (c->op.kind != STORE_OP_DELETE && c->json)
+		index_rows(c);
 	buf_init(&c->out, 0);
-	http_req_suspend(c->req, cont);
+	c->cont = cont;
+	if (c->bundle) {
+		rest__bundle_collect(c);
+		return;
+	}
+	http_req_suspend(c->req, resumed);
 	if (store_write_async(c->r->cfg.store, &c->op, 1, written, c) != STORE_OK) {
 		c->op.status = STORE_ERROR;
 		http_req_resume(c->req);
@@ -199,27 +260,48 @@ void rest_create(rctx *c)
 {
 	if (rest_check_params_or_reply(c, write_params))
 		return;
-	if (http_req_header(c->req, "If-None-Exist")) {
-		rest_reply_error(c, 400, "not-supported", "Conditional create needs search, not available yet");
+	const char *cond = rest_header(c, "If-None-Exist");
+	if (cond && rest__condition_or_reply(c, cond, &c->cond))
 		return;
-	}
 	if (resource_body_or_reply(c))
 		return;
-	char *id;
-	new_id(c->a, &id);
+	char *id = c->assigned_id;
+	if (!id)
+		rest__new_id(c->a, &id);
 	c->op = (store_op){.kind = STORE_OP_CREATE, .type = c->type, .id = id,
-	                   .build = build_canonical, .build_ctx = c};
+	                   .build = build_canonical, .build_ctx = c, .arena = c->a,
+	                   .condition = cond ? &c->cond : NULL};
 	submit(c, on_written);
 }
 
 void rest_update(rctx *c)
 {
-	if (rest_check_params_or_reply(c, write_params))
+	if (!c->id) { /* PUT [type]?search: conditional update */
+		if (rest__condition_or_reply(c, NULL, &c->cond))
+			return;
+	} else if (rest_check_params_or_reply(c, write_params)) {
 		return;
+	}
 	int64_t if_match;
 	if (if_match_or_reply(c, &if_match) || resource_body_or_reply(c))
 		return;
 	const json_t *id = json_object_get(c->json, "id");
+	if (!c->id) {
+		if (id && (!json_is_string(id) || !rest_valid_id(json_string_value(id)))) {
+			json_decref(c->json);
+			c->json = NULL;
+			return rest_reply_error(c, 400, "invalid", "The resource id is not a valid id");
+		}
+		char *fresh = c->assigned_id;
+		if (!fresh)
+			rest__new_id(c->a, &fresh);
+		c->body_id = id ? arena_strdup(c->a, json_string_value(id)) : NULL;
+		c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type,
+		                   .id = c->body_id ? c->body_id : fresh, .if_match = if_match,
+		                   .build = build_canonical, .build_ctx = c, .arena = c->a,
+		                   .condition = &c->cond};
+		return submit(c, on_written);
+	}
 	if (!json_is_string(id) || strcmp(json_string_value(id), c->id)) {
 		rest_reply_error(c, 400, "invalid",
 		                 id ? "The resource id '%s' does not match the id in the URL '%s'"
@@ -230,13 +312,13 @@ void rest_update(rctx *c)
 		return;
 	}
 	c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type, .id = c->id,
-	                   .if_match = if_match, .build = build_canonical, .build_ctx = c};
+	                   .if_match = if_match, .build = build_canonical, .build_ctx = c,
+	                   .arena = c->a};
 	submit(c, on_written);
 }
 
-static void on_deleted(http_req *req)
+static void on_deleted(rctx *c)
 {
-	rctx *c = http_req_data(req);
 	buf_free(&c->out);
 	if (c->op.status != STORE_OK) {
 		reply_store_error(c);
@@ -245,23 +327,31 @@ static void on_deleted(http_req *req)
 	if (c->op.version) {
 		char tmp[32];
 		snprintf(tmp, sizeof tmp, "W/\"%lld\"", (long long)c->op.version);
-		http_res_header(c->req, "ETag", tmp);
-		rest_reply_info(c, 200, "Deleted %s/%s (version %lld)", c->type, c->id,
+		rest_set_header(c, "ETag", tmp);
+		rest_reply_info(c, 200, "Deleted %s/%s (version %lld)", c->type, c->op.id,
 		                (long long)c->op.version);
+	} else if (!c->op.id) {
+		rest_reply_info(c, 200, "No %s matched the condition; nothing to delete", c->type);
 	} else {
-		rest_reply_info(c, 200, "%s/%s %s; nothing to delete", c->type, c->id,
+		rest_reply_info(c, 200, "%s/%s %s; nothing to delete", c->type, c->op.id,
 		                c->op.prev_version ? "was already deleted" : "does not exist");
 	}
 }
 
 void rest_delete(rctx *c)
 {
-	if (rest_check_params_or_reply(c, write_params))
+	int conditional = !c->id;
+	if (conditional) { /* DELETE [type]?search */
+		if (rest__condition_or_reply(c, NULL, &c->cond))
+			return;
+	} else if (rest_check_params_or_reply(c, write_params)) {
 		return;
+	}
 	int64_t if_match;
 	if (if_match_or_reply(c, &if_match))
 		return;
-	c->op = (store_op){.kind = STORE_OP_DELETE, .type = c->type, .id = c->id, .if_match = if_match};
+	c->op = (store_op){.kind = STORE_OP_DELETE, .type = c->type, .id = c->id, .if_match = if_match,
+	                   .arena = c->a, .condition = conditional ? &c->cond : NULL};
 	submit(c, on_deleted);
 }
 
@@ -269,19 +359,18 @@ void rest_delete(rctx *c)
 
 static void patch_attempt(rctx *c);
 
-static void on_patched(http_req *req)
+static void on_patched(rctx *c)
 {
-	rctx *c = http_req_data(req);
 	/* someone else wrote between our read and write: patch the new version */
-	if (c->op.status == STORE_CONFLICT && c->patch_attempts < 8 &&
-	    !http_req_header(c->req, "If-Match")) {
+	if (c->op.status == STORE_CONFLICT && c->patch_attempts < 8 && !c->bundle &&
+	    !rest_header(c, "If-Match")) {
 		buf_free(&c->out);
 		json_decref(c->json);
 		c->json = NULL;
 		patch_attempt(c);
 		return;
 	}
-	on_written(req);
+	on_written(c);
 }
 
 /* Read the current version, apply the patch, queue the new version. */
@@ -305,7 +394,7 @@ static void patch_attempt(rctx *c)
 		                        "version %lld",
 		                        (long long)if_match, c->type, c->id, (long long)cur.version);
 	size_t len;
-	const char *body = http_req_body(c->req, &len);
+	const char *body = rest_body(c, &len);
 	diag_list d;
 	diag_init(&d, c->a);
 	json_t *patch = NULL, *doc = NULL;
@@ -348,7 +437,7 @@ void rest_patch(rctx *c)
 {
 	if (rest_check_params_or_reply(c, write_params))
 		return;
-	const char *ct = http_req_header(c->req, "Content-Type");
+	const char *ct = rest_header(c, "Content-Type");
 	size_t n = ct ? strcspn(ct, "; ") : 0;
 	if (!ct || n != 27 || strncasecmp(ct, "application/json-patch+json", n)) {
 		rest_reply_error(c, 415, "not-supported",

@@ -155,6 +155,11 @@ typedef struct search_sql {
 int search_compile(const search_query *q, search_dialect dialect, int64_t after_rid, arena *a,
                    search_sql *out, diag_list *d);
 
+/* SQL selecting what one _include/_revinclude adds for the resources with
+ * row ids `rids` (include.c). The where/order_by run like a search's. */
+int search_compile_include(const search_include *inc, const int64_t *rids, size_t n,
+                           search_dialect dialect, arena *a, search_sql *out, diag_list *d);
+
 /* The DDL of the index tables and their indexes for `dialect` (CREATE ...
  * IF NOT EXISTS statements separated by ';'), run by the store when it opens.
  * The resource table itself belongs to the store. */

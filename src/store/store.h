@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../base/base.h"
+#include "../search/search.h"
 
 typedef struct store store;
 
@@ -24,6 +25,8 @@ enum {
 	STORE_CONFLICT,   /* If-Match precondition failed */
 	STORE_EXISTS,     /* create of an id that exists */
 	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
+	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
+	STORE_MULTIPLE,   /* a condition matched more than one resource */
 	STORE_ERROR       /* I/O or database failure */
 };
 
@@ -50,6 +53,7 @@ typedef struct store_version {
 	const char *body;     /* canonical JSON, NOT NUL-terminated is not assumed: body[len] == 0 */
 	size_t body_len;
 	int64_t seq;          /* global write order, for history paging */
+	int64_t rid;          /* the resource's row id (search results and includes) */
 } store_version;
 
 /* Read the current version (version == 0) or a given version of type/id.
@@ -97,6 +101,16 @@ struct store_op {
 	int64_t if_match;      /* >0: the current version must be this one (STORE_CONFLICT) */
 	store_build_fn build;  /* create/update: fill body/body_len */
 	void *build_ctx;
+	const search_rows *index; /* create/update: the new version's index rows (may be NULL) */
+	/* Conditional create/update/delete: a search on `type`, evaluated inside
+	 * the write transaction so racing requests see each other. create: one
+	 * match -> STORE_MATCHED with id/version of the match; update/delete: one
+	 * match -> the op applies to it (id is replaced); more -> STORE_MULTIPLE;
+	 * none -> create: write; update: create with the given id; delete: no-op. */
+	const search_sql *condition;
+	arena *arena;          /* where the store allocates strings it returns (a matched id) */
+	int matches;           /* out: 0, 1, or 2 for "more than one" */
+	int condition_done;    /* the store evaluated the condition already (internal) */
 	/* out (set by the store before build is called, then by build) */
 	int64_t version;       /* the new version (for delete: the marker's version, 0 if none) */
 	int64_t last_updated;
@@ -111,7 +125,9 @@ struct store_op {
 typedef void (*store_done_fn)(void *ctx);
 
 /* Apply `n` ops in one database transaction, all or nothing: if any op fails,
- * none is applied and each op's status says which. Queued to the writer; the
+ * none is applied and each op's status says which. The conditions of all
+ * ops are evaluated first, against the state before the request, so every
+ * op's id is known before the first build callback runs. Queued to the writer; the
  * call returns at once and `done(ctx)` runs after commit or failure. The ops
  * array must stay valid until then. Returns STORE_OK if queued. */
 int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx);
@@ -119,6 +135,16 @@ int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, voi
 /* Blocking form of store_write_async (for tools and tests). Returns the
  * status of the first failed op, or STORE_OK. */
 int store_write(store *s, store_op *ops, size_t n);
+
+/* ---- search ---- */
+
+/* Run a compiled search: current, non-deleted resources matching q->where
+ * in q->order_by order, `limit` of them after skipping `offset`. *more is 1
+ * if at least one more row matches. Items are arena-allocated. */
+int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t offset,
+                 store_version **items, size_t *n, int *more);
+/* The number of resources matching q->where. */
+int store_search_count(store *s, const search_sql *q, int64_t *count);
 
 /* Counts of resources (current, not deleted) by type, for tests and metrics. */
 int store_count(store *s, const char *type, int64_t *out);

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define INDEX_KINDS 7  /* search_row_kind values */
+#define INDEX_TABLES 8 /* sp_* tables including sp_compartment */
+
 typedef struct write_req {
 	store_op *ops;
 	size_t n;
@@ -36,7 +39,10 @@ struct store {
 	uint64_t serial;          /* tells thread-local readers which store they belong to */
 	char *path;               /* database file */
 	sqlite3 *wdb;             /* writer connection, owned by the writer thread */
-	sqlite3_stmt *w_get, *w_insert_version, *w_upsert_current;
+	sqlite3_stmt *w_get, *w_insert_version, *w_insert_current, *w_update_current;
+	sqlite3_stmt *w_index[INDEX_KINDS];         /* inserts per search_row_kind */
+	sqlite3_stmt *w_unindex[INDEX_TABLES];      /* deletes of a resource's rows */
+	sqlite3_stmt *w_compartment;
 	pthread_t writer;
 	pthread_mutex_t mu;       /* guards queue, stopping, readers */
 	pthread_cond_t cv;
@@ -48,6 +54,7 @@ struct store {
 
 static atomic_uint_fast64_t next_serial = 1;
 
+/* The store's own tables; the search index tables come from search_schema_sql(). */
 static const char *schema_sql =
 	"CREATE TABLE IF NOT EXISTS resource_version("
 	"  seq INTEGER PRIMARY KEY,"           /* global write order */
@@ -56,11 +63,37 @@ static const char *schema_sql =
 	"CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, version);"
 	"CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(type, seq);"
 	"CREATE TABLE IF NOT EXISTS resource("
+	"  rid INTEGER PRIMARY KEY,"           /* the key of every index row */
 	"  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
 	"  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	"  PRIMARY KEY(type, id)) WITHOUT ROWID;"
+	"  UNIQUE(type, id));"
+	"CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
 	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-	"INSERT INTO bron_schema SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+	"INSERT INTO bron_schema SELECT 2 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+
+#define SCHEMA_VERSION 2
+
+/* Index row tables in search_row_kind order, with their insert statements. */
+static const char *const index_insert_sql[] = {
+	"INSERT INTO sp_string(pid,rid,grp,norm,exact) VALUES(?1,?2,?3,?4,?5)",
+	"INSERT INTO sp_token(pid,rid,grp,system,code,text) VALUES(?1,?2,?3,?4,?5,?6)",
+	"INSERT INTO sp_date(pid,rid,grp,lo,hi) VALUES(?1,?2,?3,?4,?5)",
+	"INSERT INTO sp_number(pid,rid,grp,value,lo,hi) VALUES(?1,?2,?3,?4,?5,?6)",
+	"INSERT INTO sp_quantity(pid,rid,grp,value,lo,hi,system,code,cvalue,ccode) "
+	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	"INSERT INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
+	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+	"INSERT INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
+};
+_Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS, "one per row kind");
+
+static const char *const index_delete_sql[] = {
+	"DELETE FROM sp_string WHERE rid=?1",    "DELETE FROM sp_token WHERE rid=?1",
+	"DELETE FROM sp_date WHERE rid=?1",      "DELETE FROM sp_number WHERE rid=?1",
+	"DELETE FROM sp_quantity WHERE rid=?1",  "DELETE FROM sp_reference WHERE rid=?1",
+	"DELETE FROM sp_uri WHERE rid=?1",       "DELETE FROM sp_compartment WHERE rid=?1",
+};
+_Static_assert(sizeof index_delete_sql / sizeof *index_delete_sql == INDEX_TABLES, "one per table");
 
 static char *errdup(sqlite3 *db, const char *what)
 {
@@ -81,6 +114,59 @@ static int open_conn(const char *path, int readonly, sqlite3 **out)
 }
 
 static void *writer_main(void *arg);
+
+static int check_schema_version(sqlite3 *db, char **err)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+	if (sqlite3_prepare_v2(db, "SELECT version FROM bron_schema", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			version = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	*err = base_malloc(200);
+	snprintf(*err, 200, "the store has schema version %d; this bron knows version %d only", version,
+	         SCHEMA_VERSION);
+	return -1;
+}
+
+static int prepare_writer(store *s)
+{
+	sqlite3 *db = s->wdb;
+	if (sqlite3_prepare_v2(db, "SELECT version, deleted, last_updated, rid FROM resource "
+	                           "WHERE type=?1 AND id=?2", -1, &s->w_get, NULL) ||
+	    sqlite3_prepare_v2(db, "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
+	                           "VALUES(?1,?2,?3,?4,?5,?6)", -1, &s->w_insert_version, NULL) ||
+	    sqlite3_prepare_v2(db, "INSERT INTO resource(type,id,version,deleted,last_updated,seq) "
+	                           "VALUES(?1,?2,?3,?4,?5,?6)", -1, &s->w_insert_current, NULL) ||
+	    sqlite3_prepare_v2(db, "UPDATE resource SET version=?2, deleted=?3, last_updated=?4, seq=?5 "
+	                           "WHERE rid=?1", -1, &s->w_update_current, NULL) ||
+	    sqlite3_prepare_v2(db, "INSERT INTO sp_compartment(rid,patient) VALUES(?1,?2)", -1,
+	                       &s->w_compartment, NULL))
+		return -1;
+	for (size_t i = 0; i < INDEX_KINDS; i++)
+		if (sqlite3_prepare_v2(db, index_insert_sql[i], -1, &s->w_index[i], NULL))
+			return -1;
+	for (size_t i = 0; i < INDEX_TABLES; i++)
+		if (sqlite3_prepare_v2(db, index_delete_sql[i], -1, &s->w_unindex[i], NULL))
+			return -1;
+	return 0;
+}
+
+static void finalize_writer(store *s)
+{
+	sqlite3_finalize(s->w_get);
+	sqlite3_finalize(s->w_insert_version);
+	sqlite3_finalize(s->w_insert_current);
+	sqlite3_finalize(s->w_update_current);
+	sqlite3_finalize(s->w_compartment);
+	for (size_t i = 0; i < INDEX_KINDS; i++)
+		sqlite3_finalize(s->w_index[i]);
+	for (size_t i = 0; i < INDEX_TABLES; i++)
+		sqlite3_finalize(s->w_unindex[i]);
+}
 
 int store_open(const store_options *opts, store **out, char **err)
 {
@@ -109,25 +195,17 @@ int store_open(const store_options *opts, store **out, char **err)
 		? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;"
 		: "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192;";
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(s->wdb, search_schema_sql(SEARCH_SQLITE), NULL, NULL, &msg) != SQLITE_OK) {
 		size_t m = 256 + (msg ? strlen(msg) : 0);
 		*err = base_malloc(m);
 		snprintf(*err, m, "cannot set up database %s: %s", s->path, msg ? msg : "?");
 		sqlite3_free(msg);
 		goto fail;
 	}
-	if (sqlite3_prepare_v2(s->wdb,
-	                       "SELECT version, deleted, last_updated FROM resource WHERE type=?1 AND id=?2",
-	                       -1, &s->w_get, NULL) ||
-	    sqlite3_prepare_v2(s->wdb,
-	                       "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
-	                       "VALUES(?1,?2,?3,?4,?5,?6)",
-	                       -1, &s->w_insert_version, NULL) ||
-	    sqlite3_prepare_v2(s->wdb,
-	                       "INSERT OR REPLACE INTO resource(type,id,version,deleted,last_updated,seq) "
-	                       "VALUES(?1,?2,?3,?4,?5,?6)",
-	                       -1, &s->w_upsert_current, NULL)) {
-		*err = errdup(s->wdb, "cannot prepare statements");
+	if (check_schema_version(s->wdb, err) || prepare_writer(s)) {
+		if (!*err)
+			*err = errdup(s->wdb, "cannot prepare statements");
 		goto fail;
 	}
 	pthread_mutex_init(&s->mu, NULL);
@@ -141,9 +219,7 @@ int store_open(const store_options *opts, store **out, char **err)
 	*out = s;
 	return STORE_OK;
 fail:
-	sqlite3_finalize(s->w_get);
-	sqlite3_finalize(s->w_insert_version);
-	sqlite3_finalize(s->w_upsert_current);
+	finalize_writer(s);
 	sqlite3_close(s->wdb);
 	free(s->path);
 	free(s);
@@ -166,9 +242,7 @@ void store_close(store *s)
 		sqlite3_close(r->db);
 		free(r);
 	}
-	sqlite3_finalize(s->w_get);
-	sqlite3_finalize(s->w_insert_version);
-	sqlite3_finalize(s->w_upsert_current);
+	finalize_writer(s);
 	/* a clean close checkpoints the WAL into the main file */
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->mu);
@@ -191,7 +265,7 @@ static reader *get_reader(store *s)
 	reader *r = base_calloc(1, sizeof *r);
 	if (open_conn(s->path, 1, &r->db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(r->db,
-	                       "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq FROM resource r "
+	                       "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM resource r "
 	                       "JOIN resource_version v ON v.seq = r.seq WHERE r.type=?1 AND r.id=?2",
 	                       -1, &r->read_current, NULL) ||
 	    sqlite3_prepare_v2(r->db,
@@ -224,6 +298,7 @@ static void fill_version(arena *a, sqlite3_stmt *st, int col0, store_version *ou
 	out->body = b ? arena_memdup(a, b, len) : NULL;
 	out->body_len = b ? len : 0;
 	out->seq = sqlite3_column_int64(st, col0 + 4);
+	out->rid = sqlite3_column_count(st) > col0 + 5 ? sqlite3_column_int64(st, col0 + 5) : 0;
 }
 
 int store_read(store *s, arena *a, const char *type, const char *id, int64_t version,
@@ -323,6 +398,104 @@ int store_history(store *s, arena *a, const store_history_query *q, store_versio
 	return status;
 }
 
+static int bind_search(sqlite3_stmt *st, const search_sql *q)
+{
+	for (size_t i = 0; i < q->nbinds; i++) {
+		const search_bind *b = &q->binds[i];
+		int k = (int)i + 1, rc;
+		if (b->kind == SEARCH_BIND_TEXT)
+			rc = sqlite3_bind_text(st, k, b->text ? b->text : "", -1, SQLITE_STATIC);
+		else if (b->kind == SEARCH_BIND_INT)
+			rc = sqlite3_bind_int64(st, k, b->i);
+		else
+			rc = sqlite3_bind_double(st, k, b->r);
+		if (rc != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t offset,
+                 store_version **items, size_t *n, int *more)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	char *sql = arena_printf(a,
+	                         "SELECT r.rid, r.type, r.id, r.version, r.last_updated, v.body, r.seq "
+	                         "FROM resource r JOIN resource_version v ON v.seq = r.seq "
+	                         "WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+	                         q->where, q->order_by && *q->order_by ? q->order_by : "r.rid");
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bron: search query failed to compile: %s\n", sqlite3_errmsg(r->db));
+		return STORE_ERROR;
+	}
+	int status = STORE_OK;
+	if (bind_search(st, q) ||
+	    sqlite3_bind_int64(st, (int)q->nbinds + 1, (int64_t)limit + 1) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, (int)q->nbinds + 2, (int64_t)offset) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return STORE_ERROR;
+	}
+	store_version *v = arena_alloc(a, (limit + 1) * sizeof *v);
+	size_t k = 0;
+	int rc;
+	*more = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == limit) {
+			*more = 1;
+			break;
+		}
+		v[k].rid = sqlite3_column_int64(st, 0);
+		v[k].type = arena_strdup(a, (const char *)sqlite3_column_text(st, 1));
+		v[k].id = arena_strdup(a, (const char *)sqlite3_column_text(st, 2));
+		v[k].version = sqlite3_column_int64(st, 3);
+		v[k].last_updated = sqlite3_column_int64(st, 4);
+		v[k].deleted = 0;
+		v[k].body_len = (size_t)sqlite3_column_bytes(st, 5);
+		v[k].body = arena_memdup(a, sqlite3_column_blob(st, 5), v[k].body_len);
+		v[k].seq = sqlite3_column_int64(st, 6);
+		k++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fprintf(stderr, "bron: search query failed: %s\n", sqlite3_errmsg(r->db));
+		status = STORE_ERROR;
+	}
+	sqlite3_finalize(st);
+	*items = v;
+	*n = k;
+	return status;
+}
+
+int store_search_count(store *s, const search_sql *q, int64_t *count)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	size_t len = strlen(q->where) + 64;
+	char *sql = base_malloc(len);
+	snprintf(sql, len, "SELECT count(*) FROM resource r WHERE %s", q->where);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	free(sql);
+	if (rc != SQLITE_OK)
+		return STORE_ERROR;
+	/* the ORDER BY binds come after the WHERE ones; bind only those the WHERE uses */
+	int nparams = sqlite3_bind_parameter_count(st);
+	search_sql where_only = *q;
+	if ((size_t)nparams < where_only.nbinds)
+		where_only.nbinds = (size_t)nparams;
+	if (bind_search(st, &where_only)) {
+		sqlite3_finalize(st);
+		return STORE_ERROR;
+	}
+	rc = sqlite3_step(st);
+	*count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+}
+
 int store_count(store *s, const char *type, int64_t *out)
 {
 	reader *r = get_reader(s);
@@ -351,9 +524,138 @@ static int exec(sqlite3 *db, const char *sql)
 	return rc;
 }
 
+static int bind_search(sqlite3_stmt *st, const search_sql *q);
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* Insert one index row of resource `rid`. */
+static int insert_row(store *s, int64_t rid, const search_row *row)
+{
+	if ((size_t)row->kind >= INDEX_KINDS)
+		return -1;
+	sqlite3_stmt *st = s->w_index[row->kind];
+	sqlite3_bind_int64(st, 1, row->pid);
+	sqlite3_bind_int64(st, 2, rid);
+	sqlite3_bind_int64(st, 3, row->grp);
+	switch (row->kind) {
+	case SEARCH_ROW_STRING:
+		bind_text(st, 4, row->s[0]);
+		bind_text(st, 5, row->s[1]);
+		break;
+	case SEARCH_ROW_TOKEN:
+		for (int i = 0; i < 3; i++)
+			bind_text(st, 4 + i, row->s[i]);
+		break;
+	case SEARCH_ROW_DATE:
+		sqlite3_bind_int64(st, 4, row->lo);
+		sqlite3_bind_int64(st, 5, row->hi);
+		break;
+	case SEARCH_ROW_NUMBER:
+		for (int i = 0; i < 3; i++)
+			sqlite3_bind_double(st, 4 + i, row->d[i]);
+		break;
+	case SEARCH_ROW_QUANTITY:
+		for (int i = 0; i < 3; i++)
+			sqlite3_bind_double(st, 4 + i, row->d[i]);
+		bind_text(st, 7, row->s[0]);
+		bind_text(st, 8, row->s[1]);
+		sqlite3_bind_double(st, 9, row->d[3]);
+		bind_text(st, 10, row->s[2]);
+		break;
+	case SEARCH_ROW_REFERENCE:
+		for (int i = 0; i < 5; i++)
+			bind_text(st, 4 + i, row->s[i]);
+		break;
+	case SEARCH_ROW_URI:
+		bind_text(st, 4, row->s[0]);
+		break;
+	}
+	return step_done(st);
+}
+
+/* Replace the index rows of `rid` with those of its new version (none for a
+ * deletion). `fresh`: the resource is new, so there is nothing to remove. */
+static int reindex(store *s, int64_t rid, int fresh, const search_rows *rows)
+{
+	if (!fresh) {
+		for (size_t i = 0; i < INDEX_TABLES; i++) {
+			sqlite3_bind_int64(s->w_unindex[i], 1, rid);
+			if (step_done(s->w_unindex[i]))
+				return -1;
+		}
+	}
+	if (!rows)
+		return 0;
+	for (size_t i = 0; i < rows->count; i++)
+		if (insert_row(s, rid, &rows->items[i]))
+			return -1;
+	for (size_t i = 0; i < rows->npatients; i++) {
+		sqlite3_bind_int64(s->w_compartment, 1, rid);
+		bind_text(s->w_compartment, 2, rows->patients[i]);
+		if (step_done(s->w_compartment))
+			return -1;
+	}
+	return 0;
+}
+
+/* Evaluate a conditional op's search inside the transaction: sets
+ * op->matches and, for one match, op->id. */
+static int run_condition(store *s, store_op *op)
+{
+	size_t len = strlen(op->condition->where) + 64;
+	char *sql = base_malloc(len);
+	snprintf(sql, len, "SELECT r.id FROM resource r WHERE %s LIMIT 2", op->condition->where);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL);
+	free(sql);
+	if (rc != SQLITE_OK)
+		return STORE_ERROR;
+	search_sql where_only = *op->condition;
+	int nparams = sqlite3_bind_parameter_count(st);
+	if ((size_t)nparams < where_only.nbinds)
+		where_only.nbinds = (size_t)nparams;
+	if (bind_search(st, &where_only)) {
+		sqlite3_finalize(st);
+		return STORE_ERROR;
+	}
+	op->matches = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++op->matches == 1)
+			op->id = arena_strdup(op->arena, (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
 /* Apply one op inside the open transaction. Returns a STORE_* status. */
 static int apply_op(store *s, store_op *op)
 {
+	if (op->condition) {
+		const char *given = op->id;
+		if (!op->condition_done) {
+			int rc = run_condition(s, op);
+			if (rc)
+				return rc;
+		}
+		if (op->matches > 1)
+			return STORE_MULTIPLE;
+		if (op->matches == 0) {
+			op->id = given;
+			if (op->kind == STORE_OP_DELETE)
+				return STORE_OK; /* nothing matched: nothing to delete */
+		}
+	}
 	sqlite3_stmt *st = s->w_get;
 	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
@@ -362,11 +664,17 @@ static int apply_op(store *s, store_op *op)
 	op->prev_version = exists ? sqlite3_column_int64(st, 0) : 0;
 	op->prev_deleted = exists ? sqlite3_column_int(st, 1) : 0;
 	int64_t prev_time = exists ? sqlite3_column_int64(st, 2) : 0;
+	int64_t rid = exists ? sqlite3_column_int64(st, 3) : 0;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return STORE_ERROR;
 	if (op->if_match > 0 && (!exists || op->prev_version != op->if_match))
 		return STORE_CONFLICT;
+	if (op->kind == STORE_OP_CREATE && op->condition && op->matches == 1) {
+		op->version = op->prev_version;
+		op->last_updated = prev_time;
+		return STORE_MATCHED;
+	}
 	if (op->kind == STORE_OP_CREATE && exists)
 		return STORE_EXISTS;
 	if (op->kind == STORE_OP_DELETE && (!exists || op->prev_deleted)) {
@@ -393,22 +701,30 @@ static int apply_op(store *s, store_op *op)
 		sqlite3_bind_null(st, 6);
 	else
 		sqlite3_bind_blob(st, 6, op->body, (int)op->body_len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE)
+	if (step_done(st))
 		return STORE_ERROR;
 	int64_t seq = sqlite3_last_insert_rowid(s->wdb);
-	st = s->w_upsert_current;
-	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, op->version);
-	sqlite3_bind_int(st, 4, deleted);
-	sqlite3_bind_int64(st, 5, op->last_updated);
-	sqlite3_bind_int64(st, 6, seq);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	if (exists) {
+		st = s->w_update_current;
+		sqlite3_bind_int64(st, 1, rid);
+		sqlite3_bind_int64(st, 2, op->version);
+		sqlite3_bind_int(st, 3, deleted);
+		sqlite3_bind_int64(st, 4, op->last_updated);
+		sqlite3_bind_int64(st, 5, seq);
+	} else {
+		st = s->w_insert_current;
+		sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, op->version);
+		sqlite3_bind_int(st, 4, deleted);
+		sqlite3_bind_int64(st, 5, op->last_updated);
+		sqlite3_bind_int64(st, 6, seq);
+	}
+	if (step_done(st))
+		return STORE_ERROR;
+	if (!exists)
+		rid = sqlite3_last_insert_rowid(s->wdb);
+	if (reindex(s, rid, !exists, deleted ? NULL : op->index))
 		return STORE_ERROR;
 	return STORE_OK;
 }
@@ -422,9 +738,25 @@ static int apply_request(store *s, write_req *w)
 		return -1;
 	}
 	int failed = 0;
+	/* every condition first, so build callbacks see the final ids of all ops */
+	for (size_t i = 0; i < w->n && !failed; i++) {
+		store_op *op = &w->ops[i];
+		op->condition_done = 0;
+		if (op->condition && w->n > 1) {
+			const char *given = op->id;
+			if (run_condition(s, op)) {
+				op->status = STORE_ERROR;
+				failed = 1;
+			}
+			if (op->matches == 0)
+				op->id = given;
+			op->condition_done = 1;
+		}
+	}
 	for (size_t i = 0; i < w->n; i++) {
 		w->ops[i].status = failed ? STORE_ERROR : apply_op(s, &w->ops[i]);
-		if (w->ops[i].status != STORE_OK && !failed)
+		/* a conditional create that matched wrote nothing and is no failure */
+		if (w->ops[i].status != STORE_OK && w->ops[i].status != STORE_MATCHED && !failed)
 			failed = 1;
 	}
 	if (failed)

@@ -1,0 +1,574 @@
+/*
+ * bundle.c - batch and transaction (POST [base] with a Bundle; R4 http.html
+ * "Batch/Transaction"). Each entry becomes a sub-request that runs through
+ * the same router and interactions as an HTTP request (rctx.entry captures
+ * its inputs and its answer). Writes hand their prepared store_op to the
+ * Bundle (rest__bundle_collect) instead of committing: a transaction commits
+ * all of them in one store request (all or nothing), a batch queues each on
+ * its own so they share group commits but fail alone. GET entries run after
+ * the writes. ids of created resources are chosen up front so fullUrl and
+ * urn:uuid references can be rewritten in the entries' bytes before they
+ * are parsed, validated and indexed.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../json/json.h"
+#include "../model/model.h"
+#include "rest_int.h"
+
+#define MAX_ENTRIES 20000
+
+struct bundle_run {
+	rctx *outer;
+	int transaction;
+	size_t n;             /* entries */
+	rctx **sub;           /* per entry: its sub-request, NULL if it never got one */
+	rest_entry *io;       /* per entry: inputs and captured response */
+	const char **method;  /* per entry: request.method */
+	int *processed;       /* per entry: dispatched already */
+	char **assigned;      /* per entry: "Type/id" chosen up front for a create, or NULL */
+	/* fullUrl -> "Type/id" for reference rewriting */
+	const char **map_key, **map_val;
+	size_t nmap;
+	/* collected writes */
+	store_op *ops;
+	rctx **owner;
+	size_t nops;
+	atomic_int pending;   /* batch: writes not yet done, +1 while submitting */
+};
+
+/* ---- small helpers ---- */
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static const char *map_lookup(void *ctx, const char *s, size_t len)
+{
+	bundle_run *run = ctx;
+	for (size_t i = 0; i < run->nmap; i++)
+		if (strlen(run->map_key[i]) == len && !memcmp(run->map_key[i], s, len))
+			return run->map_val[i];
+	return NULL;
+}
+
+static void map_add(bundle_run *run, const char *key, const char *val)
+{
+	run->map_key[run->nmap] = key;
+	run->map_val[run->nmap] = val;
+	run->nmap++;
+}
+
+/* Split "Type/id?query" into the path below the base and the parameters;
+ * an absolute URL on this server's base is made relative. */
+static const char *entry_path(rctx *c, const char *url, rest_entry *io)
+{
+	size_t bl = strlen(c->base);
+	if (!strncmp(url, c->base, bl) && url[bl] == '/')
+		url += bl + 1;
+	const char *q = strchr(url, '?');
+	char *path = arena_printf(c->a, "/%.*s", (int)(q ? (size_t)(q - url) : strlen(url)), url);
+	if (q) {
+		/* count, then split the query like a form body */
+		size_t cap = 1;
+		for (const char *p = q + 1; *p; p++)
+			cap += *p == '&';
+		io->keys = arena_alloc(c->a, cap * sizeof *io->keys);
+		io->vals = arena_alloc(c->a, cap * sizeof *io->vals);
+		io->nparams = rest__form_split(c->a, q + 1, strlen(q + 1), io->keys, io->vals, cap);
+	}
+	return path;
+}
+
+static int method_rank(const char *m)
+{
+	if (!strcmp(m, "DELETE"))
+		return 0;
+	if (!strcmp(m, "POST"))
+		return 1;
+	if (!strcmp(m, "PUT") || !strcmp(m, "PATCH"))
+		return 2;
+	return 3; /* GET, HEAD */
+}
+
+/* ---- the sub-requests ---- */
+
+static rctx *new_sub(bundle_run *run, size_t i)
+{
+	rctx *c = run->outer;
+	rctx *e = arena_calloc(c->a, sizeof *e);
+	e->r = c->r;
+	e->req = c->req;
+	e->a = c->a;
+	e->entry = &run->io[i];
+	e->method = run->method[i];
+	e->prefer = c->prefer == PREFER_DEFAULT ? PREFER_MINIMAL : c->prefer;
+	e->lenient = c->lenient;
+	e->strict = c->strict;
+	e->base = c->base;
+	e->bundle = run;
+	return e;
+}
+
+/* Dispatch entry i (its write, if any, is collected, not committed). */
+static void run_entry(bundle_run *run, size_t i, const json_t *entry)
+{
+	rctx *e = new_sub(run, i);
+	run->sub[i] = e;
+	run->processed[i] = 1;
+	const json_t *req = json_object_get(entry, "request");
+	const char *url = jstr(req, "url");
+	rest_entry *io = &run->io[i];
+	io->if_match = jstr(req, "ifMatch");
+	io->if_none_match = jstr(req, "ifNoneMatch");
+	io->if_none_exist = jstr(req, "ifNoneExist");
+	io->if_modified_since = jstr(req, "ifModifiedSince");
+	e->path = url;
+	const char *path = entry_path(e, url, io);
+	if (run->assigned[i])
+		e->assigned_id = strchr(run->assigned[i], '/') + 1;
+	rest__dispatch(e, path);
+}
+
+/* Remap references to creates whose condition matched an existing resource:
+ * "Type/<assigned>" becomes "Type/<matched>". Runs on the writer thread
+ * from the build callback, after the store evaluated every condition. */
+static const char *remap_lookup(void *ctx, const char *s, size_t len)
+{
+	bundle_run *run = ctx;
+	for (size_t k = 0; k < run->nops; k++) {
+		store_op *op = &run->ops[k];
+		rctx *o = run->owner[k];
+		if (op->kind != STORE_OP_CREATE || !op->condition || op->matches != 1 || !o->assigned_id)
+			continue;
+		size_t tl = strlen(op->type), il = strlen(o->assigned_id);
+		if (len == tl + 1 + il && !memcmp(s, op->type, tl) && s[tl] == '/' &&
+		    !memcmp(s + tl + 1, o->assigned_id, il))
+			return arena_printf(run->outer->a, "%s/%s", op->type, op->id);
+	}
+	return NULL;
+}
+
+int rest__bundle_remap(rctx *c)
+{
+	bundle_run *run = c->bundle;
+	int any = 0;
+	for (size_t k = 0; k < run->nops && !any; k++)
+		any = run->ops[k].kind == STORE_OP_CREATE && run->ops[k].condition &&
+		      run->ops[k].matches == 1;
+	if (!any)
+		return 0;
+	buf b;
+	buf_init(&b, 0);
+	json_rewrite_strings(c->src, c->src_len, remap_lookup, run, &b);
+	int changed = b.len != c->src_len || memcmp(b.data, c->src, b.len);
+	if (changed) {
+		json_t *tree;
+		diag_list d;
+		diag_init(&d, c->a);
+		if (json_parse(b.data, b.len, &tree, &d) == 0) {
+			c->src = arena_memdup(c->a, b.data, b.len);
+			c->src_len = b.len;
+			json_decref(c->json);
+			c->json = tree;
+		} else {
+			changed = 0;
+		}
+	}
+	buf_free(&b);
+	return changed;
+}
+
+void rest__bundle_collect(rctx *c)
+{
+	bundle_run *run = c->bundle;
+	run->ops[run->nops] = c->op;
+	run->owner[run->nops] = c;
+	run->nops++;
+}
+
+/* ---- the response ---- */
+
+static const char *status_line(int status)
+{
+	switch (status) {
+	case 200: return "200 OK";
+	case 201: return "201 Created";
+	case 204: return "204 No Content";
+	case 304: return "304 Not Modified";
+	case 400: return "400 Bad Request";
+	case 401: return "401 Unauthorized";
+	case 403: return "403 Forbidden";
+	case 404: return "404 Not Found";
+	case 405: return "405 Method Not Allowed";
+	case 406: return "406 Not Acceptable";
+	case 409: return "409 Conflict";
+	case 410: return "410 Gone";
+	case 412: return "412 Precondition Failed";
+	case 413: return "413 Payload Too Large";
+	case 415: return "415 Unsupported Media Type";
+	case 422: return "422 Unprocessable Entity";
+	default: return "500 Internal Server Error";
+	}
+}
+
+static void reply_response_bundle(bundle_run *run)
+{
+	rctx *c = run->outer;
+	buf b;
+	buf_init(&b, 0);
+	char now[40], id[40];
+	char *rid;
+	rest__new_id(c->a, &rid);
+	snprintf(id, sizeof id, "%s", rid);
+	base_format_instant(base_now_us(), now, sizeof now);
+	buf_printf(&b,
+	           "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"meta\":{\"lastUpdated\":\"%s\"},"
+	           "\"type\":\"%s-response\"",
+	           id, now, run->transaction ? "transaction" : "batch");
+	for (size_t i = 0; i < run->n; i++) {
+		rest_entry *io = &run->io[i];
+		buf_puts(&b, i ? "," : ",\"entry\":[");
+		buf_putc(&b, '{');
+		int ok = io->status < 300;
+		if (io->res_body && ok) {
+			buf_puts(&b, "\"resource\":");
+			buf_append(&b, io->res_body, io->res_len);
+			buf_putc(&b, ',');
+		}
+		buf_printf(&b, "\"response\":{\"status\":\"%s\"", status_line(io->status));
+		if (io->location) {
+			buf_puts(&b, ",\"location\":");
+			json_put_string(&b, io->location);
+		}
+		if (io->etag) {
+			buf_puts(&b, ",\"etag\":");
+			json_put_string(&b, io->etag);
+		}
+		if (io->last_modified) {
+			char lm[40];
+			base_format_instant(io->last_modified, lm, sizeof lm);
+			buf_printf(&b, ",\"lastModified\":\"%s\"", lm);
+		}
+		if (io->res_body && !ok) {
+			buf_puts(&b, ",\"outcome\":");
+			buf_append(&b, io->res_body, io->res_len);
+		}
+		buf_puts(&b, "}}");
+	}
+	buf_puts(&b, run->n ? "]}" : "}");
+	const char *body = arena_memdup(c->a, b.data, b.len);
+	size_t len = b.len;
+	buf_free(&b);
+	c->prefer = PREFER_DEFAULT;
+	rest_reply_json(c, 200, body, len);
+}
+
+/* A transaction failed at entry i: answer with that entry's status and
+ * outcome, naming the entry. */
+static void reply_failed(bundle_run *run, size_t i)
+{
+	rest_entry *io = &run->io[i];
+	const char *why = "";
+	json_t *oo = NULL;
+	if (io->res_body) {
+		json_error_t err;
+		oo = json_loadb(io->res_body, io->res_len, 0, &err);
+		json_t *issue = json_array_get(json_object_get(oo, "issue"), 0);
+		why = jstr(issue, "diagnostics") ? jstr(issue, "diagnostics") : "";
+	}
+	int status = io->status >= 400 ? io->status : 400;
+	rest_reply_error(run->outer, status, "processing",
+	                 "Transaction failed at entry %zu (%s %s): %s; nothing was stored", i,
+	                 run->method[i], run->sub[i] && run->sub[i]->path ? run->sub[i]->path : "",
+	                 why);
+	json_decref(oo);
+}
+
+/* ---- after the writes ---- */
+
+static void finish(bundle_run *run, const json_t *entries)
+{
+	/* the writes' own continuations fill each entry's response */
+	for (size_t k = 0; k < run->nops; k++) {
+		rctx *e = run->owner[k];
+		store_op *op = &run->ops[k];
+		e->op.status = op->status;
+		e->op.version = op->version;
+		e->op.last_updated = op->last_updated;
+		e->op.prev_version = op->prev_version;
+		e->op.prev_deleted = op->prev_deleted;
+		e->op.id = op->id;
+		e->op.body = op->body;
+		e->op.body_len = op->body_len;
+		e->op.matches = op->matches;
+		e->cont(e);
+	}
+	if (run->transaction) {
+		for (size_t k = 0; k < run->nops; k++) {
+			if (run->ops[k].status != STORE_OK && run->ops[k].status != STORE_MATCHED) {
+				for (size_t i = 0; i < run->n; i++)
+					if (run->sub[i] == run->owner[k])
+						return reply_failed(run, i);
+			}
+		}
+	}
+	/* GET entries see the state after the writes */
+	for (size_t i = 0; i < run->n; i++)
+		if (!run->processed[i])
+			run_entry(run, i, json_array_get(entries, i));
+	reply_response_bundle(run);
+}
+
+static void bundle_resumed(http_req *req)
+{
+	rctx *c = http_req_data(req);
+	bundle_run *run = c->bundle;
+	finish(run, json_object_get(c->json, "entry"));
+	json_decref(c->json);
+	c->json = NULL;
+}
+
+static void transaction_done(void *ctx)
+{
+	bundle_run *run = ctx;
+	http_req_resume(run->outer->req);
+}
+
+static void batch_done(void *ctx)
+{
+	bundle_run *run = ctx;
+	if (atomic_fetch_sub(&run->pending, 1) == 1)
+		http_req_resume(run->outer->req);
+}
+
+/* ---- checks before anything runs ---- */
+
+static int cmp_op(const void *x, const void *y)
+{
+	const store_op *a = *(store_op *const *)x, *b = *(store_op *const *)y;
+	int r = strcmp(a->type, b->type);
+	return r ? r : strcmp(a->id, b->id);
+}
+
+/* A transaction may touch each resource once. */
+static int duplicate_or_reply(bundle_run *run)
+{
+	store_op **ptr = arena_alloc(run->outer->a, (run->nops + 1) * sizeof *ptr);
+	size_t k = 0;
+	for (size_t i = 0; i < run->nops; i++)
+		if (run->ops[i].id && !run->ops[i].condition)
+			ptr[k++] = &run->ops[i];
+	qsort(ptr, k, sizeof *ptr, cmp_op);
+	for (size_t i = 1; i < k; i++) {
+		if (!cmp_op(&ptr[i - 1], &ptr[i])) {
+			rest_reply_error(run->outer, 400, "duplicate",
+			                 "The transaction touches %s/%s more than once", ptr[i]->type,
+			                 ptr[i]->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Check entry i's request; for a transaction an error fails everything. */
+static int entry_request_ok(bundle_run *run, size_t i, const json_t *entry, const char **why)
+{
+	const json_t *req = json_object_get(entry, "request");
+	const char *m = jstr(req, "method");
+	const char *url = jstr(req, "url");
+	if (!json_is_object(entry) || !json_is_object(req) || !m || !url || !*url) {
+		*why = "needs request.method and request.url";
+		return 0;
+	}
+	if (strcmp(m, "GET") && strcmp(m, "HEAD") && strcmp(m, "POST") && strcmp(m, "PUT") &&
+	    strcmp(m, "DELETE") && strcmp(m, "PATCH")) {
+		*why = "has an unknown request.method";
+		return 0;
+	}
+	int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+	if (needs_body && !json_is_object(json_object_get(entry, "resource"))) {
+		*why = "needs a resource";
+		return 0;
+	}
+	run->method[i] = !strcmp(m, "HEAD") ? "GET" : m;
+	return 1;
+}
+
+/* Choose ids for creates and map fullUrls, so references can be rewritten. */
+static void assign_ids(bundle_run *run, const json_t *entries)
+{
+	rctx *c = run->outer;
+	for (size_t i = 0; i < run->n; i++) {
+		const json_t *entry = json_array_get(entries, i);
+		const json_t *req = json_object_get(entry, "request");
+		const char *url = jstr(req, "url");
+		const char *full = jstr(entry, "fullUrl");
+		if (!run->method[i] || !url)
+			continue;
+		const char *rtype = jstr(json_object_get(entry, "resource"), "resourceType");
+		if (!strcmp(run->method[i], "POST") && rtype) {
+			char *id;
+			rest__new_id(c->a, &id);
+			run->assigned[i] = arena_printf(c->a, "%s/%s", rtype, id);
+			if (full)
+				map_add(run, full, run->assigned[i]);
+		} else if (!strcmp(run->method[i], "PUT") && full && rtype && !strchr(url, '?')) {
+			const char *slash = strchr(url, '/');
+			if (slash && !strncmp(url, rtype, (size_t)(slash - url)))
+				map_add(run, full, url);
+		}
+	}
+}
+
+/* The entry's resource bytes with references rewritten. */
+static void entry_body(bundle_run *run, const char *src, size_t from, size_t to, rest_entry *io)
+{
+	rctx *c = run->outer;
+	size_t rf, rt;
+	if (json_member_span(src, from, to, "resource", &rf, &rt))
+		return;
+	if (!run->nmap) {
+		io->body = src + rf;
+		io->body_len = rt - rf;
+		return;
+	}
+	buf b;
+	buf_init(&b, 0);
+	json_rewrite_strings(src + rf, rt - rf, map_lookup, run, &b);
+	io->body = arena_memdup(c->a, b.data, b.len);
+	io->body_len = b.len;
+	buf_free(&b);
+}
+
+void rest_bundle(rctx *c)
+{
+	size_t len;
+	const char *src = rest_body(c, &len);
+	diag_list d;
+	diag_init(&d, c->a);
+	const char *ct = rest_header(c, "Content-Type");
+	if (ct && strncasecmp(ct, "application/fhir+json", 21) && strncasecmp(ct, "application/json", 16))
+		return rest_reply_error(c, 415, "not-supported", "Send the Bundle as application/fhir+json");
+	if (!len)
+		return rest_reply_error(c, 400, "required", "POST to the base needs a batch or transaction Bundle");
+	if (json_parse(src, len, &c->json, &d))
+		return rest_reply_diags(c, 400, &d);
+	const char *rt = jstr(c->json, "resourceType"), *type = jstr(c->json, "type");
+	const json_t *entries = json_object_get(c->json, "entry");
+	const char *problem = NULL;
+	if (!rt || strcmp(rt, "Bundle"))
+		problem = "The body must be a Bundle";
+	else if (!type || (strcmp(type, "batch") && strcmp(type, "transaction")))
+		problem = "Bundle.type must be batch or transaction";
+	else if (entries && !json_is_array(entries))
+		problem = "Bundle.entry must be an array";
+	if (problem) {
+		json_decref(c->json);
+		c->json = NULL;
+		return rest_reply_error(c, 400, "invalid", "%s", problem);
+	}
+	size_t n = json_array_size(entries);
+	if (n > MAX_ENTRIES) {
+		json_decref(c->json);
+		c->json = NULL;
+		return rest_reply_error(c, 413, "too-long", "The Bundle has %zu entries; at most %d are accepted",
+		                        n, MAX_ENTRIES);
+	}
+	bundle_run *run = arena_calloc(c->a, sizeof *run);
+	run->outer = c;
+	c->bundle = run;
+	run->transaction = !strcmp(type, "transaction");
+	run->n = n;
+	run->sub = arena_calloc(c->a, (n + 1) * sizeof *run->sub);
+	run->io = arena_calloc(c->a, (n + 1) * sizeof *run->io);
+	run->method = arena_calloc(c->a, (n + 1) * sizeof *run->method);
+	run->processed = arena_calloc(c->a, (n + 1) * sizeof *run->processed);
+	run->assigned = arena_calloc(c->a, (n + 1) * sizeof *run->assigned);
+	run->map_key = arena_alloc(c->a, (n + 1) * sizeof *run->map_key);
+	run->map_val = arena_alloc(c->a, (n + 1) * sizeof *run->map_val);
+	run->ops = arena_calloc(c->a, (n + 1) * sizeof *run->ops);
+	run->owner = arena_calloc(c->a, (n + 1) * sizeof *run->owner);
+	/* the entries' byte spans in the client's bytes */
+	size_t ef, et;
+	size_t *starts = arena_alloc(c->a, (n + 1) * sizeof *starts);
+	size_t *ends = arena_alloc(c->a, (n + 1) * sizeof *ends);
+	size_t bf = 0;
+	while (bf < len && src[bf] != '{')
+		bf++;
+	if (n && (json_member_span(src, bf, len, "entry", &ef, &et) ||
+	          json_element_spans(src, ef, et, starts, ends, n) != n)) {
+		json_decref(c->json);
+		c->json = NULL;
+		return rest_reply_error(c, 400, "structure", "Bundle.entry could not be read");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *why;
+		if (!entry_request_ok(run, i, json_array_get(entries, i), &why)) {
+			if (run->transaction) {
+				json_decref(c->json);
+				c->json = NULL;
+				return rest_reply_error(c, 400, "invalid", "Transaction entry %zu %s", i, why);
+			}
+			run->io[i].status = 400;
+			run->processed[i] = 1;
+			rctx *e = new_sub(run, i);
+			run->sub[i] = e;
+			rest_reply_error(e, 400, "invalid", "Entry %zu %s", i, why);
+		}
+	}
+	assign_ids(run, entries);
+	/* writes in processing order: DELETE, POST, PUT/PATCH; GETs after commit */
+	for (int rank = 0; rank < 3; rank++) {
+		for (size_t i = 0; i < n; i++) {
+			if (run->processed[i] || !run->method[i] || method_rank(run->method[i]) != rank)
+				continue;
+			entry_body(run, src, starts[i], ends[i], &run->io[i]);
+			size_t before = run->nops;
+			run_entry(run, i, json_array_get(entries, i));
+			if (run->transaction && run->nops == before && run->io[i].status >= 400) {
+				/* refused before any write: nothing has been stored */
+				for (size_t k = 0; k < run->nops; k++)
+					json_decref(run->owner[k]->json);
+				reply_failed(run, i);
+				json_decref(c->json);
+				c->json = NULL;
+				return;
+			}
+		}
+	}
+	if (run->transaction && duplicate_or_reply(run)) {
+		for (size_t k = 0; k < run->nops; k++)
+			json_decref(run->owner[k]->json);
+		json_decref(c->json);
+		c->json = NULL;
+		return;
+	}
+	if (!run->nops) {
+		finish(run, entries);
+		json_decref(c->json);
+		c->json = NULL;
+		return;
+	}
+	http_req_suspend(c->req, bundle_resumed);
+	if (run->transaction) {
+		if (store_write_async(c->r->cfg.store, run->ops, run->nops, transaction_done, run)) {
+			for (size_t k = 0; k < run->nops; k++)
+				run->ops[k].status = STORE_ERROR;
+			http_req_resume(c->req);
+		}
+		return;
+	}
+	atomic_store(&run->pending, (int)run->nops + 1);
+	for (size_t k = 0; k < run->nops; k++) {
+		if (store_write_async(c->r->cfg.store, &run->ops[k], 1, batch_done, run)) {
+			run->ops[k].status = STORE_ERROR;
+			batch_done(run);
+		}
+	}
+	batch_done(run);
+}

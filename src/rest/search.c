@@ -1,0 +1,458 @@
+/*
+ * search.c - the search interaction (GET [type]?..., POST [type]/_search,
+ * GET [base]?_type=..., GET Patient/[id]/[type]?...): parses the parameters
+ * with the search subsystem, runs the compiled SQL through the store, adds
+ * _include/_revinclude results and answers a Bundle of type "searchset" with
+ * paging links. Entry bodies are the stored bytes unless _summary or
+ * _elements asks for less.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../json/json.h"
+#include "../model/model.h"
+#include "rest_int.h"
+
+#define MAX_INCLUDED 1000 /* resources added by _include/_revinclude per page */
+
+typedef struct params {
+	const char **keys, **vals;
+	size_t n, cap;
+} params;
+
+static void params_add(arena *a, params *p, const char *k, const char *v)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		const char **k2 = arena_alloc(a, cap * sizeof *k2), **v2 = arena_alloc(a, cap * sizeof *v2);
+		if (p->n) {
+			memcpy(k2, p->keys, p->n * sizeof *k2);
+			memcpy(v2, p->vals, p->n * sizeof *v2);
+		}
+		p->keys = k2;
+		p->vals = v2;
+		p->cap = cap;
+	}
+	p->keys[p->n] = k;
+	p->vals[p->n] = v;
+	p->n++;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode one application/x-www-form-urlencoded component. */
+static char *form_decode(arena *a, const char *s, size_t n)
+{
+	char *out = arena_alloc(a, n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			out[k++] = ' ';
+		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			out[k++] = s[i];
+		}
+	}
+	out[k] = 0;
+	return out;
+}
+
+/* Parse a form body (POST _search) into p. */
+static void parse_form(arena *a, const char *body, size_t len, params *p)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && body[j] != '&')
+			j++;
+		if (j > i) {
+			const char *eq = memchr(body + i, '=', j - i);
+			size_t kl = eq ? (size_t)(eq - (body + i)) : j - i;
+			const char *v = eq ? form_decode(a, eq + 1, (size_t)(body + j - eq - 1)) : "";
+			params_add(a, p, form_decode(a, body + i, kl), v);
+		}
+		i = j + 1;
+	}
+}
+
+size_t rest__form_split(arena *a, const char *s, size_t len, const char **keys, const char **vals,
+                        size_t cap)
+{
+	params p = {0};
+	parse_form(a, s, len, &p);
+	size_t n = p.n < cap ? p.n : cap;
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = p.keys[i];
+		vals[i] = p.vals[i];
+	}
+	return n;
+}
+
+/* Paging parameters are Bron's own and never reach the search parser. */
+static int is_paging(const char *k)
+{
+	return !strcmp(k, "_page_after") || !strcmp(k, "_offset") || !strcmp(k, "_format") ||
+	       !strcmp(k, "_pretty");
+}
+
+static void put_url_encoded(buf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~:|,$", *p))
+			buf_putc(b, (char)*p);
+		else
+			buf_printf(b, "%%%02X", *p);
+	}
+}
+
+typedef struct page {
+	store_version *items;
+	size_t n;
+	int more;
+	size_t offset;       /* sorted queries: OFFSET of this page */
+	int64_t after_rid;   /* unsorted queries: keyset cursor of this page */
+	int sorted;
+} page;
+
+static void put_link(rctx *c, buf *b, const params *p, const char *relation, const char *paging)
+{
+	buf url;
+	buf_init(&url, 0);
+	buf_puts(&url, c->base);
+	if (c->compartment_id)
+		buf_printf(&url, "/Patient/%s", c->compartment_id);
+	if (c->type)
+		buf_printf(&url, "/%s", c->type);
+	char sep = '?';
+	for (size_t i = 0; i < p->n; i++) {
+		if (is_paging(p->keys[i]))
+			continue;
+		buf_putc(&url, sep);
+		sep = '&';
+		put_url_encoded(&url, p->keys[i]);
+		buf_putc(&url, '=');
+		put_url_encoded(&url, p->vals[i]);
+	}
+	if (paging)
+		buf_printf(&url, "%c%s", sep, paging);
+	buf_puts(b, "{\"relation\":");
+	json_put_string(b, relation);
+	buf_puts(b, ",\"url\":");
+	json_put_string(b, url.data);
+	buf_putc(b, '}');
+	buf_free(&url);
+}
+
+typedef struct shape {
+	const model_type *type;
+	search_summary summary;
+	const char *const *elements;
+} shape;
+
+/* json_keep_fn for _summary and _elements: which top-level members stay. */
+static int keep_member(void *ctx, const char *key, size_t len)
+{
+	const shape *sh = ctx;
+	char name[128];
+	if (len && key[0] == '_') { /* a primitive's extensions follow the primitive */
+		key++;
+		len--;
+	}
+	if (len >= sizeof name)
+		return 0;
+	memcpy(name, key, len);
+	name[len] = 0;
+	if (!strcmp(name, "resourceType") || !strcmp(name, "id") || !strcmp(name, "meta"))
+		return 1;
+	model_prop p;
+	int known = model_prop_find(sh->type, name, &p) == 0;
+	switch (sh->summary) {
+	case SEARCH_SUMMARY_DATA:
+		return strcmp(name, "text") != 0;
+	case SEARCH_SUMMARY_TEXT:
+		return !strcmp(name, "text") || (known && p.min > 0);
+	case SEARCH_SUMMARY_TRUE:
+		return known && (p.is_summary || p.min > 0);
+	default:
+		break;
+	}
+	if (known && p.min > 0)
+		return 1; /* mandatory elements stay, as the spec asks */
+	for (const char *const *e = sh->elements; e && *e; e++) {
+		size_t el = strlen(*e);
+		/* "value" selects valueQuantity etc. of a choice element */
+		if (!strcmp(*e, name) ||
+		    (known && p.is_choice && !strncmp(name, *e, el) && el + 3 == strlen(p.element) &&
+		     !strncmp(p.element, *e, el)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The body of an entry as _summary/_elements ask. */
+static void put_shaped(rctx *c, buf *b, const store_version *v, const search_query *q)
+{
+	shape sh = {.type = model_type_get(v->type), .summary = search_query_summary(q),
+	            .elements = search_query_elements(q)};
+	if ((sh.summary == SEARCH_SUMMARY_FALSE && !sh.elements) || !sh.type ||
+	    json_filter_members(v->body, v->body_len, keep_member, &sh, b))
+		buf_append(b, v->body, v->body_len);
+}
+
+static void put_entry(rctx *c, buf *b, const store_version *v, const search_query *q,
+                      const char *mode)
+{
+	buf_printf(b, "{\"fullUrl\":\"%s/%s/%s\",\"resource\":", c->base, v->type, v->id);
+	put_shaped(c, b, v, q);
+	buf_printf(b, ",\"search\":{\"mode\":\"%s\"}}", mode);
+}
+
+static void put_outcome_entry(buf *b, const diag_list *d)
+{
+	buf_puts(b, "{\"resource\":{\"resourceType\":\"OperationOutcome\",\"issue\":[");
+	for (size_t i = 0; i < d->count; i++) {
+		if (i)
+			buf_putc(b, ',');
+		buf_printf(b, "{\"severity\":\"%s\",\"code\":",
+		           d->items[i].severity <= DIAG_ERROR ? "error" : "warning");
+		json_put_string(b, d->items[i].code);
+		buf_puts(b, ",\"diagnostics\":");
+		json_put_string(b, d->items[i].message);
+		buf_putc(b, '}');
+	}
+	buf_puts(b, "]},\"search\":{\"mode\":\"outcome\"}}");
+}
+
+/* Has this resource (type/id) been put in the Bundle already? */
+static int seen(const store_version *list, size_t n, const store_version *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].rid == v->rid)
+			return 1;
+	return 0;
+}
+
+/* Run _include and _revinclude for the matches; appends to *inc. */
+static int add_includes(rctx *c, const search_query *q, const page *pg, store_version **inc,
+                        size_t *ninc)
+{
+	const search_include *incs;
+	size_t k = search_query_includes(q, &incs);
+	if (!k || !pg->n)
+		return 0;
+	size_t cap = MAX_INCLUDED;
+	store_version *all = arena_alloc(c->a, cap * sizeof *all);
+	size_t nall = 0;
+	/* the rids the current round starts from: first the matches, then (for
+	 * :iterate) what the previous round added */
+	int64_t *from = arena_alloc(c->a, (pg->n + cap) * sizeof *from);
+	size_t nfrom = 0;
+	for (size_t i = 0; i < pg->n; i++)
+		from[nfrom++] = pg->items[i].rid;
+	for (int round = 0; round < 4 && nfrom; round++) {
+		size_t round_start = nall;
+		for (size_t i = 0; i < k; i++) {
+			if (round > 0 && !incs[i].iterate)
+				continue;
+			search_sql sql;
+			diag_list d;
+			diag_init(&d, c->a);
+			if (search_compile_include(&incs[i], from, nfrom, SEARCH_SQLITE, c->a, &sql, &d))
+				continue;
+			store_version *got;
+			size_t n;
+			int more;
+			if (store_search(c->r->cfg.store, c->a, &sql, cap, 0, &got, &n, &more))
+				return -1;
+			for (size_t j = 0; j < n && nall < cap; j++)
+				if (!seen(pg->items, pg->n, &got[j]) && !seen(all, nall, &got[j]))
+					all[nall++] = got[j];
+		}
+		nfrom = 0;
+		for (size_t j = round_start; j < nall; j++)
+			from[nfrom++] = all[j].rid;
+	}
+	*inc = all;
+	*ninc = nall;
+	return 0;
+}
+
+static void reply_bundle(rctx *c, const params *p, const search_query *q, const page *pg,
+                         int64_t total, const store_version *inc, size_t ninc,
+                         const diag_list *warnings)
+{
+	buf b;
+	buf_init(&b, 0);
+	unsigned char r[8];
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		memset(r, 0, sizeof r);
+	char now[40];
+	base_format_instant(base_now_us(), now, sizeof now);
+	buf_printf(&b,
+	           "{\"resourceType\":\"Bundle\",\"id\":\"%02x%02x%02x%02x%02x%02x%02x%02x\","
+	           "\"meta\":{\"lastUpdated\":\"%s\"},\"type\":\"searchset\"",
+	           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now);
+	if (total >= 0)
+		buf_printf(&b, ",\"total\":%lld", (long long)total);
+	buf_puts(&b, ",\"link\":[");
+	char paging[64];
+	if (pg->sorted)
+		snprintf(paging, sizeof paging, "_offset=%zu", pg->offset);
+	else
+		snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->after_rid);
+	put_link(c, &b, p, "self", (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
+	if (pg->more && pg->n) {
+		if (pg->sorted)
+			snprintf(paging, sizeof paging, "_offset=%zu", pg->offset + pg->n);
+		else
+			snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->items[pg->n - 1].rid);
+		buf_putc(&b, ',');
+		put_link(c, &b, p, "next", paging);
+	}
+	buf_putc(&b, ']');
+	size_t k = 0;
+	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
+		for (size_t i = 0; i < pg->n; i++, k++) {
+			buf_puts(&b, k ? "," : ",\"entry\":[");
+			put_entry(c, &b, &pg->items[i], q, "match");
+		}
+		for (size_t i = 0; i < ninc; i++, k++) {
+			buf_puts(&b, k ? "," : ",\"entry\":[");
+			put_entry(c, &b, &inc[i], q, "include");
+		}
+	}
+	if (warnings->count) {
+		buf_puts(&b, k ? "," : ",\"entry\":[");
+		put_outcome_entry(&b, warnings);
+		k++;
+	}
+	buf_puts(&b, k ? "]}" : "}");
+	const char *body = arena_memdup(c->a, b.data, b.len);
+	size_t len = b.len;
+	buf_free(&b);
+	rest_reply_json(c, 200, body, len);
+}
+
+/* Collect the search parameters: the URL's, plus a form body for _search. */
+static int collect_params_or_reply(rctx *c, params *p)
+{
+	const char *const *keys, *const *vals;
+	size_t n = rest_queries(c, &keys, &vals);
+	for (size_t i = 0; i < n; i++)
+		params_add(c->a, p, keys[i], vals[i]);
+	if (!strcmp(c->method, "POST")) {
+		const char *ct = rest_header(c, "Content-Type");
+		size_t len;
+		const char *body = rest_body(c, &len);
+		if (len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33))) {
+			rest_reply_error(c, 415, "not-supported",
+			                 "POST _search takes application/x-www-form-urlencoded parameters");
+			return -1;
+		}
+		parse_form(c->a, body, len, p);
+	}
+	return 0;
+}
+
+void rest_search(rctx *c)
+{
+	params p = {0};
+	if (collect_params_or_reply(c, &p))
+		return;
+	/* what the search parser sees: everything but Bron's paging parameters */
+	params sp = {0};
+	size_t offset = 0;
+	int64_t after = 0;
+	for (size_t i = 0; i < p.n; i++) {
+		long v;
+		if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after")) {
+			if (base_parse_long(p.vals[i], 0, 0x7fffffffffffffffL, &v))
+				return rest_reply_error(c, 400, "invalid", "%s must be a non-negative number",
+				                        p.keys[i]);
+			if (p.keys[i][1] == 'o')
+				offset = (size_t)v;
+			else
+				after = v;
+		} else if (!is_paging(p.keys[i])) {
+			params_add(c->a, &sp, p.keys[i], p.vals[i]);
+		}
+	}
+	diag_list d;
+	diag_init(&d, c->a);
+	search_query *q;
+	int strict = !c->lenient && c->strict;
+	if (search_parse(c->a, c->type, sp.keys, sp.vals, sp.n, strict, &q, &d))
+		return rest_reply_diags(c, 400, &d);
+	if (c->compartment_id)
+		search_query_in_patient_compartment(q, c->compartment_id);
+	page pg = {.offset = offset, .after_rid = after};
+	search_sql sql;
+	diag_list cd;
+	diag_init(&cd, c->a);
+	if (search_compile(q, SEARCH_SQLITE, after, c->a, &sql, &cd))
+		return rest_reply_diags(c, 400, &cd);
+	pg.sorted = strcmp(sql.order_by ? sql.order_by : "r.rid", "r.rid") != 0;
+	size_t count = search_query_count(q);
+	int64_t total = -1;
+	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
+		if (store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0, &pg.items,
+		                 &pg.n, &pg.more))
+			return rest_reply_error(c, 500, "exception", "The search could not be run");
+	}
+	search_total tm = search_query_total(q);
+	if (tm != SEARCH_TOTAL_NONE || search_query_summary(q) == SEARCH_SUMMARY_COUNT) {
+		if (store_search_count(c->r->cfg.store, &sql, &total))
+			return rest_reply_error(c, 500, "exception", "The search could not be counted");
+	} else if (!pg.more && !offset && !after) {
+		total = (int64_t)pg.n; /* the whole result is on this page */
+	}
+	store_version *inc = NULL;
+	size_t ninc = 0;
+	if (add_includes(c, q, &pg, &inc, &ninc))
+		return rest_reply_error(c, 500, "exception", "The includes could not be read");
+	reply_bundle(c, &p, q, &pg, total, inc, ninc, &d);
+}
+
+int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
+{
+	params p = {0};
+	if (query) {
+		const char *q = strchr(query, '?');
+		q = q ? q + 1 : query;
+		parse_form(c->a, q, strlen(q), &p);
+	} else {
+		const char *const *keys, *const *vals;
+		size_t n = rest_queries(c, &keys, &vals);
+		for (size_t i = 0; i < n; i++)
+			if (!is_paging(keys[i]))
+				params_add(c->a, &p, keys[i], vals[i]);
+	}
+	if (!p.n) {
+		rest_reply_error(c, 400, "invalid", "A conditional %s needs search parameters",
+		                 query ? "create" : !strcmp(c->method, "PUT") ? "update" : "delete");
+		return -1;
+	}
+	diag_list d;
+	diag_init(&d, c->a);
+	search_query *q;
+	/* a condition is always strict: ignoring a parameter would widen the match */
+	if (search_parse(c->a, c->type, p.keys, p.vals, p.n, 1, &q, &d) ||
+	    search_compile(q, SEARCH_SQLITE, 0, c->a, out, &d)) {
+		rest_reply_diags(c, 400, &d);
+		return -1;
+	}
+	return 0;
+}
