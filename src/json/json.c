@@ -391,3 +391,100 @@ int json_filter_members(const char *src, size_t len, json_keep_fn keep, void *ct
 	rc |= buf_putc(out, '}');
 	return rc ? BUF_TOOBIG : 0;
 }
+
+int json_member_span(const char *src, size_t from, size_t to, const char *key, size_t *vfrom,
+                     size_t *vto)
+{
+	size_t i = skip_ws(src, to, from);
+	if (i >= to || src[i] != '{')
+		return -1;
+	member m;
+	while (next_member(src, to, &i, &m)) {
+		if (key_is(&m, key)) {
+			*vfrom = m.val_from;
+			*vto = m.val_to;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+size_t json_element_spans(const char *src, size_t from, size_t to, size_t *starts, size_t *ends,
+                          size_t max)
+{
+	size_t i = skip_ws(src, to, from);
+	if (i >= to || src[i] != '[')
+		return 0;
+	i = skip_ws(src, to, i + 1);
+	size_t n = 0;
+	while (i < to && src[i] != ']') {
+		size_t e = skip_value(src, to, i);
+		if (n < max) {
+			starts[n] = i;
+			ends[n] = e;
+		}
+		n++;
+		i = skip_ws(src, to, e);
+		if (i < to && src[i] == ',')
+			i = skip_ws(src, to, i + 1);
+		else
+			break;
+	}
+	return n;
+}
+
+/* Look for urn:uuid:/urn:oid: runs inside a string's content and replace them. */
+static int rewrite_inside(buf *out, const char *s, size_t len, json_lookup_fn lookup, void *ctx)
+{
+	size_t run = 0, i = 0;
+	int rc = 0;
+	while (i + 8 < len) {
+		if (s[i] == 'u' && (!strncmp(s + i, "urn:uuid:", 9) || !strncmp(s + i, "urn:oid:", 8))) {
+			size_t e = i + 8;
+			while (e < len && (s[e] == '-' || s[e] == '.' || s[e] == ':' ||
+			                   (s[e] >= '0' && s[e] <= '9') || (s[e] >= 'a' && s[e] <= 'z') ||
+			                   (s[e] >= 'A' && s[e] <= 'Z')))
+				e++;
+			const char *rep = lookup(ctx, s + i, e - i);
+			if (rep) {
+				rc |= buf_append(out, s + run, i - run);
+				rc |= buf_puts(out, rep);
+				run = i = e;
+				continue;
+			}
+			i = e;
+			continue;
+		}
+		i++;
+	}
+	rc |= buf_append(out, s + run, len - run);
+	return rc;
+}
+
+int json_rewrite_strings(const char *src, size_t len, json_lookup_fn lookup, void *ctx, buf *out)
+{
+	size_t run = 0, i = 0;
+	int rc = 0;
+	while (i < len) {
+		if (src[i] != '"') {
+			i++;
+			continue;
+		}
+		size_t e = skip_string(src, len, i); /* just past the closing quote */
+		const char *content = src + i + 1;
+		size_t clen = e - i - 2;
+		const char *rep = lookup(ctx, content, clen);
+		if (rep || memmem(content, clen, "urn:", 4)) {
+			rc |= buf_append(out, src + run, i + 1 - run);
+			if (rep)
+				rc |= buf_puts(out, rep);
+			else
+				rc |= rewrite_inside(out, content, clen, lookup, ctx);
+			rc |= buf_putc(out, '"');
+			run = e;
+		}
+		i = e;
+	}
+	rc |= buf_append(out, src + run, len - run);
+	return rc ? BUF_TOOBIG : 0;
+}

@@ -39,6 +39,23 @@ int json_canonical(const char *src, size_t len, const json_meta *m, buf *out);
 typedef int (*json_keep_fn)(void *ctx, const char *key, size_t key_len);
 int json_filter_members(const char *src, size_t len, json_keep_fn keep, void *ctx, buf *out);
 
+/* Byte spans inside valid JSON text, for working on the client's bytes:
+ * the value of member `key` of the object spanning src[from..to) (returns
+ * 0 and sets the value's [*vfrom, *vto), or -1 when absent), and the
+ * elements of the array spanning src[from..to) (returns their count, and
+ * fills at most `max` starts/ends). */
+int json_member_span(const char *src, size_t from, size_t to, const char *key, size_t *vfrom,
+                     size_t *vto);
+size_t json_element_spans(const char *src, size_t from, size_t to, size_t *starts, size_t *ends,
+                          size_t max);
+
+/* Copy JSON text, replacing inside string literals every occurrence of a
+ * text for which lookup() gives a replacement. lookup is asked about each
+ * whole string literal's content (references) and each "urn:uuid:"/"urn:oid:"
+ * run inside one (narrative links); it returns the replacement or NULL. */
+typedef const char *(*json_lookup_fn)(void *ctx, const char *s, size_t len);
+int json_rewrite_strings(const char *src, size_t len, json_lookup_fn lookup, void *ctx, buf *out);
+
 /* Minify any JSON text (whitespace outside strings removed). */
 int json_minify(const char *src, size_t len, buf *out);
 
