@@ -488,6 +488,37 @@ static void add_patient(search__index_ctx *c, const char *id)
 	out->patients[out->npatients++] = id;
 }
 
+static int rows_equal(const search_row *x, const search_row *y)
+{
+	if (x->kind != y->kind || x->pid != y->pid || x->grp != y->grp || x->lo != y->lo ||
+	    x->hi != y->hi || memcmp(x->d, y->d, sizeof x->d) != 0)
+		return 0;
+	for (int i = 0; i < 5; i++)
+		if (strcmp(x->s[i], y->s[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Drop repeated rows among those from `first` (a name given twice, a code in
+ * two codings); quadratic, so only for the usual handful of rows. */
+static void dedupe(search__index_ctx *c, size_t first)
+{
+	search_rows *out = c->out;
+	size_t n = first;
+
+	if (out->count - first > 64)
+		return;
+	for (size_t i = first; i < out->count; i++) {
+		size_t j;
+		for (j = first; j < n; j++)
+			if (rows_equal(&out->items[j], &out->items[i]))
+				break;
+		if (j == n)
+			out->items[n++] = out->items[i];
+	}
+	out->count = n;
+}
+
 static void index_param(search__index_ctx *c, const search__param *p)
 {
 	fp_collection col;
@@ -498,12 +529,14 @@ static void index_param(search__index_ctx *c, const search__param *p)
 	if (p->sp->type == MODEL_SP_COMPOSITE) {
 		if (p->comp_expr)
 			index_composite(c, p);
+		dedupe(c, first);
 		return;
 	}
 	if (eval(c, p, p->expr, &col))
 		return;
 	for (size_t i = 0; i < fp_collection_count(&col); i++)
 		search__index_item(c, p->sp->type, fp_collection_at(&col, i));
+	dedupe(c, first);
 	if (!p->in_compartment)
 		return;
 	for (size_t i = first; i < c->out->count; i++) {

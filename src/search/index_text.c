@@ -6,11 +6,38 @@
  * R4 parameters have no expression; what they cover is ours to define. Text
  * past MAX_TEXT bytes is not indexed.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "search_int.h"
 
 #define MAX_TEXT (256 * 1024)
+
+static void put_utf8(buf *b, unsigned long cp)
+{
+	char u[4];
+
+	if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+		buf_putc(b, ' ');
+	} else if (cp < 0x80) {
+		buf_putc(b, (char)cp);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3F));
+		buf_append(b, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F));
+		buf_append(b, u, 3);
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char)(0x80 | (cp & 0x3F));
+		buf_append(b, u, 4);
+	}
+}
 
 /* Append the character data of XHTML `s`: tags become spaces, the common
  * entities their characters. */
@@ -41,10 +68,12 @@ static void put_xhtml_text(buf *b, const char *s)
 				s += 1 + strlen(entities[i].name);
 				continue;
 			}
-			if (s[1] == '#') { /* a numeric reference: dropped */
-				const char *e = strchr(s, ';');
-				if (e && e - s < 12) {
-					buf_putc(b, ' ');
+			if (s[1] == '#') { /* &#252; &#xFC; */
+				char *e;
+				int hex = s[2] == 'x' || s[2] == 'X';
+				unsigned long cp = strtoul(s + 2 + hex, &e, hex ? 16 : 10);
+				if (*e == ';' && e > s + 2 + hex && e - s < 12) {
+					put_utf8(b, cp);
 					s = e + 1;
 					continue;
 				}

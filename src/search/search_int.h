@@ -111,6 +111,8 @@ struct search__cond {
 	const char *code;          /* the parameter's code, for messages */
 	model_sp_type type;        /* PARAM: its search-parameter type */
 	uint32_t pid;              /* PARAM/CHAIN: its pid; HAS: the referring parameter's pid */
+	const uint32_t *pids;      /* PARAM across all types (system level): every type's pid */
+	size_t npids;              /* 0: use pid */
 	search__modifier mod;
 	const char *mod_type;      /* reference:[Type], chain target type */
 	search__value *values;     /* OR'd */
@@ -226,7 +228,7 @@ const search__type *search__type_get(const char *resource_type);
 
 /* `value` in UCUM unit `code` in canonical units: *ccode is the canonical
  * unit (base units m, s, g, rad, K, C, cd, mol, [IU] joined by '.', each
- * with its exponent when not 1, e.g. "g.m-3"; "1" when dimensionless),
+ * with its exponent when not 1, e.g. "m-3.g"; "1" when dimensionless),
  * arena-owned. Cel and [degF] become K (affine, only on their own). 0 on
  * success, -1 when the unit is not understood. */
 int search__ucum_canonical(arena *a, const char *code, double value, double *cvalue,
