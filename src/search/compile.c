@@ -464,6 +464,23 @@ static void composite_sql(sql *s, const search__cond *c, const char *r)
 	put(s, "))");
 }
 
+/* x.pid = ?, or x.pid IN (...) for a parameter searched across all types. */
+static void pid_match(sql *s, const char *x, const search__cond *c, uint32_t pid)
+{
+	if (!c->npids) {
+		putf(s, "%s.pid = ", x);
+		integer(s, pid);
+		return;
+	}
+	putf(s, "%s.pid IN (", x);
+	for (size_t i = 0; i < c->npids; i++) {
+		if (i)
+			put(s, ", ");
+		integer(s, c->pids[i]);
+	}
+	put(s, ")");
+}
+
 static void param_sql(sql *s, const search__cond *c, const char *r)
 {
 	model_sp_type t = c->type;
@@ -488,15 +505,15 @@ static void param_sql(sql *s, const search__cond *c, const char *r)
 			put(s, "1 = 1");
 			return;
 		}
-		putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE %s.pid = ", r,
-		     any_true ? "NOT " : "", x, table_of(t), x, x);
-		integer(s, pid);
+		putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE ", r, any_true ? "NOT " : "", x,
+		     table_of(t), x);
+		pid_match(s, x, c, pid);
 		put(s, ")");
 		return;
 	}
-	putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE %s.pid = ", r,
-	     c->mod == SEARCH__MOD_NOT ? "NOT " : "", x, table_of(t), x, x);
-	integer(s, pid);
+	putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE ", r,
+	     c->mod == SEARCH__MOD_NOT ? "NOT " : "", x, table_of(t), x);
+	pid_match(s, x, c, pid);
 	put(s, " AND ");
 	or_values(s, c, x);
 	put(s, ")");

@@ -845,6 +845,60 @@ static search__cond *parse_builtin(pctx *c, const char *key, const char *code,
 	return cond;
 }
 
+/* A parameter every resource has (_tag, _profile, _security, _source,
+ * _text, _content) searched across all types: one condition over the pids
+ * of every type. */
+static search__cond *parse_all_types(pctx *c, const char *key, const char *code,
+                                     const char *modname, const char *rest, const char *val)
+{
+	const model_search_param *sp = model_search_param_find("Resource", code);
+	if (!sp)
+		sp = model_search_param_find("DomainResource", code);
+	if (!sp || rest || sp->type == MODEL_SP_SPECIAL || sp->type == MODEL_SP_COMPOSITE) {
+		problem(c, "not-supported", key,
+		        "searching all types supports only the parameters every resource has; "
+		        "name the types with _type to use %s",
+		        key);
+		return NULL;
+	}
+	int fulltext = !strcmp(code, "_text") || !strcmp(code, "_content");
+	size_t n = model_resource_count(), k = 0;
+	uint32_t *pids = arena_alloc(c->a, n * sizeof *pids);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t p = search_pid(model_type_name(model_resource_at(i)), code);
+		if (p)
+			pids[k++] = p;
+	}
+	if (!k) {
+		problem(c, "not-supported", key, "%s is not indexed", code);
+		return NULL;
+	}
+	search__cond *cond = new_cond(c, SEARCH__COND_PARAM, sp->code);
+	cond->type = fulltext ? MODEL_SP_STRING : sp->type;
+	cond->pid = pids[0];
+	cond->pids = pids;
+	cond->npids = k;
+	if (fulltext) {
+		if (modname) {
+			problem(c, "invalid", key, "%s takes no modifier", code);
+			return NULL;
+		}
+		cond->mod = SEARCH__MOD_TEXT;
+	} else if (parse_modifier(c, key, sp->type, modname, sp, &cond->mod, &cond->mod_type)) {
+		return NULL;
+	}
+	if (cond->mod == SEARCH__MOD_OF_TYPE) {
+		problem(c, "not-supported", key, ":of-type needs a resource type");
+		return NULL;
+	}
+	if (parse_values(c, key, cond, val, cond->type))
+		return NULL;
+	rank_cond(cond);
+	if (fulltext)
+		cond->rank = 5;
+	return cond;
+}
+
 /* One filter parameter on `type` (NULL: system level). key may be chained
  * (a.b.c), reverse-chained (_has:...) and carry a modifier. NULL when it
  * cannot be used (reported) or has no value. */
@@ -878,13 +932,8 @@ static search__cond *parse_param(pctx *c, const char *type, const char *key, con
 
 	if (!type) {
 		const char *const *types = c->q->types;
-		if (!types) {
-			problem(c, "not-supported", key,
-			        "searching all types supports only _id, _lastUpdated and _list; "
-			        "name the types with _type to use %s",
-			        code);
-			return NULL;
-		}
+		if (!types)
+			return parse_all_types(c, key, code, modname, rest, val);
 		size_t n = 0;
 		while (types[n])
 			n++;
@@ -1203,8 +1252,9 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
  * the canonical query. */
 static int is_control_param(const char *key)
 {
-	static const char *const names[] = {"_format", "_pretty", "_offset", "_after",
-	                                    "_cursor", "_page",   "_getpages", NULL};
+	static const char *const names[] = {"_format", "_pretty",   "_offset", "_page_after",
+	                                    "_after",  "_cursor",   "_page",   "_getpages",
+	                                    NULL};
 	return in_list(names, key);
 }
 

@@ -181,6 +181,10 @@ static void load(void)
 	execf("INSERT INTO sp_string VALUES(%u, 1, 0, 'renee smith lives in amsterdam', '')",
 	      pid("Patient", "_text"));
 
+	tok(1, "Patient", "_tag", "urn:t", "x", "");
+	tok(10, "Observation", "_tag", "urn:t", "x", "");
+	tok(11, "Observation", "_tag", "urn:t", "y", "");
+
 	res(20, "Organization", "org1", 0, T0);
 	str(20, "Organization", "name", "Acme Health");
 
@@ -584,6 +588,7 @@ static void test_parse_errors(void **state)
 	rejected("Location", "near=1|2|3|km", "not-supported");
 	rejected("Observation", "_id:exact=1", "invalid");
 	rejected(NULL, "name=x", "not-supported");                 /* all types: needs _type */
+	rejected(NULL, "_tag.x=1", "not-supported");
 	rejected(NULL, "_type=Patient,Nope", "invalid");
 	rejected(NULL, "_type=Patient,Observation&name=x", "invalid"); /* not on Observation */
 	rejected("Patient", "name.x=1", "invalid");
@@ -837,6 +842,13 @@ static void test_system_level(void **state)
 	MATCH(NULL, "_type=Observation,DiagnosticReport&status=final", "10,11,30");
 	MATCH(NULL, "_type=Observation,DiagnosticReport&status=final&_sort=-_id", "11,10,30");
 	MATCH(NULL, "_lastUpdated=gt2020-09-13T12:26:41Z", "3,5");
+	/* parameters every resource has work without _type */
+	MATCH(NULL, "_tag=urn:t|x", "1,10");
+	MATCH(NULL, "_tag=urn:t|", "1,10,11");
+	MATCH(NULL, "_tag=urn:t|y&_id=o1,o2", "11");
+	MATCH(NULL, "_tag:missing=false", "1,10,11");
+	MATCH(NULL, "_text=amsterdam", "1");
+	MATCH(NULL, "_type=Patient,Observation&_tag=x", "1,10");
 }
 
 static void test_sort(void **state)
