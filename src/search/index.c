@@ -67,8 +67,9 @@ static void add_string_parts(search__index_ctx *c, const json_t *o, const char *
 		if (json_is_array(v)) {
 			size_t i;
 			const json_t *e;
-			json_array_foreach (v, i, e)
+			json_array_foreach (v, i, e) {
 				add_string(c, json_string_value(e));
+			}
 		} else {
 			add_string(c, json_string_value(v));
 		}
@@ -119,8 +120,9 @@ static void add_codeable(search__index_ctx *c, const json_t *cc)
 	size_t i;
 	const json_t *coding;
 
-	json_array_foreach (json_object_get(cc, "coding"), i, coding)
+	json_array_foreach (json_object_get(cc, "coding"), i, coding) {
 		add_coding(c, coding);
+	}
 	const char *text = member(cc, "text");
 	if (text && *text)
 		add_token(c, NULL, NULL, text);
@@ -468,6 +470,31 @@ static void index_composite(search__index_ctx *c, const search__param *p)
 	c->pid = p->pid;
 }
 
+/* Location.near (special): a Location.position as number rows latitude
+ * (component 0) and longitude (component 1) sharing grp, for the query side
+ * to compute distances; other special parameters have no rows. */
+static void index_position(search__index_ctx *c, const search__param *p, const fp_item *it,
+                           uint32_t grp)
+{
+	static const char *const axes[] = {"latitude", "longitude"};
+	const json_t *pos = fp_item_json(it);
+	double v[2], lo, hi;
+
+	if (strcmp(p->sp->code, "near") != 0 || !json_is_object(pos))
+		return;
+	for (int k = 0; k < 2; k++)
+		if (json_number(json_object_get(pos, axes[k]), &v[k], &lo, &hi))
+			return;
+	c->grp = grp;
+	for (unsigned k = 0; k < 2; k++) {
+		c->pid = search_component_pid(p->pid, k);
+		search_row *r = search__row_add(c, SEARCH_ROW_NUMBER);
+		r->d[0] = r->d[1] = r->d[2] = v[k];
+	}
+	c->pid = p->pid;
+	c->grp = 0;
+}
+
 static void add_patient(search__index_ctx *c, const char *id)
 {
 	search_rows *out = c->out;
@@ -534,8 +561,12 @@ static void index_param(search__index_ctx *c, const search__param *p)
 	}
 	if (eval(c, p, p->expr, &col))
 		return;
-	for (size_t i = 0; i < fp_collection_count(&col); i++)
-		search__index_item(c, p->sp->type, fp_collection_at(&col, i));
+	for (size_t i = 0; i < fp_collection_count(&col); i++) {
+		if (p->sp->type == MODEL_SP_SPECIAL)
+			index_position(c, p, fp_collection_at(&col, i), (uint32_t)i + 1);
+		else
+			search__index_item(c, p->sp->type, fp_collection_at(&col, i));
+	}
 	dedupe(c, first);
 	if (!p->in_compartment)
 		return;

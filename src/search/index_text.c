@@ -105,8 +105,9 @@ static void put_strings(buf *b, const json_t *v, const char *key, int depth)
 	} else if (json_is_array(v)) {
 		size_t i;
 		const json_t *e;
-		json_array_foreach (v, i, e)
+		json_array_foreach (v, i, e) {
 			put_strings(b, e, key, depth + 1);
+		}
 	}
 }
 

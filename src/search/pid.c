@@ -115,7 +115,7 @@ static int init_param(search__type *t, size_t j, const model_search_param *sp, d
 	p->sp = sp;
 	p->pid = t->index * 256 + (uint32_t)j + 1;
 	p->in_compartment = in_list(model_patient_compartment(t->name), sp->code);
-	if (sp->type == MODEL_SP_SPECIAL || sp->expression == NULL || *sp->expression == '\0')
+	if (sp->expression == NULL || *sp->expression == '\0')
 		return 0;
 	/* _id and _lastUpdated are compiled against the resource table (r.id, r.last_updated) */
 	if (strcmp(sp->code, "_id") == 0 || strcmp(sp->code, "_lastUpdated") == 0)

@@ -193,8 +193,10 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi);
  *    an empty ttype.
  *  - compartment: tids of the compartment parameters' reference rows with
  *    ttype "Patient" and url '' (plus the own id of a Patient).
- *  - no rows: _id, _lastUpdated (r.id / r.last_updated), _query,
- *    Location.near (special).
+ *  - Location.near (special): per Location.position two number rows,
+ *    latitude with pid search_component_pid(pid, 0) and longitude with
+ *    search_component_pid(pid, 1), same grp (1), value = lo = hi = degrees.
+ *  - no rows: _id, _lastUpdated (r.id / r.last_updated), _query.
  */
 
 #define SEARCH_UCUM "http://unitsofmeasure.org"

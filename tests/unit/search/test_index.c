@@ -741,6 +741,23 @@ static void test_reference_forms(void **state)
 	index_free(&x);
 }
 
+static void test_location_near(void **state)
+{
+	indexed x;
+
+	index_json(&x, "{\"resourceType\":\"Location\",\"id\":\"l\",\"name\":\"Zorg\","
+	               "\"position\":{\"longitude\":4.9041,\"latitude\":52.3676}}");
+	uint32_t near = pid_of(&x, "near");
+	const search_row *lat = find_row(&x, search_component_pid(near, 0), 1, NULL, NULL, NULL);
+	const search_row *lon = find_row(&x, search_component_pid(near, 1), 1, NULL, NULL, NULL);
+	assert_non_null(lat);
+	assert_non_null(lon);
+	assert_float_equal(lat->d[0], 52.3676, 1e-12);
+	assert_float_equal(lon->d[0], 4.9041, 1e-12);
+	must_find(&x, "name", "zorg", "Zorg", NULL);
+	index_free(&x);
+}
+
 static void test_errors(void **state)
 {
 	arena *a = arena_new(0);
@@ -912,6 +929,7 @@ int main(void)
 		cmocka_unit_test(test_encounter),
 		cmocka_unit_test(test_medication_request),
 		cmocka_unit_test(test_reference_forms),
+		cmocka_unit_test(test_location_near),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_official_examples),
 		cmocka_unit_test(test_threads),
