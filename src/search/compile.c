@@ -3,8 +3,12 @@
  * WHERE condition over `resource r` as one IN-subquery per condition on the
  * sp_* index tables, and the ORDER BY. Conditions come sorted by
  * selectivity from parse.c; every value is a bound `?` parameter, never SQL
- * text. The SQL is the same for SQLite and PostgreSQL (both have NULLS LAST
- * and LIKE ... ESCAPE); text, binds and aliases come from the caller's arena.
+ * text. The most selective condition drives the query (an IN-subquery on an
+ * index); the others are correlated EXISTS checked per candidate row. The
+ * SQL is the same for SQLite and PostgreSQL (both have NULLS LAST and LIKE
+ * ... ESCAPE) but for SQLite's unary `+`, which keeps its planner off an
+ * index where another one drives; text and binds come from the caller's
+ * arena.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@ typedef struct sql {
 	int alias;    /* next alias number */
 	int64_t now;  /* for date ap */
 	int toobig;   /* the text passed MAX_SQL */
+	search_dialect dialect;
 } sql;
 
 static void put(sql *s, const char *t)
@@ -415,8 +420,32 @@ static void value_match(sql *s, const char *x, model_sp_type t, search__modifier
 
 /* ---- conditions ---- */
 
-static int cond_sql(sql *s, const search__cond *c, const char *r, const char *type,
+static int cond_sql(sql *s, const search__cond *c, const char *r, const char *type, int drive,
                     diag_list *d);
+
+/* Can c drive the query: a subquery listing matching rids, read through an
+ * index, from which the resource rows are fetched by rid? */
+static int drivable(const search__cond *c)
+{
+	switch (c->kind) {
+	case SEARCH__COND_PARAM:
+		return c->mod != SEARCH__MOD_NOT && !(c->mod == SEARCH__MOD_MISSING);
+	case SEARCH__COND_CHAIN:
+	case SEARCH__COND_LIST:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* `<r>.type = ?`; with SQLite written `+<r>.type` when another condition
+ * drives the query, so that the planner fetches rows by rid from that
+ * condition's index instead of scanning every resource of the type. */
+static void type_eq(sql *s, const char *r, const char *type, int other_drives)
+{
+	putf(s, "%s%s.type = ", other_drives && s->dialect == SEARCH_SQLITE ? "+" : "", r);
+	text(s, type);
+}
 
 static void or_values(sql *s, const search__cond *c, const char *x)
 {
@@ -465,14 +494,15 @@ static void composite_sql(sql *s, const search__cond *c, const char *r)
 }
 
 /* x.pid = ?, or x.pid IN (...) for a parameter searched across all types. */
-static void pid_match(sql *s, const char *x, const search__cond *c, uint32_t pid)
+static void pid_match(sql *s, const char *x, const search__cond *c, uint32_t pid, int correlated)
 {
+	const char *plus = correlated && s->dialect == SEARCH_SQLITE ? "+" : "";
 	if (!c->npids) {
-		putf(s, "%s.pid = ", x);
+		putf(s, "%s%s.pid = ", plus, x);
 		integer(s, pid);
 		return;
 	}
-	putf(s, "%s.pid IN (", x);
+	putf(s, "%s%s.pid IN (", plus, x);
 	for (size_t i = 0; i < c->npids; i++) {
 		if (i)
 			put(s, ", ");
@@ -481,21 +511,16 @@ static void pid_match(sql *s, const char *x, const search__cond *c, uint32_t pid
 	put(s, ")");
 }
 
-static void param_sql(sql *s, const search__cond *c, const char *r)
+/* An indexed parameter. Driving: `r.rid IN (SELECT rid ... WHERE pid = ?
+ * AND match)`, read through the (pid, ...) indexes. Otherwise a correlated
+ * [NOT] EXISTS on the (rid, pid) index, checked per candidate row; the pid
+ * is written `+x.pid` there so that SQLite does not pick a (pid, ...) index
+ * and scan every row of the parameter. */
+static void param_sql(sql *s, const search__cond *c, const char *r, int drive)
 {
 	model_sp_type t = c->type;
 	uint32_t pid = c->pid;
-	if (t == MODEL_SP_COMPOSITE) {
-		if (c->mod != SEARCH__MOD_MISSING) {
-			composite_sql(s, c, r);
-			return;
-		}
-		t = c->comp_type[0];
-		pid = c->comp_pid[0];
-	}
-	int a = new_alias(s);
-	char x[16];
-	snprintf(x, sizeof x, "x%d", a);
+	int negate = c->mod == SEARCH__MOD_NOT, only_pid = 0;
 	if (c->mod == SEARCH__MOD_MISSING) {
 		/* :missing=true and :missing=false together match everything */
 		int any_true = 0, any_false = 0;
@@ -505,17 +530,32 @@ static void param_sql(sql *s, const search__cond *c, const char *r)
 			put(s, "1 = 1");
 			return;
 		}
-		putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE ", r, any_true ? "NOT " : "", x,
-		     table_of(t), x);
-		pid_match(s, x, c, pid);
-		put(s, ")");
-		return;
+		negate = any_true;
+		only_pid = 1;
 	}
-	putf(s, "%s.rid %sIN (SELECT %s.rid FROM %s %s WHERE ", r,
-	     c->mod == SEARCH__MOD_NOT ? "NOT " : "", x, table_of(t), x);
-	pid_match(s, x, c, pid);
-	put(s, " AND ");
-	or_values(s, c, x);
+	if (t == MODEL_SP_COMPOSITE) {
+		if (!only_pid) {
+			composite_sql(s, c, r);
+			return;
+		}
+		t = c->comp_type[0];
+		pid = c->comp_pid[0];
+	}
+	int a = new_alias(s);
+	char x[16];
+	snprintf(x, sizeof x, "x%d", a);
+	if (drive && !negate) {
+		putf(s, "%s.rid IN (SELECT %s.rid FROM %s %s WHERE ", r, x, table_of(t), x);
+		pid_match(s, x, c, pid, 0);
+	} else {
+		putf(s, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s.rid = %s.rid AND ", negate ? "NOT " : "",
+		     table_of(t), x, x, r);
+		pid_match(s, x, c, pid, 1);
+	}
+	if (!only_pid) {
+		put(s, " AND ");
+		or_values(s, c, x);
+	}
 	put(s, ")");
 }
 
@@ -569,10 +609,10 @@ static int chain_sql(sql *s, const search__cond *c, const char *r, diag_list *d)
 			put(s, " OR ");
 		putf(s, "(x%d.ttype = ", a);
 		text(s, c->alts[i].type);
-		putf(s, " AND x%d.tid IN (SELECT %s.id FROM resource %s WHERE %s.type = ", a, tr, tr, tr);
-		text(s, c->alts[i].type);
+		putf(s, " AND x%d.tid IN (SELECT %s.id FROM resource %s WHERE ", a, tr, tr);
+		type_eq(s, tr, c->alts[i].type, drivable(c->alts[i].cond));
 		putf(s, " AND %s.deleted = 0 AND ", tr);
-		if (cond_sql(s, c->alts[i].cond, tr, c->alts[i].type, d))
+		if (cond_sql(s, c->alts[i].cond, tr, c->alts[i].type, 1, d))
 			return -1;
 		put(s, "))");
 	}
@@ -587,19 +627,21 @@ static int has_sql(sql *s, const search__cond *c, const char *r, const char *typ
 	int a = new_alias(s), h = new_alias(s);
 	char hr[16];
 	snprintf(hr, sizeof hr, "h%d", h);
-	putf(s, "%s.id IN (SELECT x%d.tid FROM sp_reference x%d JOIN resource %s ON %s.rid = x%d.rid"
-	        " WHERE x%d.pid = ",
-	     r, a, a, hr, hr, a, a);
+	/* the inner condition drives: the referring rows are found by (rid, pid) */
+	const char *plus = drivable(c->inner) && s->dialect == SEARCH_SQLITE ? "+" : "";
+	putf(s, "%s.id IN (SELECT x%d.tid FROM sp_reference x%d WHERE %sx%d.pid = ", r, a, a, plus, a);
 	integer(s, c->pid);
-	putf(s, " AND x%d.ttype = ", a);
+	putf(s, " AND %sx%d.ttype = ", plus, a);
 	if (type)
 		text(s, type);
 	else
 		putf(s, "%s.type", r);
+	putf(s, " AND x%d.rid IN (SELECT %s.rid FROM resource %s WHERE ", a, hr, hr);
+	type_eq(s, hr, c->has_type, drivable(c->inner));
 	putf(s, " AND %s.deleted = 0 AND ", hr);
-	if (cond_sql(s, c->inner, hr, c->has_type, d))
+	if (cond_sql(s, c->inner, hr, c->has_type, 1, d))
 		return -1;
-	put(s, ")");
+	put(s, "))");
 	return 0;
 }
 
@@ -645,11 +687,11 @@ static void list_sql(sql *s, const search__cond *c, const char *r)
 
 /* The SQL of condition c over the resource row alias r of type `type`
  * (NULL: any). */
-static int cond_sql(sql *s, const search__cond *c, const char *r, const char *type,
+static int cond_sql(sql *s, const search__cond *c, const char *r, const char *type, int drive,
                     diag_list *d)
 {
 	switch (c->kind) {
-	case SEARCH__COND_PARAM: param_sql(s, c, r); return 0;
+	case SEARCH__COND_PARAM: param_sql(s, c, r, drive); return 0;
 	case SEARCH__COND_ID: id_sql(s, c, r); return 0;
 	case SEARCH__COND_LAST_UPDATED: last_updated_sql(s, c, r); return 0;
 	case SEARCH__COND_CHAIN: return chain_sql(s, c, r, d);
@@ -665,7 +707,7 @@ static int cond_sql(sql *s, const search__cond *c, const char *r, const char *ty
 			text(s, c->alts[i].type);
 			if (c->alts[i].cond) {
 				put(s, " AND ");
-				if (cond_sql(s, c->alts[i].cond, r, c->alts[i].type, d))
+				if (cond_sql(s, c->alts[i].cond, r, c->alts[i].type, 0, d))
 					return -1;
 			}
 			put(s, ")");
@@ -702,8 +744,9 @@ static void sort_sql(sql *s, const search__sort *k)
 	default: return;
 	}
 	int a = new_alias(s);
-	putf(s, "(SELECT %s(x%d.%s) FROM %s x%d WHERE x%d.rid = r.rid AND x%d.pid ", agg, a, col,
-	     table_of(k->type), a, a, a);
+	/* `+pid`: SQLite must find the rows by (rid, pid), not scan a (pid, ...) index */
+	putf(s, "(SELECT %s(x%d.%s) FROM %s x%d WHERE x%d.rid = r.rid AND %sx%d.pid ", agg, a, col,
+	     table_of(k->type), a, a, s->dialect == SEARCH_SQLITE ? "+" : "", a);
 	if (k->npids == 1) {
 		put(s, "= ");
 		integer(s, k->pids[0]);
@@ -722,15 +765,14 @@ static void sort_sql(sql *s, const search__sort *k)
 int search_compile(const search_query *q, search_dialect dialect, int64_t after_rid, arena *a,
                    search_sql *out, diag_list *d)
 {
-	sql s = {.a = a, .now = base_now_us()};
+	sql s = {.a = a, .now = base_now_us(), .dialect = dialect};
 	int rc = -1;
-	(void)dialect; /* the same SQL runs on both engines; the store renumbers `?` */
+	int drive = q->nconds && drivable(&q->conds[0]);
 
 	memset(out, 0, sizeof *out);
 	buf_init(&s.text, MAX_SQL);
 	if (q->type) {
-		put(&s, "r.type = ");
-		text(&s, q->type);
+		type_eq(&s, "r", q->type, drive);
 		put(&s, " AND ");
 	} else if (q->types) {
 		put(&s, "r.type IN (");
@@ -744,7 +786,7 @@ int search_compile(const search_query *q, search_dialect dialect, int64_t after_
 	put(&s, "r.deleted = 0");
 	for (size_t i = 0; i < q->nconds; i++) {
 		put(&s, " AND ");
-		if (cond_sql(&s, &q->conds[i], "r", q->type, d))
+		if (cond_sql(&s, &q->conds[i], "r", q->type, drive && i == 0, d))
 			goto out;
 	}
 	if (after_rid > 0) {
