@@ -889,6 +889,45 @@ static void test_sql_shape(void **state)
 	assert_non_null(strstr(search_schema_sql(SEARCH_POSTGRES), "COLLATE \"C\""));
 }
 
+/* The plan SQLite picks: selective conditions drive through their index and
+ * the resource rows are fetched by rid, never scanned. */
+static const char *plan(const char *type, const char *query)
+{
+	diag_list d;
+	diag_init(&d, A);
+	search_sql s;
+	assert_int_equal(search_compile(parse_ok(type, query), SEARCH_SQLITE, 0, A, &s, &d), 0);
+	char *sql = arena_printf(A, "EXPLAIN QUERY PLAN SELECT r.rid FROM resource r WHERE %s ORDER BY %s",
+	                         s.where, s.order_by);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	buf out;
+	buf_init(&out, 0);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		buf_printf(&out, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	const char *r = arena_strdup(A, out.data ? out.data : "");
+	buf_free(&out);
+	return r;
+}
+
+static void test_plan(void **state)
+{
+	(void)state;
+	const char *queries[][2] = {
+		{"Observation", "patient=Patient/p1&code=" LOINC "|8480-6&date=ge2020"},
+		{"Observation", "date=ge2020&code=8480-6&_sort=-date"},
+		{"Observation", "subject:Patient.name=smith&status:not=final"},
+		{"Patient", "_has:Observation:patient:code=8480-6"},
+		{"Patient", "name=smith&birthdate=1980"},
+	};
+	for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
+		const char *p = plan(queries[i][0], queries[i][1]);
+		if (strstr(p, "SCAN") || !strstr(p, "PRIMARY KEY"))
+			fail_msg("%s?%s:\n%s", queries[i][0], queries[i][1], p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_system_level),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_sql_shape),
+		cmocka_unit_test(test_plan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
