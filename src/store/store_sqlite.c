@@ -43,6 +43,7 @@ struct store {
 	sqlite3_stmt *w_index[INDEX_KINDS];         /* inserts per search_row_kind */
 	sqlite3_stmt *w_unindex[INDEX_TABLES];      /* deletes of a resource's rows */
 	sqlite3_stmt *w_compartment;
+	sqlite3_stmt *w_savepoint, *w_release, *w_rollback_to; /* per request of a group */
 	pthread_t writer;
 	pthread_mutex_t mu;       /* guards queue, stopping, readers */
 	pthread_cond_t cv;
@@ -144,7 +145,10 @@ static int prepare_writer(store *s)
 	    sqlite3_prepare_v2(db, "UPDATE resource SET version=?2, deleted=?3, last_updated=?4, seq=?5 "
 	                           "WHERE rid=?1", -1, &s->w_update_current, NULL) ||
 	    sqlite3_prepare_v2(db, "INSERT INTO sp_compartment(rid,patient) VALUES(?1,?2)", -1,
-	                       &s->w_compartment, NULL))
+	                       &s->w_compartment, NULL) ||
+	    sqlite3_prepare_v2(db, "SAVEPOINT req", -1, &s->w_savepoint, NULL) ||
+	    sqlite3_prepare_v2(db, "RELEASE req", -1, &s->w_release, NULL) ||
+	    sqlite3_prepare_v2(db, "ROLLBACK TO req", -1, &s->w_rollback_to, NULL))
 		return -1;
 	for (size_t i = 0; i < INDEX_KINDS; i++)
 		if (sqlite3_prepare_v2(db, index_insert_sql[i], -1, &s->w_index[i], NULL))
@@ -162,6 +166,9 @@ static void finalize_writer(store *s)
 	sqlite3_finalize(s->w_insert_current);
 	sqlite3_finalize(s->w_update_current);
 	sqlite3_finalize(s->w_compartment);
+	sqlite3_finalize(s->w_savepoint);
+	sqlite3_finalize(s->w_release);
+	sqlite3_finalize(s->w_rollback_to);
 	for (size_t i = 0; i < INDEX_KINDS; i++)
 		sqlite3_finalize(s->w_index[i]);
 	for (size_t i = 0; i < INDEX_TABLES; i++)
@@ -732,7 +739,7 @@ static int apply_op(store *s, store_op *op)
 /* Apply all ops of one request inside a savepoint; 0 if all succeeded. */
 static int apply_request(store *s, write_req *w)
 {
-	if (exec(s->wdb, "SAVEPOINT req") != SQLITE_OK) {
+	if (step_done(s->w_savepoint)) {
 		for (size_t i = 0; i < w->n; i++)
 			w->ops[i].status = STORE_ERROR;
 		return -1;
@@ -760,8 +767,8 @@ static int apply_request(store *s, write_req *w)
 			failed = 1;
 	}
 	if (failed)
-		exec(s->wdb, "ROLLBACK TO req");
-	exec(s->wdb, "RELEASE req");
+		step_done(s->w_rollback_to);
+	step_done(s->w_release);
 	return failed ? -1 : 0;
 }
 
