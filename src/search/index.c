@@ -165,7 +165,12 @@ static void index_token(search__index_ctx *c, const fp_item *it)
 		add_token(c, NULL, fp_item_boolean(it) ? "true" : "false", NULL);
 		return;
 	case FP_NODE: break;
-	default: add_token(c, NULL, fp_item_string(it, c->scratch), NULL); return;
+	default: {
+		const char *v = fp_item_string(it, c->scratch);
+		if (v && *v)
+			add_token(c, NULL, v, NULL);
+		return;
+	}
 	}
 	if (json_is_string(j))
 		add_token(c, NULL, json_string_value(j), NULL);
