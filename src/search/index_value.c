@@ -165,8 +165,10 @@ const char *search__index_number_text(const json_t *v, char *out, size_t outlen)
 	if (!json_is_real(v))
 		return NULL;
 	double d = json_real_value(v);
-	/* the shortest text that reads back to d: what the client most likely wrote */
-	for (int prec = 1; prec <= 17; prec++) {
+	/* the shortest text that reads back to d: what the client most likely wrote
+	 * (%g drops trailing zeros, so 15 digits give the shortest form of any
+	 * value that has one of at most 15 digits) */
+	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(out, outlen, "%.*g", prec, d);
 		if (strtod(out, NULL) == d)
 			break;
