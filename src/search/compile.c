@@ -24,9 +24,9 @@ typedef struct sql {
 	search_bind *binds;
 	size_t n, cap;
 	arena *a;
-	int alias;    /* next alias number */
-	int64_t now;  /* for date ap */
-	int toobig;   /* the text passed MAX_SQL */
+	int alias;   /* next alias number */
+	int64_t now; /* for date ap */
+	int toobig;  /* the text passed MAX_SQL */
 	search_dialect dialect;
 } sql;
 
@@ -219,25 +219,23 @@ static void range_match(sql *s, const char *lo, const char *hi, search__prefix p
 	case SEARCH__GT: /* the range above the search value overlaps the target */
 		putf(s, "%s > ", hi), integer(s, shi);
 		break;
-	case SEARCH__LT:
-		putf(s, "%s < ", lo), integer(s, slo);
-		break;
+	case SEARCH__LT: putf(s, "%s < ", lo), integer(s, slo); break;
 	case SEARCH__GE: /* gt, or eq */
 		putf(s, "(%s > ", hi), integer(s, shi);
-		putf(s, " OR (%s >= ", lo), integer(s, slo), putf(s, " AND %s <= ", hi), integer(s, shi);
+		putf(s, " OR (%s >= ", lo), integer(s, slo), putf(s, " AND %s <= ", hi),
+		        integer(s, shi);
 		put(s, "))");
 		break;
 	case SEARCH__LE:
 		putf(s, "(%s < ", lo), integer(s, slo);
-		putf(s, " OR (%s >= ", lo), integer(s, slo), putf(s, " AND %s <= ", hi), integer(s, shi);
+		putf(s, " OR (%s >= ", lo), integer(s, slo), putf(s, " AND %s <= ", hi),
+		        integer(s, shi);
 		put(s, "))");
 		break;
 	case SEARCH__SA: /* starts after the search range ends */
 		putf(s, "%s > ", lo), integer(s, shi);
 		break;
-	case SEARCH__EB:
-		putf(s, "%s < ", hi), integer(s, slo);
-		break;
+	case SEARCH__EB: putf(s, "%s < ", hi), integer(s, slo); break;
 	case SEARCH__AP: { /* overlaps the search range widened by 10% of its distance from now */
 		double mid = (double)slo / 2 + (double)shi / 2;
 		int64_t gap = (int64_t)(fabs((double)now - mid) / 10);
@@ -255,26 +253,20 @@ static void number_match(sql *s, const char *col, const search__value *v)
 {
 	switch (v->prefix) {
 	case SEARCH__EQ:
-		putf(s, "%s >= ", col), real(s, v->num_lo), putf(s, " AND %s < ", col), real(s, v->num_hi);
+		putf(s, "%s >= ", col), real(s, v->num_lo), putf(s, " AND %s < ", col),
+		        real(s, v->num_hi);
 		break;
 	case SEARCH__NE:
-		putf(s, "(%s < ", col), real(s, v->num_lo), putf(s, " OR %s >= ", col), real(s, v->num_hi);
+		putf(s, "(%s < ", col), real(s, v->num_lo), putf(s, " OR %s >= ", col),
+		        real(s, v->num_hi);
 		put(s, ")");
 		break;
 	case SEARCH__GT:
-	case SEARCH__SA:
-		putf(s, "%s > ", col), real(s, v->num);
-		break;
+	case SEARCH__SA: putf(s, "%s > ", col), real(s, v->num); break;
 	case SEARCH__LT:
-	case SEARCH__EB:
-		putf(s, "%s < ", col), real(s, v->num);
-		break;
-	case SEARCH__GE:
-		putf(s, "%s >= ", col), real(s, v->num);
-		break;
-	case SEARCH__LE:
-		putf(s, "%s <= ", col), real(s, v->num);
-		break;
+	case SEARCH__EB: putf(s, "%s < ", col), real(s, v->num); break;
+	case SEARCH__GE: putf(s, "%s >= ", col), real(s, v->num); break;
+	case SEARCH__LE: putf(s, "%s <= ", col), real(s, v->num); break;
 	case SEARCH__AP: {
 		double d = fabs(v->num) / 10;
 		double half = (v->num_hi - v->num_lo) / 2;
@@ -431,10 +423,8 @@ static int drivable(const search__cond *c)
 	case SEARCH__COND_PARAM:
 		return c->mod != SEARCH__MOD_NOT && !(c->mod == SEARCH__MOD_MISSING);
 	case SEARCH__COND_CHAIN:
-	case SEARCH__COND_LIST:
-		return 1;
-	default:
-		return 0;
+	case SEARCH__COND_LIST: return 1;
+	default: return 0;
 	}
 }
 
@@ -467,7 +457,8 @@ static void composite_sql(sql *s, const search__cond *c, const char *r)
 	putf(s, "%s.rid IN (SELECT x%d.rid FROM %s x%d", r, base, table_of(c->comp_type[0]), base);
 	for (size_t i = 1; i < c->ncomps; i++)
 		putf(s, " JOIN %s x%d ON x%d.rid = x%d.rid AND x%d.grp = x%d.grp",
-		     table_of(c->comp_type[i]), base + (int)i, base + (int)i, base, base + (int)i, base);
+		     table_of(c->comp_type[i]), base + (int)i, base + (int)i, base, base + (int)i,
+		     base);
 	put(s, " WHERE ");
 	for (size_t i = 0; i < c->ncomps; i++) {
 		putf(s, "x%d.pid = ", base + (int)i);
@@ -485,7 +476,8 @@ static void composite_sql(sql *s, const search__cond *c, const char *r)
 			if (i)
 				put(s, " AND ");
 			put(s, "(");
-			value_match(s, x, c->comp_type[i], SEARCH__MOD_NONE, &c->values[k].comps[i]);
+			value_match(s, x, c->comp_type[i], SEARCH__MOD_NONE,
+			            &c->values[k].comps[i]);
 			put(s, ")");
 		}
 		put(s, ")");
@@ -548,8 +540,8 @@ static void param_sql(sql *s, const search__cond *c, const char *r, int drive)
 		putf(s, "%s.rid IN (SELECT %s.rid FROM %s %s WHERE ", r, x, table_of(t), x);
 		pid_match(s, x, c, pid, 0);
 	} else {
-		putf(s, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s.rid = %s.rid AND ", negate ? "NOT " : "",
-		     table_of(t), x, x, r);
+		putf(s, "%sEXISTS (SELECT 1 FROM %s %s WHERE %s.rid = %s.rid AND ",
+		     negate ? "NOT " : "", table_of(t), x, x, r);
 		pid_match(s, x, c, pid, 1);
 	}
 	if (!only_pid) {
@@ -587,7 +579,8 @@ static void last_updated_sql(sql *s, const search__cond *c, const char *r)
 		if (i)
 			put(s, " OR ");
 		put(s, "(");
-		range_match(s, col, col, c->values[i].prefix, c->values[i].lo, c->values[i].hi, s->now);
+		range_match(s, col, col, c->values[i].prefix, c->values[i].lo, c->values[i].hi,
+		            s->now);
 		put(s, ")");
 	}
 	put(s, ")");
@@ -629,7 +622,8 @@ static int has_sql(sql *s, const search__cond *c, const char *r, const char *typ
 	snprintf(hr, sizeof hr, "h%d", h);
 	/* the inner condition drives: the referring rows are found by (rid, pid) */
 	const char *plus = drivable(c->inner) && s->dialect == SEARCH_SQLITE ? "+" : "";
-	putf(s, "%s.id IN (SELECT x%d.tid FROM sp_reference x%d WHERE %sx%d.pid = ", r, a, a, plus, a);
+	putf(s, "%s.id IN (SELECT x%d.tid FROM sp_reference x%d WHERE %sx%d.pid = ", r, a, a, plus,
+	     a);
 	integer(s, c->pid);
 	putf(s, " AND %sx%d.ttype = ", plus, a);
 	if (type)
@@ -650,8 +644,8 @@ static void compartment_sql(sql *s, const search__cond *c, const char *r, const 
 	const char *id = c->values[0].s[0];
 	int a = new_alias(s);
 	if (type && strcmp(type, "Patient")) {
-		putf(s, "%s.rid IN (SELECT x%d.rid FROM sp_compartment x%d WHERE x%d.patient = ", r, a, a,
-		     a);
+		putf(s, "%s.rid IN (SELECT x%d.rid FROM sp_compartment x%d WHERE x%d.patient = ", r,
+		     a, a, a);
 		text(s, id);
 		put(s, ")");
 		return;
@@ -662,8 +656,8 @@ static void compartment_sql(sql *s, const search__cond *c, const char *r, const 
 		putf(s, "%s.type = 'Patient' AND ", r);
 	putf(s, "%s.id = ", r);
 	text(s, id);
-	putf(s, " OR %s.rid IN (SELECT x%d.rid FROM sp_compartment x%d WHERE x%d.patient = ", r, a, a,
-	     a);
+	putf(s, " OR %s.rid IN (SELECT x%d.rid FROM sp_compartment x%d WHERE x%d.patient = ", r, a,
+	     a, a);
 	text(s, id);
 	put(s, "))");
 }
@@ -671,9 +665,11 @@ static void compartment_sql(sql *s, const search__cond *c, const char *r, const 
 static void list_sql(sql *s, const search__cond *c, const char *r)
 {
 	int a = new_alias(s);
-	putf(s, "%s.rid IN (SELECT t%d.rid FROM sp_reference x%d JOIN resource l%d ON l%d.rid = x%d.rid"
-	        " JOIN resource t%d ON t%d.type = x%d.ttype AND t%d.id = x%d.tid"
-	        " WHERE x%d.pid = ",
+	putf(s,
+	     "%s.rid IN (SELECT t%d.rid FROM sp_reference x%d JOIN resource l%d ON l%d.rid = "
+	     "x%d.rid"
+	     " JOIN resource t%d ON t%d.type = x%d.ttype AND t%d.id = x%d.tid"
+	     " WHERE x%d.pid = ",
 	     r, a, a, a, a, a, a, a, a, a, a, a);
 	integer(s, c->pid);
 	putf(s, " AND l%d.type = 'List' AND l%d.deleted = 0 AND l%d.id IN (", a, a, a);
@@ -791,7 +787,8 @@ int search_compile(const search_query *q, search_dialect dialect, int64_t after_
 	}
 	if (after_rid > 0) {
 		if (q->nsorts) {
-			diag_error(d, "exception", NULL, "keyset paging (after_rid) needs the r.rid order");
+			diag_error(d, "exception", NULL,
+			           "keyset paging (after_rid) needs the r.rid order");
 			goto out;
 		}
 		put(&s, " AND r.rid > ");

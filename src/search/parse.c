@@ -17,8 +17,8 @@
 #include "search_int.h"
 
 enum {
-	MAX_VALUES = 100,    /* OR alternatives of one parameter */
-	MAX_DEPTH = 4,       /* chain / _has nesting */
+	MAX_VALUES = 100, /* OR alternatives of one parameter */
+	MAX_DEPTH = 4,    /* chain / _has nesting */
 	MAX_SORTS = 8,
 	MAX_COUNT = 1000,
 	DEFAULT_COUNT = 20
@@ -28,15 +28,15 @@ typedef struct pctx {
 	arena *a;
 	diag_list *d;
 	int strict;
-	int failed;  /* an error was recorded (strict mode) */
-	int quiet;   /* >0: parsing a further chain alternative, report nothing */
+	int failed; /* an error was recorded (strict mode) */
+	int quiet;  /* >0: parsing a further chain alternative, report nothing */
 	search_query *q;
 } pctx;
 
 /* An unknown, malformed or unsupported parameter: an error when strict,
  * otherwise a warning saying it was ignored. */
 static void problem(pctx *c, const char *code, const char *key, const char *fmt, ...)
-	BASE_PRINTF(4, 5);
+        BASE_PRINTF(4, 5);
 
 static void problem(pctx *c, const char *code, const char *key, const char *fmt, ...)
 {
@@ -109,8 +109,9 @@ static int in_list(const char *const *list, const char *s)
 
 static const char *type_name(model_sp_type t)
 {
-	static const char *const names[] = {"number",    "date",     "string", "token", "reference",
-	                                    "composite", "quantity", "uri",    "special"};
+	static const char *const names[] = {"number",   "date",      "string",
+	                                    "token",    "reference", "composite",
+	                                    "quantity", "uri",       "special"};
 	return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
 }
 
@@ -172,7 +173,8 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi)
 		span = day;
 		goto done;
 	}
-	if (*p++ != 'T' || digits(&p, 2, &h) || h > 23 || *p++ != ':' || digits(&p, 2, &mi) || mi > 59)
+	if (*p++ != 'T' || digits(&p, 2, &h) || h > 23 || *p++ != ':' || digits(&p, 2, &mi) ||
+	    mi > 59)
 		return -1;
 	span = 60 * sec;
 	if (*p == ':') {
@@ -326,8 +328,8 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 		int n = split_escaped(c->a, raw, '|', parts, mod == SEARCH__MOD_OF_TYPE ? 3 : 2);
 		if (mod == SEARCH__MOD_OF_TYPE) {
 			if (n != 3 || !*parts[0] || !*parts[1] || !*parts[2]) {
-				problem(c, "invalid", key, "%s:of-type needs system|code|value, not '%s'", key,
-				        raw);
+				problem(c, "invalid", key,
+				        "%s:of-type needs system|code|value, not '%s'", key, raw);
 				return -1;
 			}
 			for (int i = 0; i < 3; i++)
@@ -347,7 +349,8 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 			v->s[0] = unescape(c->a, parts[0]);
 			v->s[1] = unescape(c->a, parts[1]);
 			if (!*v->s[0] && !*v->s[1]) {
-				problem(c, "invalid", key, "token '|' names neither a system nor a code");
+				problem(c, "invalid", key,
+				        "token '|' names neither a system nor a code");
 				return -1;
 			}
 		}
@@ -377,8 +380,9 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 		const char *s = n > 0 ? parts[0] : "";
 		parse_prefix(&s, &v->prefix);
 		if ((n != 1 && n != 3) || parse_number(s, &v->num, &v->num_lo, &v->num_hi)) {
-			problem(c, "invalid", key, "'%s' is not a valid quantity (number|system|code) for %s",
-			        raw, key);
+			problem(c, "invalid", key,
+			        "'%s' is not a valid quantity (number|system|code) for %s", raw,
+			        key);
 			return -1;
 		}
 		v->s[0] = v->s[1] = "";
@@ -394,8 +398,9 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 		if (mod == SEARCH__MOD_IDENTIFIER) {
 			char *parts[2];
 			int n = split_escaped(c->a, raw, '|', parts, 2);
-			if (n < 0) {
-				problem(c, "invalid", key, "malformed identifier '%s' (system|value)", raw);
+			if (n < 1) {
+				problem(c, "invalid", key,
+				        "malformed identifier '%s' (system|value)", raw);
 				return -1;
 			}
 			v->s[0] = n == 2 ? unescape(c->a, parts[0]) : "";
@@ -421,11 +426,13 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 				return -1;
 			}
 			if (!is_resource_type(type)) {
-				problem(c, "invalid", key, "'%s' in '%s' is not a resource type", type, s);
+				problem(c, "invalid", key, "'%s' in '%s' is not a resource type",
+				        type, s);
 				return -1;
 			}
 			if (mod_type && strcmp(mod_type, type)) {
-				problem(c, "invalid", key, "reference '%s' is not of type %s", s, mod_type);
+				problem(c, "invalid", key, "reference '%s' is not of type %s", s,
+				        mod_type);
 				return -1;
 			}
 			v->s[0] = type;
@@ -443,7 +450,8 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 		return 0;
 	}
 	default:
-		problem(c, "not-supported", key, "parameters of type %s are not supported", type_name(t));
+		problem(c, "not-supported", key, "parameters of type %s are not supported",
+		        type_name(t));
 		return -1;
 	}
 }
@@ -459,17 +467,17 @@ static int parse_modifier(pctx *c, const char *key, model_sp_type t, const char 
 		search__modifier mod;
 		unsigned types; /* bit per model_sp_type */
 	} mods[] = {
-		{"missing", SEARCH__MOD_MISSING, 0x1ff},
-		{"exact", SEARCH__MOD_EXACT, 1u << MODEL_SP_STRING},
-		{"contains", SEARCH__MOD_CONTAINS, 1u << MODEL_SP_STRING},
-		{"text", SEARCH__MOD_TEXT, 1u << MODEL_SP_TOKEN},
-		{"not", SEARCH__MOD_NOT, 1u << MODEL_SP_TOKEN},
-		{"of-type", SEARCH__MOD_OF_TYPE, 1u << MODEL_SP_TOKEN},
-		{"in", SEARCH__MOD_IN, 1u << MODEL_SP_TOKEN},
-		{"not-in", SEARCH__MOD_NOT_IN, 1u << MODEL_SP_TOKEN},
-		{"below", SEARCH__MOD_BELOW, 1u << MODEL_SP_TOKEN | 1u << MODEL_SP_URI},
-		{"above", SEARCH__MOD_ABOVE, 1u << MODEL_SP_TOKEN | 1u << MODEL_SP_URI},
-		{"identifier", SEARCH__MOD_IDENTIFIER, 1u << MODEL_SP_REFERENCE},
+	        {"missing", SEARCH__MOD_MISSING, 0x1ff},
+	        {"exact", SEARCH__MOD_EXACT, 1u << MODEL_SP_STRING},
+	        {"contains", SEARCH__MOD_CONTAINS, 1u << MODEL_SP_STRING},
+	        {"text", SEARCH__MOD_TEXT, 1u << MODEL_SP_TOKEN},
+	        {"not", SEARCH__MOD_NOT, 1u << MODEL_SP_TOKEN},
+	        {"of-type", SEARCH__MOD_OF_TYPE, 1u << MODEL_SP_TOKEN},
+	        {"in", SEARCH__MOD_IN, 1u << MODEL_SP_TOKEN},
+	        {"not-in", SEARCH__MOD_NOT_IN, 1u << MODEL_SP_TOKEN},
+	        {"below", SEARCH__MOD_BELOW, 1u << MODEL_SP_TOKEN | 1u << MODEL_SP_URI},
+	        {"above", SEARCH__MOD_ABOVE, 1u << MODEL_SP_TOKEN | 1u << MODEL_SP_URI},
+	        {"identifier", SEARCH__MOD_IDENTIFIER, 1u << MODEL_SP_REFERENCE},
 	};
 	*mod = SEARCH__MOD_NONE;
 	*mod_type = NULL;
@@ -479,13 +487,14 @@ static int parse_modifier(pctx *c, const char *key, model_sp_type t, const char 
 		if (strcmp(name, mods[i].name))
 			continue;
 		if (!(mods[i].types & (1u << t))) {
-			problem(c, "invalid", key, "modifier :%s does not apply to %s parameters", name,
-			        type_name(t));
+			problem(c, "invalid", key, "modifier :%s does not apply to %s parameters",
+			        name, type_name(t));
 			return -1;
 		}
 		*mod = mods[i].mod;
 		if (*mod == SEARCH__MOD_IN || *mod == SEARCH__MOD_NOT_IN ||
-		    (t == MODEL_SP_TOKEN && (*mod == SEARCH__MOD_BELOW || *mod == SEARCH__MOD_ABOVE))) {
+		    (t == MODEL_SP_TOKEN &&
+		     (*mod == SEARCH__MOD_BELOW || *mod == SEARCH__MOD_ABOVE))) {
 			problem(c, "not-supported", key,
 			        "modifier :%s needs terminology services (value set expansion, "
 			        "subsumption), which are not supported yet",
@@ -553,8 +562,8 @@ static const model_search_param *find_component_param(const char *type,
 	return sp;
 }
 
-static int parse_composite(pctx *c, const char *key, const char *type,
-                           const model_search_param *sp, search__cond *cond, const char *val)
+static int parse_composite(pctx *c, const char *key, const char *type, const model_search_param *sp,
+                           search__cond *cond, const char *val)
 {
 	if (sp->component_count < 2 || sp->component_count > 4) {
 		problem(c, "not-supported", key, "composite %s has %zu components", sp->code,
@@ -589,16 +598,16 @@ static int parse_composite(pctx *c, const char *key, const char *type,
 		char *parts[4];
 		int k = split_escaped(c->a, alts[i], '$', parts, 4);
 		if (k != (int)cond->ncomps) {
-			problem(c, "invalid", key, "%s needs %zu values joined by '$', not '%s'", sp->code,
-			        cond->ncomps, alts[i]);
+			problem(c, "invalid", key, "%s needs %zu values joined by '$', not '%s'",
+			        sp->code, cond->ncomps, alts[i]);
 			return -1;
 		}
 		search__value *v = &cond->values[cond->nvalues++];
 		v->ncomps = cond->ncomps;
 		v->comps = arena_calloc(c->a, cond->ncomps * sizeof *v->comps);
 		for (size_t j = 0; j < cond->ncomps; j++)
-			if (parse_value(c, key, cond->comp_type[j], SEARCH__MOD_NONE, NULL, parts[j],
-			                &v->comps[j]))
+			if (parse_value(c, key, cond->comp_type[j], SEARCH__MOD_NONE, NULL,
+			                parts[j], &v->comps[j]))
 				return -1;
 	}
 	return 0;
@@ -606,29 +615,25 @@ static int parse_composite(pctx *c, const char *key, const char *type,
 
 static int value_rank(const search__cond *cond, const search__value *v)
 {
-	if (cond->mod == SEARCH__MOD_MISSING || cond->mod == SEARCH__MOD_NOT || v->prefix == SEARCH__NE)
+	if (cond->mod == SEARCH__MOD_MISSING || cond->mod == SEARCH__MOD_NOT ||
+	    v->prefix == SEARCH__NE)
 		return 6;
 	switch (cond->type) {
 	case MODEL_SP_TOKEN:
 		if (cond->mod == SEARCH__MOD_TEXT)
 			return 5;
 		return v->has_system && *v->s[0] && *v->s[1] ? 1 : 2;
-	case MODEL_SP_REFERENCE:
-		return 1;
-	case MODEL_SP_URI:
-		return cond->mod == SEARCH__MOD_NONE ? 1 : 3;
+	case MODEL_SP_REFERENCE: return 1;
+	case MODEL_SP_URI: return cond->mod == SEARCH__MOD_NONE ? 1 : 3;
 	case MODEL_SP_STRING:
 		if (cond->mod == SEARCH__MOD_EXACT)
 			return 1;
 		return cond->mod == SEARCH__MOD_NONE ? 3 : 5;
 	case MODEL_SP_COMPOSITE:
-	case MODEL_SP_QUANTITY:
-		return 2;
+	case MODEL_SP_QUANTITY: return 2;
 	case MODEL_SP_DATE:
-	case MODEL_SP_NUMBER:
-		return v->prefix == SEARCH__EQ ? 3 : 4;
-	default:
-		return 5;
+	case MODEL_SP_NUMBER: return v->prefix == SEARCH__EQ ? 3 : 4;
+	default: return 5;
 	}
 }
 
@@ -636,19 +641,11 @@ static void rank_cond(search__cond *cond)
 {
 	switch (cond->kind) {
 	case SEARCH__COND_ID:
-	case SEARCH__COND_COMPARTMENT:
-		cond->rank = cond->mod == SEARCH__MOD_NONE ? 0 : 6;
-		return;
-	case SEARCH__COND_LIST:
-		cond->rank = 1;
-		return;
-	case SEARCH__COND_LAST_UPDATED:
-		cond->rank = 4;
-		return;
+	case SEARCH__COND_COMPARTMENT: cond->rank = cond->mod == SEARCH__MOD_NONE ? 0 : 6; return;
+	case SEARCH__COND_LIST: cond->rank = 1; return;
+	case SEARCH__COND_LAST_UPDATED: cond->rank = 4; return;
 	case SEARCH__COND_CHAIN:
-	case SEARCH__COND_HAS:
-		cond->rank = 3;
-		return;
+	case SEARCH__COND_HAS: cond->rank = 3; return;
 	case SEARCH__COND_TYPES:
 		cond->rank = 0;
 		for (size_t i = 0; i < cond->nalts; i++)
@@ -759,7 +756,8 @@ static search__cond *parse_chain(pctx *c, const char *type, const char *key,
 		cond->alts[cond->nalts++] = (search__alt){.type = *t, .cond = inner};
 	}
 	if (!cond->nalts) {
-		problem(c, "invalid", key, "no target type of %s has a parameter '%s'", sp->code, next);
+		problem(c, "invalid", key, "no target type of %s has a parameter '%s'", sp->code,
+		        next);
 		return NULL;
 	}
 	rank_cond(cond);
@@ -767,8 +765,8 @@ static search__cond *parse_chain(pctx *c, const char *type, const char *key,
 }
 
 /* _text / _content: every word of a value must occur in the full text. */
-static search__cond *parse_fulltext(pctx *c, const char *type, const char *key,
-                                    const char *code, const char *modname, const char *val)
+static search__cond *parse_fulltext(pctx *c, const char *type, const char *key, const char *code,
+                                    const char *modname, const char *val)
 {
 	if (modname) {
 		problem(c, "invalid", key, "%s takes no modifier", code);
@@ -790,8 +788,8 @@ static search__cond *parse_fulltext(pctx *c, const char *type, const char *key,
 }
 
 /* Parameters that do not depend on the index: _id, _lastUpdated, _list. */
-static search__cond *parse_builtin(pctx *c, const char *key, const char *code,
-                                   const char *modname, const char *val, int *handled)
+static search__cond *parse_builtin(pctx *c, const char *key, const char *code, const char *modname,
+                                   const char *val, int *handled)
 {
 	*handled = !strcmp(code, "_id") || !strcmp(code, "_lastUpdated") || !strcmp(code, "_list");
 	if (!*handled)
@@ -822,8 +820,8 @@ static search__cond *parse_builtin(pctx *c, const char *key, const char *code,
 			return NULL;
 		}
 		if (val[0] == '$') {
-			problem(c, "not-supported", key, "functional lists such as '%s' are not supported",
-			        val);
+			problem(c, "not-supported", key,
+			        "functional lists such as '%s' are not supported", val);
 			return NULL;
 		}
 		cond = new_cond(c, SEARCH__COND_LIST, code);
@@ -941,7 +939,8 @@ static search__cond *parse_param(pctx *c, const char *type, const char *key, con
 		cond->alts = arena_calloc(c->a, n * sizeof *cond->alts);
 		for (size_t i = 0; i < n; i++) {
 			if (!model_search_param_find(types[i], code)) {
-				problem(c, "invalid", key, "%s has no search parameter '%s'", types[i], code);
+				problem(c, "invalid", key, "%s has no search parameter '%s'",
+				        types[i], code);
 				return NULL;
 			}
 			c->quiet += i > 0;
@@ -978,8 +977,10 @@ static search__cond *parse_param(pctx *c, const char *type, const char *key, con
 	if (parse_modifier(c, key, sp->type, modname, sp, &mod, &mod_type))
 		return NULL;
 	if (rest) {
-		if (sp->type != MODEL_SP_REFERENCE || (mod != SEARCH__MOD_NONE && mod != SEARCH__MOD_TYPE)) {
-			problem(c, "invalid", key, "only reference parameters can be chained, not %s", head);
+		if (sp->type != MODEL_SP_REFERENCE ||
+		    (mod != SEARCH__MOD_NONE && mod != SEARCH__MOD_TYPE)) {
+			problem(c, "invalid", key,
+			        "only reference parameters can be chained, not %s", head);
 			return NULL;
 		}
 		return parse_chain(c, type, key, sp, mod_type, rest, val, depth);
@@ -1071,8 +1072,8 @@ static int sort_key(pctx *c, const char *key, const char *code, search__sort *s)
 	for (size_t t = 0; t < nt; t++) {
 		const model_search_param *sp = model_search_param_find(types[t], code);
 		if (!sp) {
-			problem(c, "invalid", key, "%s has no search parameter '%s' to sort by", types[t],
-			        code);
+			problem(c, "invalid", key, "%s has no search parameter '%s' to sort by",
+			        types[t], code);
 			return -1;
 		}
 		if (sp->type == MODEL_SP_COMPOSITE || sp->type == MODEL_SP_SPECIAL) {
@@ -1131,7 +1132,8 @@ static int parse_include(pctx *c, const char *key, const char *val, int reverse,
 		char *parts[3];
 		int n = split_escaped(c->a, val, ':', parts, 3);
 		if (n < 2) {
-			problem(c, "invalid", key, "%s needs Type:parameter[:target], not '%s'", key, val);
+			problem(c, "invalid", key, "%s needs Type:parameter[:target], not '%s'",
+			        key, val);
 			return -1;
 		}
 		inc.source_type = parts[0];
@@ -1146,15 +1148,17 @@ static int parse_include(pctx *c, const char *key, const char *val, int reverse,
 			return -1;
 		}
 		if (strcmp(inc.param, "*") && strcmp(inc.source_type, "*")) {
-			const model_search_param *sp = model_search_param_find(inc.source_type, inc.param);
+			const model_search_param *sp =
+			        model_search_param_find(inc.source_type, inc.param);
 			if (!sp || sp->type != MODEL_SP_REFERENCE) {
 				problem(c, "invalid", key, "%s has no reference parameter '%s'",
 				        inc.source_type, inc.param);
 				return -1;
 			}
-			if (inc.target_type && sp->targets && !in_list(sp->targets, inc.target_type)) {
-				problem(c, "invalid", key, "%s:%s cannot refer to a %s", inc.source_type,
-				        inc.param, inc.target_type);
+			if (inc.target_type && sp->targets &&
+			    !in_list(sp->targets, inc.target_type)) {
+				problem(c, "invalid", key, "%s:%s cannot refer to a %s",
+				        inc.source_type, inc.param, inc.target_type);
 				return -1;
 			}
 		}
@@ -1174,12 +1178,13 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
 	if (!strcmp(key, "_count")) {
 		long n;
 		if (base_parse_long(val, 0, 1000000000L, &n)) {
-			problem(c, "invalid", key, "_count must be a non-negative integer, not '%s'", val);
+			problem(c, "invalid", key,
+			        "_count must be a non-negative integer, not '%s'", val);
 			return -1;
 		}
 		if (n > MAX_COUNT) {
-			diag_add(c->d, DIAG_WARNING, "too-costly", key, "_count %ld lowered to %d", n,
-			         MAX_COUNT);
+			diag_add(c->d, DIAG_WARNING, "too-costly", key, "_count %ld lowered to %d",
+			         n, MAX_COUNT);
 			n = MAX_COUNT;
 		}
 		q->count = (size_t)n;
@@ -1194,7 +1199,8 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
 				q->total = (search_total)i;
 				return 0;
 			}
-		problem(c, "invalid", key, "_total must be none, estimate or accurate, not '%s'", val);
+		problem(c, "invalid", key, "_total must be none, estimate or accurate, not '%s'",
+		        val);
 		return -1;
 	}
 	if (!strcmp(key, "_summary")) {
@@ -1204,8 +1210,8 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
 				q->summary = (search_summary)i;
 				return 0;
 			}
-		problem(c, "invalid", key, "_summary must be true, text, data, count or false, not '%s'",
-		        val);
+		problem(c, "invalid", key,
+		        "_summary must be true, text, data, count or false, not '%s'", val);
 		return -1;
 	}
 	if (!strcmp(key, "_elements")) {
@@ -1229,7 +1235,8 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
 			return 0;
 		if (!strcmp(val, "true") || !strcmp(val, "both")) {
 			problem(c, "not-supported", key,
-			        "searching contained resources (_contained=%s) is not supported", val);
+			        "searching contained resources (_contained=%s) is not supported",
+			        val);
 			return -1;
 		}
 		problem(c, "invalid", key, "_contained must be true, false or both, not '%s'", val);
@@ -1238,7 +1245,8 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
 	if (!strcmp(key, "_containedType")) {
 		if (!strcmp(val, "container") || !strcmp(val, "contained"))
 			return 0; /* only matters with _contained, which is always false */
-		problem(c, "invalid", key, "_containedType must be container or contained, not '%s'", val);
+		problem(c, "invalid", key,
+		        "_containedType must be container or contained, not '%s'", val);
 		return -1;
 	}
 	if (!strcmp(key, "_query") || !strcmp(key, "_filter")) {
@@ -1252,9 +1260,9 @@ static int parse_result_param(pctx *c, const char *key, const char *val)
  * the canonical query. */
 static int is_control_param(const char *key)
 {
-	static const char *const names[] = {"_format", "_pretty",   "_offset", "_page_after",
-	                                    "_after",  "_cursor",   "_page",   "_getpages",
-	                                    NULL};
+	static const char *const names[] = {"_format",     "_pretty",   "_offset",
+	                                    "_page_after", "_after",    "_cursor",
+	                                    "_page",       "_getpages", NULL};
 	return in_list(names, key);
 }
 
@@ -1268,8 +1276,8 @@ static void canonical_add(buf *b, const char *key, const char *val)
 		if (part)
 			buf_putc(b, '=');
 		for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			    strchr("-._~:/|,$*@!'()", *p)) {
+			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~:/|,$*@!'()", *p)) {
 				buf_putc(b, (char)*p);
 			} else {
 				buf_putc(b, '%');
@@ -1287,14 +1295,16 @@ static int parse_types(pctx *c, const char *const *keys, const char *const *vals
 			continue;
 		if (c->q->type) {
 			if (strcmp(vals[i], c->q->type))
-				problem(c, "invalid", "_type", "_type applies to searches across all types");
+				problem(c, "invalid", "_type",
+				        "_type applies to searches across all types");
 			continue;
 		}
 		size_t count;
 		const char **types = split_list(c->a, vals[i], &count);
 		for (size_t t = 0; t < count; t++)
 			if (!is_resource_type(types[t])) {
-				problem(c, "invalid", "_type", "'%s' is not a resource type", types[t]);
+				problem(c, "invalid", "_type", "'%s' is not a resource type",
+				        types[t]);
 				return -1;
 			}
 		if (count)

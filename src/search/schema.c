@@ -14,53 +14,53 @@
  */
 #include "search_int.h"
 
-#define INDEXES                                                                                 \
-	"CREATE INDEX IF NOT EXISTS sp_string_norm ON sp_string(pid, norm, rid);"                    \
-	"CREATE INDEX IF NOT EXISTS sp_string_exact ON sp_string(pid, exact);"                       \
-	"CREATE INDEX IF NOT EXISTS sp_string_rid ON sp_string(rid, pid);"                           \
-	"CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(pid, code, system, rid);"              \
-	"CREATE INDEX IF NOT EXISTS sp_token_system ON sp_token(pid, system, code);"                 \
-	"CREATE INDEX IF NOT EXISTS sp_token_text ON sp_token(pid, text);"                           \
-	"CREATE INDEX IF NOT EXISTS sp_token_rid ON sp_token(rid, pid);"                             \
-	"CREATE INDEX IF NOT EXISTS sp_date_lo ON sp_date(pid, lo, hi, rid);"                        \
-	"CREATE INDEX IF NOT EXISTS sp_date_hi ON sp_date(pid, hi);"                                 \
-	"CREATE INDEX IF NOT EXISTS sp_date_rid ON sp_date(rid, pid);"                               \
-	"CREATE INDEX IF NOT EXISTS sp_number_value ON sp_number(pid, value);"                       \
-	"CREATE INDEX IF NOT EXISTS sp_number_rid ON sp_number(rid, pid);"                           \
-	"CREATE INDEX IF NOT EXISTS sp_quantity_code ON sp_quantity(pid, code, value);"              \
-	"CREATE INDEX IF NOT EXISTS sp_quantity_ccode ON sp_quantity(pid, ccode, cvalue);"           \
-	"CREATE INDEX IF NOT EXISTS sp_quantity_rid ON sp_quantity(rid, pid);"                       \
-	"CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(pid, tid, ttype, rid);"      \
-	"CREATE INDEX IF NOT EXISTS sp_reference_rev ON sp_reference(ttype, tid, pid);"              \
-	"CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(pid, url);"                     \
-	"CREATE INDEX IF NOT EXISTS sp_reference_ident ON sp_reference(pid, ivalue, isystem);"       \
-	"CREATE INDEX IF NOT EXISTS sp_reference_rid ON sp_reference(rid, pid);"                     \
-	"CREATE INDEX IF NOT EXISTS sp_uri_uri ON sp_uri(pid, uri);"                                 \
-	"CREATE INDEX IF NOT EXISTS sp_uri_rid ON sp_uri(rid, pid);"                                 \
-	"CREATE INDEX IF NOT EXISTS sp_compartment_patient ON sp_compartment(patient, rid);"         \
+#define INDEXES                                                                                    \
+	"CREATE INDEX IF NOT EXISTS sp_string_norm ON sp_string(pid, norm, rid);"                  \
+	"CREATE INDEX IF NOT EXISTS sp_string_exact ON sp_string(pid, exact);"                     \
+	"CREATE INDEX IF NOT EXISTS sp_string_rid ON sp_string(rid, pid);"                         \
+	"CREATE INDEX IF NOT EXISTS sp_token_code ON sp_token(pid, code, system, rid);"            \
+	"CREATE INDEX IF NOT EXISTS sp_token_system ON sp_token(pid, system, code);"               \
+	"CREATE INDEX IF NOT EXISTS sp_token_text ON sp_token(pid, text);"                         \
+	"CREATE INDEX IF NOT EXISTS sp_token_rid ON sp_token(rid, pid);"                           \
+	"CREATE INDEX IF NOT EXISTS sp_date_lo ON sp_date(pid, lo, hi, rid);"                      \
+	"CREATE INDEX IF NOT EXISTS sp_date_hi ON sp_date(pid, hi);"                               \
+	"CREATE INDEX IF NOT EXISTS sp_date_rid ON sp_date(rid, pid);"                             \
+	"CREATE INDEX IF NOT EXISTS sp_number_value ON sp_number(pid, value);"                     \
+	"CREATE INDEX IF NOT EXISTS sp_number_rid ON sp_number(rid, pid);"                         \
+	"CREATE INDEX IF NOT EXISTS sp_quantity_code ON sp_quantity(pid, code, value);"            \
+	"CREATE INDEX IF NOT EXISTS sp_quantity_ccode ON sp_quantity(pid, ccode, cvalue);"         \
+	"CREATE INDEX IF NOT EXISTS sp_quantity_rid ON sp_quantity(rid, pid);"                     \
+	"CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(pid, tid, ttype, rid);"    \
+	"CREATE INDEX IF NOT EXISTS sp_reference_rev ON sp_reference(ttype, tid, pid);"            \
+	"CREATE INDEX IF NOT EXISTS sp_reference_url ON sp_reference(pid, url);"                   \
+	"CREATE INDEX IF NOT EXISTS sp_reference_ident ON sp_reference(pid, ivalue, isystem);"     \
+	"CREATE INDEX IF NOT EXISTS sp_reference_rid ON sp_reference(rid, pid);"                   \
+	"CREATE INDEX IF NOT EXISTS sp_uri_uri ON sp_uri(pid, uri);"                               \
+	"CREATE INDEX IF NOT EXISTS sp_uri_rid ON sp_uri(rid, pid);"                               \
+	"CREATE INDEX IF NOT EXISTS sp_compartment_patient ON sp_compartment(patient, rid);"       \
 	"CREATE INDEX IF NOT EXISTS sp_compartment_rid ON sp_compartment(rid);"
 
 /* I: integer, R: real, T: text */
-#define TABLES(I, R, T)                                                                         \
+#define TABLES(I, R, T)                                                                            \
 	"CREATE TABLE IF NOT EXISTS sp_string(pid " I ", rid " I ", grp " I ", norm " T            \
-	", exact " T ");"                                                                            \
+	", exact " T ");"                                                                          \
 	"CREATE TABLE IF NOT EXISTS sp_token(pid " I ", rid " I ", grp " I ", system " T           \
-	", code " T ", text " T ");"                                                                 \
+	", code " T ", text " T ");"                                                               \
 	"CREATE TABLE IF NOT EXISTS sp_date(pid " I ", rid " I ", grp " I ", lo " I ", hi " I ");" \
-	"CREATE TABLE IF NOT EXISTS sp_number(pid " I ", rid " I ", grp " I ", value " R           \
-	", lo " R ", hi " R ");"                                                                     \
+	"CREATE TABLE IF NOT EXISTS sp_number(pid " I ", rid " I ", grp " I ", value " R ", lo " R \
+	", hi " R ");"                                                                             \
 	"CREATE TABLE IF NOT EXISTS sp_quantity(pid " I ", rid " I ", grp " I ", value " R         \
-	", lo " R ", hi " R ", system " T ", code " T ", cvalue " R ", ccode " T ");"                \
+	", lo " R ", hi " R ", system " T ", code " T ", cvalue " R ", ccode " T ");"              \
 	"CREATE TABLE IF NOT EXISTS sp_reference(pid " I ", rid " I ", grp " I ", ttype " T        \
-	", tid " T ", url " T ", isystem " T ", ivalue " T ");"                                      \
+	", tid " T ", url " T ", isystem " T ", ivalue " T ");"                                    \
 	"CREATE TABLE IF NOT EXISTS sp_uri(pid " I ", rid " I ", grp " I ", uri " T ");"           \
 	"CREATE TABLE IF NOT EXISTS sp_compartment(rid " I ", patient " T ");"
 
 static const char sqlite_sql[] =
-	TABLES("INTEGER NOT NULL", "REAL NOT NULL", "TEXT NOT NULL") INDEXES;
+        TABLES("INTEGER NOT NULL", "REAL NOT NULL", "TEXT NOT NULL") INDEXES;
 
-static const char postgres_sql[] =
-	TABLES("BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "TEXT COLLATE \"C\" NOT NULL") INDEXES;
+static const char postgres_sql[] = TABLES("BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL",
+                                          "TEXT COLLATE \"C\" NOT NULL") INDEXES;
 
 const char *search_schema_sql(search_dialect dialect)
 {

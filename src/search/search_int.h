@@ -50,8 +50,15 @@
 #define SEARCH_OF_TYPE_COMPONENT 0xffu
 
 typedef enum search__prefix {
-	SEARCH__EQ, SEARCH__NE, SEARCH__GT, SEARCH__LT, SEARCH__GE, SEARCH__LE,
-	SEARCH__SA, SEARCH__EB, SEARCH__AP
+	SEARCH__EQ,
+	SEARCH__NE,
+	SEARCH__GT,
+	SEARCH__LT,
+	SEARCH__GE,
+	SEARCH__LE,
+	SEARCH__SA,
+	SEARCH__EB,
+	SEARCH__AP
 } search__prefix;
 
 typedef enum search__modifier {
@@ -66,22 +73,22 @@ typedef enum search__modifier {
 	SEARCH__MOD_NOT_IN,
 	SEARCH__MOD_BELOW,
 	SEARCH__MOD_ABOVE,
-	SEARCH__MOD_TYPE,       /* reference:[Type] */
-	SEARCH__MOD_IDENTIFIER  /* reference:identifier */
+	SEARCH__MOD_TYPE,      /* reference:[Type] */
+	SEARCH__MOD_IDENTIFIER /* reference:identifier */
 } search__modifier;
 
 /* One value of a parameter (the alternatives of an OR). Which fields are
  * used depends on the parameter's type. */
 typedef struct search__value {
 	search__prefix prefix;
-	const char *s[3];   /* string: norm, exact, - | token: system, code, value (of-type) |
-	                     * reference: ttype, tid, url | uri: uri | quantity: system, code, - |
-	                     * :text/:contains: normalised text in s[0] */
-	int has_system;     /* token/quantity: a '|' was given (system may be '') */
-	double num;         /* number/quantity: the value */
-	double num_lo, num_hi; /* its implicit precision range [lo, hi) */
-	int64_t lo, hi;     /* date: the range of the value, inclusive microseconds */
-	int missing;        /* :missing=true (1) or false (0) */
+	const char *s[3];        /* string: norm, exact, - | token: system, code, value (of-type) |
+	                          * reference: ttype, tid, url | uri: uri | quantity: system, code, - |
+	                          * :text/:contains: normalised text in s[0] */
+	int has_system;          /* token/quantity: a '|' was given (system may be '') */
+	double num;              /* number/quantity: the value */
+	double num_lo, num_hi;   /* its implicit precision range [lo, hi) */
+	int64_t lo, hi;          /* date: the range of the value, inclusive microseconds */
+	int missing;             /* :missing=true (1) or false (0) */
 	const char *const *uris; /* uri:above: the candidate parents, NULL-terminated */
 	struct search__value *comps; /* composite: one value per component */
 	size_t ncomps;
@@ -108,14 +115,14 @@ typedef struct search__alt {
 
 struct search__cond {
 	search__cond_kind kind;
-	const char *code;          /* the parameter's code, for messages */
-	model_sp_type type;        /* PARAM: its search-parameter type */
-	uint32_t pid;              /* PARAM/CHAIN: its pid; HAS: the referring parameter's pid */
-	const uint32_t *pids;      /* PARAM across all types (system level): every type's pid */
-	size_t npids;              /* 0: use pid */
+	const char *code;     /* the parameter's code, for messages */
+	model_sp_type type;   /* PARAM: its search-parameter type */
+	uint32_t pid;         /* PARAM/CHAIN: its pid; HAS: the referring parameter's pid */
+	const uint32_t *pids; /* PARAM across all types (system level): every type's pid */
+	size_t npids;         /* 0: use pid */
 	search__modifier mod;
-	const char *mod_type;      /* reference:[Type], chain target type */
-	search__value *values;     /* OR'd */
+	const char *mod_type;  /* reference:[Type], chain target type */
+	search__value *values; /* OR'd */
 	size_t nvalues;
 	/* composite components */
 	uint32_t comp_pid[4];
@@ -127,20 +134,20 @@ struct search__cond {
 	/* HAS */
 	const char *has_type;
 	search__cond *inner;
-	int rank;                  /* selectivity class: lower runs first */
+	int rank; /* selectivity class: lower runs first */
 };
 
 typedef struct search__sort {
 	const char *code;
 	int desc;
-	int kind;            /* 0 indexed param, 1 _id, 2 _lastUpdated */
+	int kind; /* 0 indexed param, 1 _id, 2 _lastUpdated */
 	model_sp_type type;
-	uint32_t *pids;      /* the parameter's pid in each searched type (_type: several) */
+	uint32_t *pids; /* the parameter's pid in each searched type (_type: several) */
 	size_t npids;
 } search__sort;
 
 struct search_query {
-	const char *type;          /* NULL: system level */
+	const char *type; /* NULL: system level */
 	search__cond *conds;
 	size_t nconds, cap;
 	search__sort *sorts;
@@ -153,7 +160,7 @@ struct search_query {
 	size_t nincludes;
 	const char **types;
 	const char *canonical;
-	int contained;             /* 0 false, 1 true, 2 both */
+	int contained; /* 0 false, 1 true, 2 both */
 	arena *a;
 };
 

@@ -106,14 +106,14 @@ static void date(int rid, const char *type, const char *code, const char *lo, co
 	int64_t l1, h1, l2, h2;
 	assert_int_equal(search__date_range(lo, &l1, &h1), 0);
 	assert_int_equal(search__date_range(hi ? hi : lo, &l2, &h2), 0);
-	execf("INSERT INTO sp_date VALUES(%u, %d, 0, %lld, %lld)", pid(type, code), rid, (long long)l1,
-	      (long long)h2);
+	execf("INSERT INTO sp_date VALUES(%u, %d, 0, %lld, %lld)", pid(type, code), rid,
+	      (long long)l1, (long long)h2);
 }
 
 static void num(int rid, const char *type, const char *code, double v)
 {
-	execf("INSERT INTO sp_number VALUES(%u, %d, 0, %.17g, %.17g, %.17g)", pid(type, code), rid, v,
-	      v, v);
+	execf("INSERT INTO sp_number VALUES(%u, %d, 0, %.17g, %.17g, %.17g)", pid(type, code), rid,
+	      v, v, v);
 }
 
 static void qty_row(uint32_t p, int grp, int rid, double v, const char *system, const char *code)
@@ -122,15 +122,15 @@ static void qty_row(uint32_t p, int grp, int rid, double v, const char *system, 
 	const char *cc = "";
 	if (!strcmp(system, SEARCH_UCUM) && search__ucum_canonical(A, code, v, &cv, &cc))
 		cv = 0, cc = "";
-	execf("INSERT INTO sp_quantity VALUES(%u, %d, %d, %.17g, %.17g, %.17g, %Q, %Q, %.17g, %Q)", p,
-	      rid, grp, v, v, v, system, code, cv, cc);
+	execf("INSERT INTO sp_quantity VALUES(%u, %d, %d, %.17g, %.17g, %.17g, %Q, %Q, %.17g, %Q)",
+	      p, rid, grp, v, v, v, system, code, cv, cc);
 }
 
 static void ref(int rid, const char *type, const char *code, const char *ttype, const char *tid,
                 const char *url, const char *isystem, const char *ivalue)
 {
-	execf("INSERT INTO sp_reference VALUES(%u, %d, 0, %Q, %Q, %Q, %Q, %Q)", pid(type, code), rid,
-	      ttype, tid, url, isystem, ivalue);
+	execf("INSERT INTO sp_reference VALUES(%u, %d, 0, %Q, %Q, %Q, %Q, %Q)", pid(type, code),
+	      rid, ttype, tid, url, isystem, ivalue);
 }
 
 static void uri(int rid, const char *type, const char *code, const char *u)
@@ -146,10 +146,10 @@ static void comp_token(int rid, const char *type, const char *code, unsigned k, 
 	      search_component_pid(pid(type, code), k), rid, grp, system, c);
 }
 
-#define LOINC "http://loinc.org"
+#define LOINC  "http://loinc.org"
 #define GENDER "http://hl7.org/fhir/administrative-gender"
-#define V2 "http://terminology.hl7.org/CodeSystem/v2-0203"
-#define T0 1600000000000000LL /* a last_updated */
+#define V2     "http://terminology.hl7.org/CodeSystem/v2-0203"
+#define T0     1600000000000000LL /* a last_updated */
 
 static void load(void)
 {
@@ -197,8 +197,8 @@ static void load(void)
 	res(15, "Observation", "o6", 0, T0);
 	const char *subj[][2] = {{"o1", "p1"}, {"o2", "p2"}, {"o3", "p1"}, {"o4", "p3"}};
 	for (int i = 0; i < 4; i++) {
-		ref(10 + i, "Observation", "subject", "Patient", subj[i][1], "", i == 1 ? "urn:mrn" : "",
-		    i == 1 ? "555" : "");
+		ref(10 + i, "Observation", "subject", "Patient", subj[i][1], "",
+		    i == 1 ? "urn:mrn" : "", i == 1 ? "555" : "");
 		ref(10 + i, "Observation", "patient", "Patient", subj[i][1], "", "", "");
 	}
 	ref(14, "Observation", "subject", "", "", "http://other/fhir/Patient/p9", "", "");
@@ -319,7 +319,8 @@ static search_query *parse_ok(const char *type, const char *query)
 	search_query *q = NULL;
 	int rc = search_parse(A, type, keys, vals, n, 1, &q, &d);
 	if (rc || d.errors)
-		fail_msg("%s?%s: %s", type ? type : "", query, d.count ? d.items[0].message : "failed");
+		fail_msg("%s?%s: %s", type ? type : "", query,
+		         d.count ? d.items[0].message : "failed");
 	return q;
 }
 
@@ -341,8 +342,8 @@ static const char *run_q(search_query *q, int64_t after)
 	assert_int_equal(sqlite3_bind_parameter_count(st), (int)s.nbinds);
 	for (size_t i = 0; i < s.nbinds; i++) {
 		const search_bind *b = &s.binds[i];
-		int rc = b->kind == SEARCH_BIND_TEXT ? sqlite3_bind_text(st, (int)i + 1, b->text, -1,
-		                                                         SQLITE_STATIC)
+		int rc = b->kind == SEARCH_BIND_TEXT
+		                 ? sqlite3_bind_text(st, (int)i + 1, b->text, -1, SQLITE_STATIC)
 		         : b->kind == SEARCH_BIND_INT ? sqlite3_bind_int64(st, (int)i + 1, b->i)
 		                                      : sqlite3_bind_double(st, (int)i + 1, b->r);
 		assert_int_equal(rc, SQLITE_OK);
@@ -351,7 +352,8 @@ static const char *run_q(search_query *q, int64_t after)
 	buf_init(&out, 0);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		buf_printf(&out, "%s%lld", out.len ? "," : "", (long long)sqlite3_column_int64(st, 0));
+		buf_printf(&out, "%s%lld", out.len ? "," : "",
+		           (long long)sqlite3_column_int64(st, 0));
 	if (rc != SQLITE_DONE)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	sqlite3_finalize(st);
@@ -414,8 +416,16 @@ static void test_date_range(void **state)
 	assert_int_equal(hi - lo + 1, 1);
 	assert_int_equal(search__date_range("1969-12-31", &lo, &hi), 0);
 	assert_int_equal(lo, -86400000000LL);
-	const char *bad[] = {"20", "2020-13", "2020-02-30", "2020-01-01T25:00", "2020-01-01T10",
-	                     "2020-01-01Z", "2020-01-01T10:00:00.", "2020/01/01", "x", ""};
+	const char *bad[] = {"20",
+	                     "2020-13",
+	                     "2020-02-30",
+	                     "2020-01-01T25:00",
+	                     "2020-01-01T10",
+	                     "2020-01-01Z",
+	                     "2020-01-01T10:00:00.",
+	                     "2020/01/01",
+	                     "x",
+	                     ""};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		if (search__date_range(bad[i], &lo, &hi) == 0)
 			fail_msg("'%s' accepted", bad[i]);
@@ -472,8 +482,9 @@ static void test_parse_order(void **state)
 {
 	(void)state;
 	/* most selective first, whatever the URL order */
-	search_query *q = parse_ok("Observation", "status:not=final&date=ge2020&code=8480-6&"
-	                            "subject=Patient/1&_id=o1&value-string:contains=x");
+	search_query *q =
+	        parse_ok("Observation", "status:not=final&date=ge2020&code=8480-6&"
+	                                "subject=Patient/1&_id=o1&value-string:contains=x");
 	assert_int_equal(q->nconds, 6);
 	assert_int_equal(q->conds[0].kind, SEARCH__COND_ID);
 	assert_string_equal(q->conds[1].code, "subject");
@@ -486,11 +497,11 @@ static void test_parse_order(void **state)
 static void test_parse_result_params(void **state)
 {
 	(void)state;
-	search_query *q = parse_ok(
-		"Observation", "_count=5&_sort=-date,status&_total=estimate&_summary=count&"
-		               "_elements=id,code&_include=Observation:subject:Patient&"
-		               "_revinclude:iterate=Provenance:target&_include=*&_format=json&"
-		               "_contained=false&_containedType=container");
+	search_query *q = parse_ok("Observation",
+	                           "_count=5&_sort=-date,status&_total=estimate&_summary=count&"
+	                           "_elements=id,code&_include=Observation:subject:Patient&"
+	                           "_revinclude:iterate=Provenance:target&_include=*&_format=json&"
+	                           "_contained=false&_containedType=container");
 	assert_int_equal(search_query_count(q), 5);
 	assert_int_equal(search_query_total(q), SEARCH_TOTAL_ESTIMATE);
 	assert_int_equal(search_query_summary(q), SEARCH_SUMMARY_COUNT);
@@ -543,7 +554,8 @@ static void test_canonical(void **state)
 	diag_list d;
 	diag_init(&d, A);
 	assert_int_equal(search_parse(A, "Patient", keys, vals, 4, 0, &q, &d), 0);
-	assert_string_equal(search_query_canonical(q), "name=a%20b%26c&address=Amsterdam%2B1&_count=10");
+	assert_string_equal(search_query_canonical(q),
+	                    "name=a%20b%26c&address=Amsterdam%2B1&_count=10");
 	assert_int_equal(d.count, 1);
 }
 
@@ -556,8 +568,8 @@ static void test_parse_errors(void **state)
 	rejected("RiskAssessment", "probability=abc", "invalid");
 	rejected("Observation", "value-quantity=5|http://unitsofmeasure.org", "invalid");
 	rejected("Patient", "name:foo=x", "invalid");
-	rejected("Patient", "name:not=x", "invalid");          /* :not is for tokens */
-	rejected("Patient", "gender:exact=x", "invalid");      /* :exact is for strings */
+	rejected("Patient", "name:not=x", "invalid");     /* :not is for tokens */
+	rejected("Patient", "gender:exact=x", "invalid"); /* :exact is for strings */
 	rejected("Patient", "name:missing=maybe", "invalid");
 	rejected("Observation", "code:in=http://x/vs", "not-supported");
 	rejected("Observation", "code:not-in=http://x/vs", "not-supported");
@@ -565,7 +577,7 @@ static void test_parse_errors(void **state)
 	rejected("Observation", "subject:Medication=1", "invalid");
 	rejected("Observation", "subject=NotAType/1", "invalid");
 	rejected("Observation", "subject:Patient=Group/1", "invalid");
-	rejected("Observation", "status.name=x", "invalid");       /* not a reference */
+	rejected("Observation", "status.name=x", "invalid"); /* not a reference */
 	rejected("Observation", "subject.nonexistent=x", "invalid");
 	rejected("Observation", "code-value-quantity=8480-6", "invalid");
 	rejected("Patient", "identifier:of-type=a|b", "invalid");
@@ -587,12 +599,13 @@ static void test_parse_errors(void **state)
 	rejected("Patient", "_query=x", "not-supported");
 	rejected("Location", "near=1|2|3|km", "not-supported");
 	rejected("Observation", "_id:exact=1", "invalid");
-	rejected(NULL, "name=x", "not-supported");                 /* all types: needs _type */
+	rejected(NULL, "name=x", "not-supported"); /* all types: needs _type */
 	rejected(NULL, "_tag.x=1", "not-supported");
 	rejected(NULL, "_type=Patient,Nope", "invalid");
 	rejected(NULL, "_type=Patient,Observation&name=x", "invalid"); /* not on Observation */
 	rejected("Patient", "name.x=1", "invalid");
-	rejected("Observation", "subject:Patient.organization.partof.partof.partof.partof.name=x", "too-costly");
+	rejected("Observation", "subject:Patient.organization.partof.partof.partof.partof.name=x",
+	         "too-costly");
 
 	/* the type itself */
 	diag_list d;
@@ -618,7 +631,7 @@ static void test_string(void **state)
 	MATCH("Patient", "name:contains=mit", "1,2");
 	/* punctuation is folded away: nothing left to match but the presence of a value */
 	MATCH("Patient", "name:contains=%", "1,2,3,5");
-		MATCH("Patient", "name=smith,jones", "1,2,3");
+	MATCH("Patient", "name=smith,jones", "1,2,3");
 	MATCH("Patient", "name=smith&name=renee", "1");
 	MATCH("Patient", "name=smith&name=jones", "");
 	MATCH("Patient", "name:missing=false", "1,2,3,5");
@@ -647,7 +660,7 @@ static void test_token(void **state)
 	MATCH("Observation", "code=" LOINC "|8480-6", "10,11");
 	MATCH("Observation", "code=" LOINC "|8480-6," LOINC "|29463-7", "10,11,12,13");
 	MATCH("Observation", "code:text=systolic", "10,11");
-	MATCH("Observation", "code:text=blood pre", "");        /* prefix of the whole text */
+	MATCH("Observation", "code:text=blood pre", ""); /* prefix of the whole text */
 	MATCH("Observation", "code:text=SYSTOLIC BLOOD", "10,11");
 	MATCH("Observation", "code=" LOINC "|8480-6&subject=Patient/p1", "10");
 	MATCH("Observation", "status=final&code=29463-7", "");
@@ -873,7 +886,8 @@ static void test_sql_shape(void **state)
 {
 	(void)state;
 	/* values are bound, never in the SQL text */
-	search_query *q = parse_ok("Patient", "name=o'brien;drop&identifier=x|y'z&birthdate=ge2020");
+	search_query *q =
+	        parse_ok("Patient", "name=o'brien;drop&identifier=x|y'z&birthdate=ge2020");
 	diag_list d;
 	diag_init(&d, A);
 	search_sql s;
@@ -897,8 +911,9 @@ static const char *plan(const char *type, const char *query)
 	diag_init(&d, A);
 	search_sql s;
 	assert_int_equal(search_compile(parse_ok(type, query), SEARCH_SQLITE, 0, A, &s, &d), 0);
-	char *sql = arena_printf(A, "EXPLAIN QUERY PLAN SELECT r.rid FROM resource r WHERE %s ORDER BY %s",
-	                         s.where, s.order_by);
+	char *sql = arena_printf(
+	        A, "EXPLAIN QUERY PLAN SELECT r.rid FROM resource r WHERE %s ORDER BY %s", s.where,
+	        s.order_by);
 	sqlite3_stmt *st;
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	buf out;
@@ -915,11 +930,11 @@ static void test_plan(void **state)
 {
 	(void)state;
 	const char *queries[][2] = {
-		{"Observation", "patient=Patient/p1&code=" LOINC "|8480-6&date=ge2020"},
-		{"Observation", "date=ge2020&code=8480-6&_sort=-date"},
-		{"Observation", "subject:Patient.name=smith&status:not=final"},
-		{"Patient", "_has:Observation:patient:code=8480-6"},
-		{"Patient", "name=smith&birthdate=1980"},
+	        {"Observation", "patient=Patient/p1&code=" LOINC "|8480-6&date=ge2020"},
+	        {"Observation", "date=ge2020&code=8480-6&_sort=-date"},
+	        {"Observation", "subject:Patient.name=smith&status:not=final"},
+	        {"Patient", "_has:Observation:patient:code=8480-6"},
+	        {"Patient", "name=smith&birthdate=1980"},
 	};
 	for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
 		const char *p = plan(queries[i][0], queries[i][1]);
@@ -931,24 +946,15 @@ static void test_plan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_date_range),
-		cmocka_unit_test(test_parse_values),
-		cmocka_unit_test(test_parse_order),
-		cmocka_unit_test(test_parse_result_params),
-		cmocka_unit_test(test_canonical),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_string),
-		cmocka_unit_test(test_token),
-		cmocka_unit_test(test_date),
-		cmocka_unit_test(test_number_quantity),
-		cmocka_unit_test(test_reference),
-		cmocka_unit_test(test_uri_composite),
-		cmocka_unit_test(test_chain_has),
-		cmocka_unit_test(test_compartment_paging),
-		cmocka_unit_test(test_system_level),
-		cmocka_unit_test(test_sort),
-		cmocka_unit_test(test_sql_shape),
-		cmocka_unit_test(test_plan),
+	        cmocka_unit_test(test_date_range),   cmocka_unit_test(test_parse_values),
+	        cmocka_unit_test(test_parse_order),  cmocka_unit_test(test_parse_result_params),
+	        cmocka_unit_test(test_canonical),    cmocka_unit_test(test_parse_errors),
+	        cmocka_unit_test(test_string),       cmocka_unit_test(test_token),
+	        cmocka_unit_test(test_date),         cmocka_unit_test(test_number_quantity),
+	        cmocka_unit_test(test_reference),    cmocka_unit_test(test_uri_composite),
+	        cmocka_unit_test(test_chain_has),    cmocka_unit_test(test_compartment_paging),
+	        cmocka_unit_test(test_system_level), cmocka_unit_test(test_sort),
+	        cmocka_unit_test(test_sql_shape),    cmocka_unit_test(test_plan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
