@@ -8,5 +8,7 @@
 int cli_serve(int argc, char **argv);
 /* bron fhirpath 'EXPR' file.json - print the result collection as JSON. */
 int cli_fhirpath(int argc, char **argv);
+/* bron import [--url BASE | --data DIR] FILE... - load Bundles and NDJSON. */
+int cli_import(int argc, char **argv);
 
 #endif

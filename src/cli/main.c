@@ -12,6 +12,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: bron COMMAND [ARGS]\n\n"
 	           "commands:\n"
 	           "  serve       serve the FHIR API (bron serve --help)\n"
+	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  fhirpath    evaluate a FHIRPath expression: bron fhirpath 'EXPR' file.json\n"
 	           "  version     print the version\n");
 }
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "serve"))
 		return cli_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "import"))
+		return cli_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "fhirpath"))
 		return cli_fhirpath(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
