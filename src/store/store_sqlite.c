@@ -69,22 +69,23 @@ static const char *schema_sql =
 	"  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	"  UNIQUE(type, id));"
 	"CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
+	"CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
 	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-	"INSERT INTO bron_schema SELECT 2 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+	"INSERT INTO bron_schema SELECT 3 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
-	"INSERT INTO sp_string(pid,rid,grp,norm,exact) VALUES(?1,?2,?3,?4,?5)",
-	"INSERT INTO sp_token(pid,rid,grp,system,code,text) VALUES(?1,?2,?3,?4,?5,?6)",
-	"INSERT INTO sp_date(pid,rid,grp,lo,hi) VALUES(?1,?2,?3,?4,?5)",
-	"INSERT INTO sp_number(pid,rid,grp,value,lo,hi) VALUES(?1,?2,?3,?4,?5,?6)",
-	"INSERT INTO sp_quantity(pid,rid,grp,value,lo,hi,system,code,cvalue,ccode) "
+	"INSERT OR IGNORE INTO sp_string(pid,rid,grp,norm,exact) VALUES(?1,?2,?3,?4,?5)",
+	"INSERT OR IGNORE INTO sp_token(pid,rid,grp,system,code,text) VALUES(?1,?2,?3,?4,?5,?6)",
+	"INSERT OR IGNORE INTO sp_date(pid,rid,grp,lo,hi) VALUES(?1,?2,?3,?4,?5)",
+	"INSERT OR IGNORE INTO sp_number(pid,rid,grp,value,lo,hi) VALUES(?1,?2,?3,?4,?5,?6)",
+	"INSERT OR IGNORE INTO sp_quantity(pid,rid,grp,value,lo,hi,system,code,cvalue,ccode) "
 	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-	"INSERT INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
+	"INSERT OR IGNORE INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
 	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-	"INSERT INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
+	"INSERT OR IGNORE INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
 };
 _Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS, "one per row kind");
 
@@ -144,7 +145,7 @@ static int prepare_writer(store *s)
 	                           "VALUES(?1,?2,?3,?4,?5,?6)", -1, &s->w_insert_current, NULL) ||
 	    sqlite3_prepare_v2(db, "UPDATE resource SET version=?2, deleted=?3, last_updated=?4, seq=?5 "
 	                           "WHERE rid=?1", -1, &s->w_update_current, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO sp_compartment(rid,patient) VALUES(?1,?2)", -1,
+	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO sp_compartment(rid,patient) VALUES(?1,?2)", -1,
 	                       &s->w_compartment, NULL) ||
 	    sqlite3_prepare_v2(db, "SAVEPOINT req", -1, &s->w_savepoint, NULL) ||
 	    sqlite3_prepare_v2(db, "RELEASE req", -1, &s->w_release, NULL) ||
