@@ -23,26 +23,26 @@
 #include "cli.h"
 #include "import_int.h"
 
-#define MAX_ATTEMPTS 10            /* sends of one job before it is given up */
-#define BACKOFF_FIRST_US 100000    /* first retry delay, doubled each time */
-#define BACKOFF_MAX_US 5000000
+#define MAX_ATTEMPTS     10     /* sends of one job before it is given up */
+#define BACKOFF_FIRST_US 100000 /* first retry delay, doubled each time */
+#define BACKOFF_MAX_US   5000000
 
 typedef struct importer {
 	import_report *rep;
 	CURLM *multi;
 	struct curl_slist *headers;
-	char url[1100];               /* the FHIR base POSTed to */
+	char url[1100]; /* the FHIR base POSTed to */
 	long concurrency;
 	int strict;
 	size_t batch;
 	char **files;
 	int nfiles, next_file;
-	import_source *src;           /* the file being read */
+	import_source *src;             /* the file being read */
 	import_job *ready, *ready_tail; /* to send before reading more (batch retries) */
-	import_job *waiting;          /* to resend after their not_before */
+	import_job *waiting;            /* to resend after their not_before */
 	int inflight;
-	int inputs_done;              /* every file read, or stopped */
-	int stop;                     /* send nothing new: --strict rejection, signal, no server */
+	int inputs_done; /* every file read, or stopped */
+	int stop;        /* send nothing new: --strict rejection, signal, no server */
 } importer;
 
 static volatile sig_atomic_t interrupted;
@@ -202,7 +202,8 @@ static void outcome_text(const json_t *oo, char *out, size_t cap)
 	{
 		const char *t = json_string_value(json_object_get(issue, "diagnostics"));
 		if (!t)
-			t = json_string_value(json_object_get(json_object_get(issue, "details"), "text"));
+			t = json_string_value(
+			        json_object_get(json_object_get(issue, "details"), "text"));
 		if (!t)
 			t = json_string_value(json_object_get(issue, "code"));
 		if (!t || used + 3 >= cap)
@@ -243,10 +244,12 @@ static void count_batch(importer *im, import_job *j, const json_t *res)
 		where_text(j, (long)i, where, sizeof where);
 		outcome_text(json_object_get(r, "outcome"), why, sizeof why);
 		if (i >= n)
-			import_report_reject(im->rep, 1, "%s: no answer in the batch-response", where);
+			import_report_reject(im->rep, 1, "%s: no answer in the batch-response",
+			                     where);
 		else
-			import_report_reject(im->rep, 1, "%s: %s%s%s", where, status ? status : "no status",
-			                     why[0] ? ": " : "", why);
+			import_report_reject(im->rep, 1, "%s: %s%s%s", where,
+			                     status ? status : "no status", why[0] ? ": " : "",
+			                     why);
 	}
 }
 
@@ -260,7 +263,8 @@ static void reject_job(importer *im, import_job *j, const char *fmt, const char 
 /* Count an HTTP answer. Returns a job to send next (a batch retry) or NULL. */
 static import_job *answered(importer *im, import_job *j, long status)
 {
-	json_t *res = json_loadb(j->response.data ? j->response.data : "", j->response.len, 0, NULL);
+	json_t *res =
+	        json_loadb(j->response.data ? j->response.data : "", j->response.len, 0, NULL);
 	if (status / 100 == 2 && !j->batch) {
 		import_report_loaded(im->rep, j->entries);
 	} else if (status / 100 == 2 && json_is_object(res)) {
@@ -300,7 +304,8 @@ static void finish(importer *im, CURL *e, CURLcode res)
 	}
 	import_job *again = NULL;
 	if (res != CURLE_OK) {
-		reject_job(im, j, "%s: not sent: %s", j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
+		reject_job(im, j, "%s: not sent: %s",
+		           j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
 		if (res == CURLE_COULDNT_CONNECT)
 			im->stop = 1; /* the server is gone: nothing else will load */
 	} else {
@@ -404,7 +409,8 @@ static int parse_args(int argc, char **argv, import_args *a)
 			return -1;
 		}
 		if (bad) {
-			fprintf(stderr, "bron import: bad or missing value for '%.*s'\n", (int)kl, o);
+			fprintf(stderr, "bron import: bad or missing value for '%.*s'\n", (int)kl,
+			        o);
 			return -1;
 		}
 	}
@@ -454,8 +460,11 @@ static int local_start(local_server *ls, const char *dir, char *url, size_t cap)
 	rest_config rc = {.store = ls->st, .base_path = "/fhir", .max_body = IMPORT_MAX_FILE};
 	ls->r = rest_new(&rc);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	http_config hc = {.bind = "127.0.0.1", .port = 0, .threads = cpus > 0 ? (int)cpus : 2,
-	                  .max_body = IMPORT_MAX_FILE + ((size_t)16 << 20), .timeout_s = 900};
+	http_config hc = {.bind = "127.0.0.1",
+	                  .port = 0,
+	                  .threads = cpus > 0 ? (int)cpus : 2,
+	                  .max_body = IMPORT_MAX_FILE + ((size_t)16 << 20),
+	                  .timeout_s = 900};
 	if (http_start(&hc, rest_handle, ls->r, &ls->srv, &err)) {
 		fprintf(stderr, "bron import: %s\n", err ? err : "cannot start the server");
 		free(err);
@@ -493,8 +502,11 @@ int cli_import(int argc, char **argv)
 		import_usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : 2;
 	}
-	importer im = {.concurrency = a.concurrency, .strict = a.strict, .batch = (size_t)a.batch,
-	               .files = argv + a.first_file, .nfiles = argc - a.first_file};
+	importer im = {.concurrency = a.concurrency,
+	               .strict = a.strict,
+	               .batch = (size_t)a.batch,
+	               .files = argv + a.first_file,
+	               .nfiles = argc - a.first_file};
 	local_server ls = {0};
 	if (a.url) {
 		size_t n = strlen(a.url);
@@ -514,8 +526,8 @@ int cli_import(int argc, char **argv)
 	im.multi = curl_multi_init();
 	curl_multi_setopt(im.multi, CURLMOPT_MAX_HOST_CONNECTIONS, a.concurrency);
 	curl_multi_setopt(im.multi, CURLMOPT_MAXCONNECTS, a.concurrency);
-	const char *hdrs[] = {"Content-Type: application/fhir+json", "Accept: application/fhir+json",
-	                      "Prefer: return=minimal", "Expect:"};
+	const char *hdrs[] = {"Content-Type: application/fhir+json",
+	                      "Accept: application/fhir+json", "Prefer: return=minimal", "Expect:"};
 	for (size_t i = 0; i < sizeof hdrs / sizeof *hdrs; i++)
 		im.headers = curl_slist_append(im.headers, hdrs[i]);
 	im.rep = import_report_new(total_size(im.files, im.nfiles), isatty(STDERR_FILENO));

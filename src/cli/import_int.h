@@ -36,13 +36,13 @@ typedef struct import_job {
 	                            retried as a batch so each bad resource fails alone */
 	size_t head_len;         /* synthetic: bytes of body before ',"entry":[' */
 	import_where where_kind;
-	long *where;             /* per entry: line (IMPORT_WHERE_LINE) or NULL */
-	uint64_t bytes;          /* input bytes this job accounts for (progress, ETA) */
-	int attempts;            /* sends so far */
-	int64_t not_before;      /* monotonic us: do not resend before */
-	void *easy;              /* CURL handle while in flight */
-	buf response;            /* the answer's body */
-	char errbuf[256];        /* libcurl's message of a transport failure */
+	long *where;        /* per entry: line (IMPORT_WHERE_LINE) or NULL */
+	uint64_t bytes;     /* input bytes this job accounts for (progress, ETA) */
+	int attempts;       /* sends so far */
+	int64_t not_before; /* monotonic us: do not resend before */
+	void *easy;         /* CURL handle while in flight */
+	buf response;       /* the answer's body */
+	char errbuf[256];   /* libcurl's message of a transport failure */
 } import_job;
 
 import_job *import_job_new(const char *file);
@@ -79,7 +79,7 @@ void import_report_loaded(import_report *r, size_t resources);
 /* Count `resources` rejected (0 for a file that could not be read) and keep
  * the reason (file name first). */
 void import_report_reject(import_report *r, size_t resources, const char *fmt, ...)
-	BASE_PRINTF(3, 4);
+        BASE_PRINTF(3, 4);
 void import_report_bytes(import_report *r, uint64_t bytes);
 void import_report_file(import_report *r);
 /* Number of rejections (reasons) so far. */

@@ -12,20 +12,20 @@
 
 #include "import_int.h"
 
-#define KEEP_REASONS 20        /* rejections listed in the summary */
-#define REASON_MAX 400         /* bytes kept of each */
-#define TTY_EVERY_US 200000    /* redraw the bar at most this often */
+#define KEEP_REASONS   20      /* rejections listed in the summary */
+#define REASON_MAX     400     /* bytes kept of each */
+#define TTY_EVERY_US   200000  /* redraw the bar at most this often */
 #define PLAIN_EVERY_US 5000000 /* a plain progress line this often */
 
 struct import_report {
 	uint64_t total_bytes; /* input size on disk, for the ETA */
 	uint64_t done_bytes;  /* input bytes whose resources have been answered */
 	size_t loaded, rejected, files;
-	size_t rejections;    /* reasons reported (a Bundle, a line, a file) */
+	size_t rejections; /* reasons reported (a Bundle, a line, a file) */
 	char *reasons[KEEP_REASONS];
 	int tty;
-	int drawn;            /* the bar is on screen */
-	int64_t start, last;  /* monotonic us */
+	int drawn;           /* the bar is on screen */
+	int64_t start, last; /* monotonic us */
 };
 
 static int64_t now_us(void)
@@ -112,7 +112,9 @@ void import_report_tick(import_report *r, int force)
 	if (frac > 0)
 		format_duration(secs * (1 - frac) / frac, eta, sizeof eta);
 	if (!r->tty) {
-		fprintf(stderr, "bron import: %zu resources, %.0f/s, %.0f%% of input, ETA %s, %zu rejected\n",
+		fprintf(stderr,
+		        "bron import: %zu resources, %.0f/s, %.0f%% of input, ETA %s, %zu "
+		        "rejected\n",
 		        r->loaded, rate, frac * 100, eta, r->rejected);
 		return;
 	}

@@ -22,11 +22,11 @@
 struct import_source {
 	const char *path;
 	gzFile gz;
-	uint64_t size;     /* bytes on disk */
-	uint64_t counted;  /* of them, handed to jobs or the report already */
+	uint64_t size;    /* bytes on disk */
+	uint64_t counted; /* of them, handed to jobs or the report already */
 	int ndjson;
-	size_t batch;      /* NDJSON resources per transaction */
-	int finished;      /* nothing more to read */
+	size_t batch; /* NDJSON resources per transaction */
+	int finished; /* nothing more to read */
 	/* NDJSON line reader */
 	char *chunk;
 	size_t have, pos;
@@ -129,13 +129,15 @@ static int synth_add(import_job *j, const char *res, size_t len, const char *fu,
 	rc |= buf_puts(b, "\"resource\":");
 	rc |= buf_append(b, res, len);
 	if (id)
-		rc |= buf_printf(b, ",\"request\":{\"method\":\"PUT\",\"url\":\"%s/%s\"}}", type, id);
+		rc |= buf_printf(b, ",\"request\":{\"method\":\"PUT\",\"url\":\"%s/%s\"}}", type,
+		                 id);
 	else
 		rc |= buf_printf(b, ",\"request\":{\"method\":\"POST\",\"url\":\"%s\"}}", type);
 	if (rc)
 		return -1;
 	if ((j->entries & (j->entries - 1)) == 0) /* grow at powers of two */
-		j->where = base_realloc(j->where, (j->entries ? 2 * j->entries : 1) * sizeof *j->where);
+		j->where = base_realloc(j->where,
+		                        (j->entries ? 2 * j->entries : 1) * sizeof *j->where);
 	j->where[j->entries++] = where;
 	return 0;
 }
@@ -295,7 +297,8 @@ static import_job *convert(import_source *s, import_report *rep, const char *d, 
 		}
 		if (synth_add(j, d + rf, rt - rf, has_fu ? d + ff : NULL, ft - ff, type,
 		              id[0] ? id : NULL, i)) {
-			import_report_reject(rep, 1, "%s: entry %ld: the Bundle is too large", s->path, i);
+			import_report_reject(rep, 1, "%s: entry %ld: the Bundle is too large",
+			                     s->path, i);
 			break;
 		}
 	}
@@ -317,7 +320,8 @@ static int next_bundle(import_source *s, import_report *rep, import_job **out)
 		/* reported */
 	} else if (import_scan_member(d, 0, len, "resourceType", &vf, &vt) ||
 	           import_scan_string(d, vf, vt, rtype, sizeof rtype)) {
-		import_report_reject(rep, 0, "%s: not a FHIR resource in JSON (no resourceType)", s->path);
+		import_report_reject(rep, 0, "%s: not a FHIR resource in JSON (no resourceType)",
+		                     s->path);
 	} else if (strcmp(rtype, "Bundle")) {
 		j = convert(s, rep, d, len, (size_t)-1, 0);
 	} else if (import_scan_member(d, 0, len, "type", &vf, &vt) ||
@@ -337,10 +341,11 @@ static int next_bundle(import_source *s, import_report *rep, import_job **out)
 		} else if (!strcmp(btype, "collection") || !strcmp(btype, "searchset")) {
 			j = has_entries ? convert(s, rep, d, len, ef, et) : NULL;
 		} else {
-			import_report_reject(rep, 0,
-			                     "%s: a Bundle of type '%s' cannot be imported (transaction, "
-			                     "batch, collection or searchset)",
-			                     s->path, btype);
+			import_report_reject(
+			        rep, 0,
+			        "%s: a Bundle of type '%s' cannot be imported (transaction, "
+			        "batch, collection or searchset)",
+			        s->path, btype);
 		}
 	}
 	buf_free(&data);
@@ -416,8 +421,8 @@ static void ndjson_line(import_source *s, import_report *rep, import_job **j)
 	json_error_t e;
 	json_t *v = json_loadb(l, len, JSON_DECODE_INT_AS_REAL, &e);
 	if (!v) {
-		import_report_reject(rep, 1, "%s:%ld: invalid JSON at column %d: %s", s->path, s->lineno,
-		                     e.column, e.text);
+		import_report_reject(rep, 1, "%s:%ld: invalid JSON at column %d: %s", s->path,
+		                     s->lineno, e.column, e.text);
 		return;
 	}
 	char type[64], id[80];
