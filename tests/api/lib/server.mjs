@@ -76,8 +76,10 @@ export async function startServer({ args = [], dataDir, port } = {}) {
   proc.stdout.setEncoding('utf8');
   proc.stderr.on('data', (d) => { stderr += d; });
   proc.stdout.on('data', (d) => { stdout += d; });
+  let spawnError = null;
   const exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => resolve({ code, signal }));
+    proc.on('error', (e) => { spawnError = e; resolve({ code: null, signal: null, error: e }); });
   });
   let exitInfo = null;
   exited.then((e) => { exitInfo = e; });
@@ -140,6 +142,11 @@ export async function startServer({ args = [], dataDir, port } = {}) {
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
+    if (spawnError) {
+      live.delete(server);
+      server.stopped = true;
+      throw new Error(`cannot start ${BRON_BIN}: ${spawnError.message}`);
+    }
     if (exitInfo) {
       live.delete(server);
       server.stopped = true;
