@@ -23,7 +23,7 @@
 #include "cli.h"
 #include "import_int.h"
 
-#define MAX_ATTEMPTS     10     /* sends of one job before it is given up */
+#define DEFAULT_RETRIES  9      /* resends of one job before it is given up */
 #define BACKOFF_FIRST_US 100000 /* first retry delay, doubled each time */
 #define BACKOFF_MAX_US   5000000
 
@@ -33,6 +33,7 @@ typedef struct importer {
 	struct curl_slist *headers;
 	char url[1100]; /* the FHIR base POSTed to */
 	long concurrency;
+	long retries; /* resends after 503, 429 or a refused connection */
 	int strict;
 	size_t batch;
 	char **files;
@@ -74,6 +75,10 @@ static void import_usage(FILE *f)
 	        "  --strict           stop at the first rejected resource or Bundle\n"
 	        "  --batch N          NDJSON resources per transaction (default 500)\n"
 	        "  --concurrency N    requests in flight (default 4)\n"
+	        "  --retries N        resend a Bundle refused with 503/429 or a refused "
+	        "connection\n"
+	        "                     up to N times, waiting 0.1 s, 0.2 s, ... up to 5 s (default "
+	        "9)\n"
 	        "  --help             this text\n\n"
 	        "Exit status: 0 when everything loaded, 1 when something was rejected or\n"
 	        "failed, 2 for a usage error.\n");
@@ -295,8 +300,9 @@ static void finish(importer *im, CURL *e, CURLcode res)
 	j->attempts++;
 	int retry = res == CURLE_COULDNT_CONNECT ||
 	            (res == CURLE_OK && (status == 503 || status == 429));
-	if (retry && j->attempts < MAX_ATTEMPTS && !interrupted) {
-		int64_t delay = BACKOFF_FIRST_US << (j->attempts - 1);
+	if (retry && j->attempts <= im->retries && !interrupted) {
+		int shift = j->attempts - 1 < 8 ? j->attempts - 1 : 8; /* 2^8 x 0.1 s > the cap */
+		int64_t delay = (int64_t)BACKOFF_FIRST_US << shift;
 		j->not_before = now_us() + (delay > BACKOFF_MAX_US ? BACKOFF_MAX_US : delay);
 		j->next = im->waiting;
 		im->waiting = j;
@@ -370,7 +376,7 @@ typedef struct import_args {
 	const char *url;
 	const char *data;
 	int strict;
-	long batch, concurrency;
+	long batch, concurrency, retries;
 	int first_file;
 } import_args;
 
@@ -404,6 +410,8 @@ static int parse_args(int argc, char **argv, import_args *a)
 			bad = base_parse_long(v, 1, 20000, &a->batch);
 		else if (kl == 13 && !strncmp(o, "--concurrency", kl))
 			bad = base_parse_long(v, 1, 64, &a->concurrency);
+		else if (kl == 9 && !strncmp(o, "--retries", kl))
+			bad = base_parse_long(v, 0, 100, &a->retries);
 		else {
 			fprintf(stderr, "bron import: unknown option '%s'\n", o);
 			return -1;
@@ -496,13 +504,14 @@ static void set_signals(void)
 
 int cli_import(int argc, char **argv)
 {
-	import_args a = {.batch = 500, .concurrency = 4};
+	import_args a = {.batch = 500, .concurrency = 4, .retries = DEFAULT_RETRIES};
 	int rc = parse_args(argc, argv, &a);
 	if (rc) {
 		import_usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : 2;
 	}
 	importer im = {.concurrency = a.concurrency,
+	               .retries = a.retries,
 	               .strict = a.strict,
 	               .batch = (size_t)a.batch,
 	               .files = argv + a.first_file,

@@ -46,11 +46,11 @@ describe('bron import command line', () => {
   it('--help describes the flags and exits 0', async () => {
     const r = await runImport(['--help']);
     assert.equal(r.code, 0);
-    for (const f of ['--url', '--data', '--strict', '--batch', '--concurrency']) assert.match(r.stdout, new RegExp(f));
+    for (const f of ['--url', '--data', '--strict', '--batch', '--concurrency', '--retries']) assert.match(r.stdout, new RegExp(f));
   });
 
   it('usage errors exit 2 with a message', async () => {
-    for (const args of [[], ['--batch', '0', 'x.json'], ['--bogus', 'x.json'], ['--url', 'http://a', '--data', 'b', 'x.json'], ['--concurrency']]) {
+    for (const args of [[], ['--batch', '0', 'x.json'], ['--bogus', 'x.json'], ['--url', 'http://a', '--data', 'b', 'x.json'], ['--concurrency'], ['--retries', '-1', 'x.json']]) {
       const r = await runImport(args);
       assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
       assert.match(r.stderr, /bron import:/);
@@ -241,7 +241,7 @@ describe('bron import waits for a server that is starting', () => {
     const dir = scratch();
     const f = write(dir, 'none.ndjson', ndjson([{ resourceType: 'Patient', id: 'none1' }]));
     const port = await freePort();
-    const r = await runImport(['--url', `http://127.0.0.1:${port}/fhir`, f], { timeoutMs: 60000 });
+    const r = await runImport(['--url', `http://127.0.0.1:${port}/fhir`, '--retries', '3', f], { timeoutMs: 60000 });
     assertRun(r, { code: 1, loaded: 0, rejected: 1 });
     assert.match(r.summary.reasons[0], /none\.ndjson:1: not sent/);
   });
