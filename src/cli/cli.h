@@ -10,5 +10,7 @@ int cli_serve(int argc, char **argv);
 int cli_fhirpath(int argc, char **argv);
 /* bron import [--url BASE | --data DIR] FILE... - load Bundles and NDJSON. */
 int cli_import(int argc, char **argv);
+/* bron reindex [--data DIR] - rebuild every search index row from the stored bodies. */
+int cli_reindex(int argc, char **argv);
 
 #endif

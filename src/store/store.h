@@ -83,7 +83,9 @@ int store_history(store *s, arena *a, const store_history_query *q, store_versio
 typedef enum store_op_kind {
 	STORE_OP_CREATE, /* new resource with the given id; STORE_EXISTS if taken */
 	STORE_OP_UPDATE, /* new version; creates the resource if absent (update-as-create) */
-	STORE_OP_DELETE  /* deletion marker; no-op if absent or already deleted */
+	STORE_OP_DELETE, /* deletion marker; no-op if absent or already deleted */
+	STORE_OP_REINDEX /* replace the index rows of the current version `if_match`
+	                  * (STORE_CONFLICT if the resource moved on meanwhile) */
 } store_op_kind;
 
 typedef struct store_op store_op;
@@ -145,6 +147,11 @@ int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t o
                  store_version **items, size_t *n, int *more);
 /* The number of resources matching q->where. */
 int store_search_count(store *s, const search_sql *q, int64_t *count);
+
+/* Current, non-deleted resources in row-id order: up to `limit` with
+ * rid > after_rid (reindex, export). Items are arena-allocated. */
+int store_scan(store *s, arena *a, int64_t after_rid, size_t limit, store_version **items,
+               size_t *n);
 
 /* Counts of resources (current, not deleted) by type, for tests and metrics. */
 int store_count(store *s, const char *type, int64_t *out);

@@ -504,6 +504,17 @@ int store_search_count(store *s, const search_sql *q, int64_t *count)
 	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
+int store_scan(store *s, arena *a, int64_t after_rid, size_t limit, store_version **items,
+               size_t *n)
+{
+	search_sql q = {.where = "r.deleted = 0 AND r.rid > ?", .order_by = "r.rid"};
+	search_bind b = {.kind = SEARCH_BIND_INT, .i = after_rid};
+	q.binds = &b;
+	q.nbinds = 1;
+	int more;
+	return store_search(s, a, &q, limit, 0, items, n, &more);
+}
+
 int store_count(store *s, const char *type, int64_t *out)
 {
 	reader *r = get_reader(s);
@@ -678,6 +689,12 @@ static int apply_op(store *s, store_op *op)
 		return STORE_ERROR;
 	if (op->if_match > 0 && (!exists || op->prev_version != op->if_match))
 		return STORE_CONFLICT;
+	if (op->kind == STORE_OP_REINDEX) {
+		if (!exists || op->prev_deleted)
+			return STORE_CONFLICT;
+		op->version = op->prev_version;
+		return reindex(s, rid, 0, op->index) ? STORE_ERROR : STORE_OK;
+	}
 	if (op->kind == STORE_OP_CREATE && op->condition && op->matches == 1) {
 		op->version = op->prev_version;
 		op->last_updated = prev_time;
