@@ -37,7 +37,7 @@ function checkEntry(entry) {
     assert.ok(entry.resource, `a ${entry.request.method} entry SHALL contain the resource`);
     const r = entry.resource;
     assert.equal(r.meta.versionId, v, 'resource meta.versionId matches response.etag');
-    assert.equal(r.meta.lastUpdated, entry.response.lastModified, 'resource meta.lastUpdated matches response.lastModified');
+    assert.equal(Date.parse(r.meta.lastUpdated), Date.parse(entry.response.lastModified), 'resource meta.lastUpdated and response.lastModified are the same instant');
     if (entry.request.method === 'POST') {
       assert.equal(entry.request.url, r.resourceType, 'a create is recorded as POST [type]');
       assert.match(entry.response.status, /^201/);
