@@ -209,6 +209,26 @@ describe('read and vread', () => {
     assertOutcome(await send(srv, 'GET', `/fhir/Patient/${newId('nobody')}/_history/1`), 404);
   });
 
+  it('a percent-encoded unreserved character in the id means the same id (RFC 3986 6.2.2.2)', async () => {
+    const id = newId('pct');
+    await fhir.update({ resourceType: 'Patient', id, body: patient({ id }) });
+    const encoded = id.replace(/-/g, '%2D');
+    const res = await send(srv, 'GET', `/fhir/Patient/${encoded}`);
+    assert.equal(res.status, 200, `GET Patient/${encoded}: ${res.status}`);
+    assert.equal(res.json.id, id);
+  });
+
+  it('a 4 MB resource (40,000 identifiers) round-trips', { timeout: 120000 }, async () => {
+    const identifier = Array.from({ length: 40000 }, (_, i) => ({ system: 'http://example.org/ids', value: `id-${i}-${'v'.repeat(60)}` }));
+    const sent = patient({ identifier });
+    const res = await send(srv, 'POST', '/fhir/Patient', sent, { Prefer: 'return=minimal' });
+    assert.equal(res.status, 201, `${res.status} ${res.text.slice(0, 200)}`);
+    const id = /\/Patient\/([^/]+)\/_history/.exec(location(res))[1];
+    const read = await send(srv, 'GET', `/fhir/Patient/${id}`);
+    assert.equal(read.status, 200);
+    assert.deepEqual(withoutServerMeta(read.json), { ...sent, id });
+  });
+
   it('reads are case-sensitive on the id', async () => {
     const id = newId('CaseId');
     await fhir.update({ resourceType: 'Patient', id, body: patient({ id }) });
