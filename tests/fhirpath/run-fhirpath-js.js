@@ -24,6 +24,17 @@ function input(name) {
   return inputs.get(name);
 }
 
+// The variables FHIR defines for FHIRPath (fhirpath.js leaves them to the
+// caller): %sct, %loinc, %`vs-name`, %`ext-name`.
+function fhirVariables(expr) {
+  const vars = { sct: 'http://snomed.info/sct', loinc: 'http://loinc.org' };
+  for (const m of expr.matchAll(/%[`']?((vs|ext)-[A-Za-z0-9.\-]+)/g)) {
+    vars[m[1]] = m[2] === 'vs' ? 'http://hl7.org/fhir/ValueSet/' + m[1].slice(3)
+      : 'http://hl7.org/fhir/StructureDefinition/' + m[1].slice(4);
+  }
+  return vars;
+}
+
 function render(v) {
   if (v === null || v === undefined) return String(v);
   if (typeof v === 'object') {
@@ -57,7 +68,7 @@ for (const t of cases) {
   if (t.skip) { skipped++; continue; }
   let ok = false, result, error;
   try {
-    result = fhirpath.evaluate(input(t.input), t.expression, null, r4);
+    result = fhirpath.evaluate(input(t.input), t.expression, fhirVariables(t.expression), r4);
   } catch (e) {
     error = e;
   }
