@@ -296,6 +296,21 @@ describe('where search applies', () => {
     const b = await fhir.search({ searchParams: { _type: 'Observation', _tag: FIX, code: `${LOINC}|29463-7` } });
     assert.deepEqual(idsOf(b), idsFor('o2', 'o3', 'o6'));
   });
+  it('POST [base]/_search (system search with a form body)', async () => {
+    const viaPost = await fhir.search({ searchParams: { _type: 'Observation', _tag: FIX, code: `${LOINC}|29463-7` }, options: { postSearch: true } });
+    assert.deepEqual(idsOf(viaPost), idsFor('o2', 'o3', 'o6'), 'POST [base]/_search');
+  });
+  it('GET Patient/[id]/* searches every type in the compartment', async () => {
+    const res = await send(srv, 'GET', `/fhir/Patient/${r.p1.id}/*?_count=100`);
+    assert.equal(res.status, 200, `${res.status} ${res.text.slice(0, 200)}`);
+    const got = (res.json.entry || []).filter((e) => e.search.mode === 'match').map((e) => `${e.resource.resourceType}/${e.resource.id}`);
+    for (const k of ['o1', 'enc']) assert.ok(got.includes(`${r[k].resourceType}/${r[k].id}`), `${k} is in the compartment`);
+    assert.ok(!got.includes(`Observation/${r.o3.id}`), 'another patient\'s Observation');
+  });
+  it('POST Patient/[id]/Observation/_search', async () => {
+    const b = await fhir.search({ resourceType: 'Observation', compartment: { resourceType: 'Patient', id: r.p1.id }, searchParams: { code: `${LOINC}|8867-4` }, options: { postSearch: true } });
+    assert.deepEqual(idsOf(b), idsFor('o1'));
+  });
   it('Patient/[id]/Observation compartment search', async () => {
     const b = await fhir.search({ resourceType: 'Observation', compartment: { resourceType: 'Patient', id: r.p1.id } });
     assertSearchset(b, srv.base);
@@ -327,5 +342,32 @@ describe('search sees the current state only', () => {
     await fhir.update({ resourceType: 'Patient', id: p.id, body: { resourceType: 'Patient', id: p.id, name: [{ family: `${fam}y` }] } });
     assert.deepEqual(await ids('Patient', { family: fam }), [p.id]);
     assert.deepEqual(await ids('Patient', { gender: 'male', _id: p.id }), []);
+  });
+  it('chains and _has do not go through deleted resources', async () => {
+    const fam = `Chain${newId('').replace(/[^a-z0-9]/gi, '')}`;
+    const code = `http://bron.test/codes|${fam}`;
+    const p = await fhir.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: fam }] } });
+    const o = await fhir.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://bron.test/codes', code: fam }] }, subject: { reference: `Patient/${p.id}` } } });
+    assert.deepEqual(await ids('Observation', { 'subject:Patient.family': fam }), [o.id]);
+    assert.deepEqual(await ids('Patient', { '_has:Observation:subject:code': code }), [p.id]);
+    await fhir.delete({ resourceType: 'Observation', id: o.id });
+    assert.deepEqual(await ids('Patient', { '_has:Observation:subject:code': code }), [], '_has through a deleted Observation');
+    const o2 = await fhir.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://bron.test/codes', code: fam }] }, subject: { reference: `Patient/${p.id}` } } });
+    await fhir.delete({ resourceType: 'Patient', id: p.id });
+    assert.deepEqual(await ids('Observation', { 'subject:Patient.family': fam }), [], 'chain through a deleted Patient');
+    assert.deepEqual(await ids('Observation', { code }), [o2.id]);
+  });
+  it('resources written by PATCH and by a transaction are searchable on their new values', async () => {
+    const fam = `Patch${newId('').replace(/[^a-z0-9]/gi, '')}`;
+    const p = await fhir.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: fam }], gender: 'male' } });
+    await fhir.patch({ resourceType: 'Patient', id: p.id, jsonPatch: [{ op: 'replace', path: '/gender', value: 'female' }] });
+    assert.deepEqual(await ids('Patient', { family: fam, gender: 'female' }), [p.id]);
+    assert.deepEqual(await ids('Patient', { family: fam, gender: 'male' }), []);
+    const resp = await fhir.transaction({ body: { resourceType: 'Bundle', type: 'transaction', entry: [
+      { resource: { resourceType: 'Patient', id: p.id, name: [{ family: `${fam}T` }], gender: 'other' }, request: { method: 'PUT', url: `Patient/${p.id}` } },
+    ] } });
+    assert.equal(resp.type, 'transaction-response');
+    assert.deepEqual(await ids('Patient', { 'family:exact': `${fam}T`, gender: 'other' }), [p.id]);
+    assert.deepEqual(await ids('Patient', { 'family:exact': fam }), []);
   });
 });
