@@ -68,6 +68,12 @@ typedef struct fp_env {
 	unsigned max_depth;          /* recursion bound (0: 200) */
 	size_t max_items;            /* bound on any intermediate collection (0: 1,000,000) */
 	size_t max_bytes;            /* bound on arena bytes one evaluation may use (0: 256 MiB) */
+	/* memberOf(valueset): is (system, code) in the ValueSet with this URL?
+	 * system may be NULL (a bare code). Return 0 and set *member to 0/1 when
+	 * known, non-zero when unknown. NULL: memberOf() is always empty. */
+	int (*member_of)(void *ctx, const char *valueset, const char *system, const char *code,
+	                 int *member);
+	void *member_of_ctx;
 	/* trace(name) output; NULL: discarded. */
 	void (*trace)(void *ctx, const char *name, const fp_collection *c);
 	void *trace_ctx;

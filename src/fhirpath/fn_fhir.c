@@ -158,13 +158,50 @@ FN(resolve)
 	return 0;
 }
 
+/* Ask env->member_of about one (system, code): 1/0, or -1 unknown. */
+static int ask_member(fp_ctx *c, const char *vs, const json_t *system, const char *code)
+{
+	int member = 0;
+	if (!code || c->env->member_of(c->env->member_of_ctx, vs, json_string_value(system), code,
+	                               &member))
+		return -1;
+	return member ? 1 : 0;
+}
+
 FN(memberOf)
 {
-	/* No terminology service: membership is unknown, so the result is
-	 * empty (see docs/fhirpath.md). The argument is still evaluated so
-	 * its errors surface. */
+	/* Without a terminology answer (env->member_of) membership is unknown,
+	 * so the result is empty (see docs/fhirpath.md). The argument is still
+	 * evaluated so its errors surface. */
 	fp_item vs;
-	return fp__string_arg(c, call, 0, fr, &vs);
+	if (fp__string_arg(c, call, 0, fr, &vs))
+		return -1;
+	if (vs.kind != FP_STRING || !c->env->member_of || in->count != 1)
+		return 0;
+	const fp_item *it = &in->items[0];
+	const char *url = arena_strndup(c->a, vs.u.str.s, vs.u.str.len);
+	int res = -1;
+	if (it->kind == FP_STRING) {
+		res = ask_member(c, url, NULL, arena_strndup(c->a, it->u.str.s, it->u.str.len));
+	} else if (it->kind == FP_NODE && json_is_string(it->json)) {
+		res = ask_member(c, url, NULL, json_string_value(it->json));
+	} else if (it->kind == FP_NODE && json_is_object(it->json)) {
+		/* a Coding, or a CodeableConcept: any of its codings */
+		const json_t *codings = json_object_get(it->json, "coding");
+		if (!codings)
+			res = ask_member(c, url, json_object_get(it->json, "system"),
+			                 json_string_value(json_object_get(it->json, "code")));
+		for (size_t i = 0; i < json_array_size(codings) && res != 1; i++) {
+			const json_t *cd = json_array_get(codings, i);
+			int r = ask_member(c, url, json_object_get(cd, "system"),
+			                   json_string_value(json_object_get(cd, "code")));
+			if (r >= 0)
+				res = r;
+		}
+	}
+	if (res >= 0)
+		fp__bool(c, out, res);
+	return 0;
 }
 
 static int html_ok(const char *s, size_t len)

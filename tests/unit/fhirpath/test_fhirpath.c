@@ -282,6 +282,53 @@ static void test_limits(void **state)
 	arena_free(a);
 }
 
+static int gender_vs(void *ctx, const char *vs, const char *system, const char *code,
+                     int *member)
+{
+	(void)ctx;
+	(void)system;
+	if (strcmp(vs, "http://hl7.org/fhir/ValueSet/administrative-gender"))
+		return -1;
+	*member = !strcmp(code, "male") || !strcmp(code, "female");
+	return 0;
+}
+
+static void test_member_of(void **state)
+{
+	(void)state;
+	json_t *res = json_loads("{\"resourceType\":\"Patient\",\"gender\":\"male\","
+	                         "\"maritalStatus\":{\"coding\":[{\"system\":\"s\",\"code\":\"x\"},"
+	                         "{\"system\":\"s\",\"code\":\"female\"}]}}", 0, NULL);
+	arena *a = arena_new(0);
+	diag_list d;
+	diag_init(&d, a);
+	fp_env env = {.member_of = gender_vs};
+	static const struct {
+		const char *expr;
+		int want; /* 1, 0, -1 empty */
+	} cases[] = {
+		{"gender.memberOf(%`vs-administrative-gender`)", 1},
+		{"'other'.memberOf(%`vs-administrative-gender`)", 0},
+		{"maritalStatus.memberOf(%`vs-administrative-gender`)", 1},
+		{"gender.memberOf('http://example.org/unknown')", -1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		fp_expr *e;
+		fp_collection out;
+		assert_int_equal(fp_compile(cases[i].expr, &e, &d), 0);
+		assert_int_equal(fp_eval(e, res, &env, a, &out, &d), 0);
+		if (cases[i].want < 0) {
+			assert_int_equal(fp_collection_count(&out), 0);
+		} else {
+			assert_int_equal(fp_collection_count(&out), 1);
+			assert_int_equal(fp_item_boolean(fp_collection_at(&out, 0)), cases[i].want);
+		}
+		fp_free(e);
+	}
+	arena_free(a);
+	json_decref(res);
+}
+
 typedef struct job {
 	const fp_expr *e;
 	json_t *res;
@@ -373,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_variables_and_readers),
+		cmocka_unit_test(test_member_of),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_edge_inputs),
