@@ -252,23 +252,28 @@ export function numberRange(s) {
   const m = /^[+-]?(\d*)(?:\.(\d+))?$/.exec(str);
   let half = 0.5;
   if (m && m[2]) half = 0.5 * 10 ** -m[2].length;
-  return { value: v, lo: v - half, hi: v + half };
+  const lo = v - half;
+  const hi = v + half;
+  // beyond double precision the range collapses onto the value: a point
+  return { value: v, lo, hi, point: lo === v || hi === v };
 }
 
 // true / false / 'maybe' for one point value v; the exact reading of gt/lt/ge/le
 // (the spec's examples: "gt100 ... greater than exactly 100") and the implicit
 // range reading (the prefix table) differ only inside the range: maybe there.
 function numberCmp(prefix, s, v) {
-  const inRange = s.lo <= v && v < s.hi;
+  const above = s.point ? v > s.value : v >= s.hi;
+  const below = s.point ? v < s.value : v < s.lo;
+  const inRange = !above && !below;
   switch (prefix) {
     case 'eq': return inRange;
     case 'ne': return !inRange;
-    case 'gt': return v > s.value ? (v >= s.hi ? true : 'maybe') : false;
-    case 'ge': return v >= s.value ? true : (v >= s.lo ? 'maybe' : false);
-    case 'lt': return v < s.value ? (v < s.lo ? true : 'maybe') : false;
-    case 'le': return v <= s.value ? true : (v < s.hi ? 'maybe' : false);
-    case 'sa': return v >= s.hi ? true : (v > s.value ? 'maybe' : false);
-    case 'eb': return v < s.lo ? true : (v < s.value ? 'maybe' : false);
+    case 'gt': return v > s.value ? (above ? true : 'maybe') : false;
+    case 'ge': return v >= s.value ? true : (!below ? 'maybe' : false);
+    case 'lt': return v < s.value ? (below ? true : 'maybe') : false;
+    case 'le': return v <= s.value ? true : (!above ? 'maybe' : false);
+    case 'sa': return above ? true : (v > s.value ? 'maybe' : false);
+    case 'eb': return below ? true : (v < s.value ? 'maybe' : false);
     case 'ap': {
       if (inRange) return true;
       const tol = Math.abs(s.value) * 0.2 + (s.hi - s.lo);
@@ -316,11 +321,32 @@ function matchNumber(vals, q) {
   return combine(q.prefix, res);
 }
 
+const UCUM = 'http://unitsofmeasure.org';
+const ucum = fhirpath.ucumUtils;
+const converted = new Map();
+function ucumConvert(value, from, to) {
+  const key = `${value}|${from}|${to}`;
+  if (!converted.has(key)) {
+    let r;
+    try { r = ucum.convertUnitTo(from, value, to); } catch { r = null; }
+    converted.set(key, r && r.status === 'succeeded' ? r.toVal : undefined);
+  }
+  return converted.get(key);
+}
+
 function matchQuantity(vals, q) {
   const s = numberRange(q.value);
   const res = [];
   for (const { v } of vals) {
     if (!v || typeof v !== 'object' || typeof v.value !== 'number') continue;
+    if (q.code !== undefined && q.code !== '' && v.system === UCUM && v.code && v.code !== q.code &&
+        (q.system === UCUM || !q.system)) {
+      // the spec lets a server compare UCUM quantities in canonical units
+      // ("may choose to perform a search based on canonical units"): a match
+      // after conversion is allowed, not required
+      const x = ucumConvert(v.value, v.code, q.code);
+      if (x !== undefined && numberCmp(q.prefix, s, x) !== false) { res.push('maybe'); continue; }
+    }
     if (q.system !== undefined && q.system !== '' && v.system !== q.system) continue;
     if (q.code !== undefined && q.code !== '') {
       if (q.system) { if (v.code !== q.code) continue; }
@@ -377,6 +403,21 @@ function matchUri(vals, q, modifier) {
   });
 }
 
+// Whether a value carries anything the parameter type can search on (an
+// Identifier with only `use` is present but has no token): `:missing` on such
+// an element is left open by the spec.
+function searchable(type, val, base) {
+  switch (type) {
+    case 'string': return stringParts(val).length > 0;
+    case 'token': return tokenCodes(val).some((c) => c.code !== undefined || c.system !== undefined) || tokenTexts(val).length > 0;
+    case 'date': return valueRanges(val).length > 0;
+    case 'number': return numberOf(val) !== undefined;
+    case 'quantity': return !!val.v && typeof val.v.value === 'number';
+    case 'reference': return !!refTarget(val, base) || !!(val.v && val.v.identifier);
+    default: return true;
+  }
+}
+
 // ----------------------------------------------------------------- the oracle
 
 export class Oracle {
@@ -389,6 +430,19 @@ export class Oracle {
     this.byRef = new Map();
     for (const [type, list] of Object.entries(resources)) for (const r of list) this.byRef.set(`${type}/${r.id}`, r);
     this.cache = new Map();
+    this.byCanonical = new Map(); // url -> resources (canonical references resolve by url)
+    for (const list of Object.values(resources)) {
+      for (const r of list) if (typeof r.url === 'string') this.byCanonical.set(r.url, [...(this.byCanonical.get(r.url) || []), r]);
+    }
+  }
+
+  /** The stored resources a reference value points to. */
+  resolve(val) {
+    const out = [];
+    const t = refTarget(val, this.base);
+    if (t && t.type && this.byRef.has(`${t.type}/${t.id}`)) out.push(this.byRef.get(`${t.type}/${t.id}`));
+    if (typeof val.v === 'string') out.push(...(this.byCanonical.get(val.v.split('|')[0]) || []));
+    return [...new Set(out)];
   }
 
   values(r, sp) {
@@ -404,7 +458,10 @@ export class Oracle {
   /** The match of one value of one (non-chained) parameter on resource r: true, false or 'maybe'. */
   matchValue(r, sp, modifier, q, valsOverride) {
     const vals = valsOverride || this.values(r, sp);
-    if (modifier === 'missing') return (vals.length === 0) === (q === 'true');
+    if (modifier === 'missing') {
+      if (vals.length && !vals.some((v) => searchable(sp.type, v, this.base))) return 'maybe';
+      return (vals.length === 0) === (q === 'true');
+    }
     switch (sp.type) {
       case 'string': return matchString(vals, q, modifier);
       case 'token':
@@ -444,9 +501,8 @@ export class Oracle {
     if (!sp) throw new Error(`no parameter ${r.resourceType}.${p.name}`);
     if (p.chain) {
       // chained: a reference whose target (of p.modifier's type, when given) matches the chained parameter
-      const targets = this.values(r, sp).map((v) => refTarget(v, this.base)).filter((t) => t && t.type)
-        .filter((t) => !p.modifier || t.type === p.modifier)
-        .map((t) => this.byRef.get(`${t.type}/${t.id}`)).filter(Boolean);
+      const targets = this.values(r, sp).flatMap((v) => this.resolve(v))
+        .filter((t) => !p.modifier || t.resourceType === p.modifier);
       return anyOf(targets.map((t) => this.matchParam(t, p.chain)));
     }
     return anyOf(p.values.map((q) => this.matchValue(r, sp, p.modifier, q)));

@@ -90,7 +90,8 @@ async function main() {
 
     const oracle = new Oracle(params, resources, server.base);
     const queries = [...generate(params, oracle, types), ...generateExtra(params, oracle)];
-    const stable = (u) => u.replace(UUID_RE, (m) => alias.get(m) || m);
+    const encBase = encodeURIComponent(server.base);
+    const stable = (u) => u.split(encBase).join('[base]').split(server.base).join('[base]').replace(UUID_RE, (m) => alias.get(m) || m);
     const explained = explainedQueries();
 
     console.log(`search oracle: ${PATIENTS} Synthea patients + ${EXTRA_TYPES.join('/')} examples, ${total} resources ` +
@@ -128,10 +129,20 @@ async function main() {
       const ok = !error && !missing.length && !extra.length;
       if (VERBOSE) console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}  (${exp ? exp.match.size : '?'} expected, ${exp ? exp.maybe.size : 0} either way)`);
       if (ok) { passed++; return; }
-      const detail = error ? `  error: ${error}` :
+      let detail = error ? `  error: ${error}` :
         `  expected ${exp.match.size} (+${exp.maybe.size} either way), got ${got.size}\n` +
         (missing.length ? `  missing (oracle matches, Bron does not): ${short(missing.map(stable))}\n` : '') +
         (extra.length ? `  extra (Bron matches, oracle does not): ${short(extra.map(stable))}\n` : '');
+      const show = (ids) => ids.slice(0, 2).map((id) => {
+        const r = (resources[q.type] || []).find((x) => x.id === id);
+        const vs = q.params.filter((p) => !p.chain && p.name !== '_has').map((p) => {
+          const sp = params.get(q.type, p.name);
+          return `${p.name}=${JSON.stringify(r && sp ? oracle.values(r, sp).map((v) => v.v) : null)}`;
+        });
+        return `    ${stable(id)}: ${vs.join(' ')}`.slice(0, 400);
+      }).join('\n');
+      const detail2 = error ? '' : [show(missing), show(extra)].filter(Boolean).join('\n');
+      if (detail2) detail += `${detail2}\n`;
       if (explained.has(key)) { explainedHits.push(`${key}\n${detail}`); passed++; return; }
       failed++;
       failures.push(`FAIL ${key}\n${detail}`);
