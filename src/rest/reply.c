@@ -11,6 +11,7 @@
 #include "rest_int.h"
 
 #define FHIR_JSON "application/fhir+json; charset=utf-8"
+#define PLAIN_JSON "application/json; charset=utf-8"
 
 const char *rest_header(rctx *c, const char *name)
 {
@@ -73,7 +74,8 @@ void rest_set_header(rctx *c, const char *name, const char *value)
 void rest_send(rctx *c, int status, const char *body, size_t len)
 {
 	if (!c->entry) {
-		http_res_send(c->req, status, body, len, body && len ? FHIR_JSON : NULL);
+		http_res_send(c->req, status, body, len,
+		              !(body && len) ? NULL : c->plain_json ? PLAIN_JSON : FHIR_JSON);
 		return;
 	}
 	c->entry->status = status;

@@ -61,6 +61,7 @@ struct rctx {
 	const char *id;        /* logical id from the URL, or NULL */
 	const char *vid;       /* version from the URL, or NULL */
 	int pretty;            /* _pretty=true */
+	int plain_json;        /* answer application/json rather than application/fhir+json */
 	prefer_return prefer;  /* Prefer: return=... */
 	int lenient;           /* Prefer: handling=lenient (ignore unknown parameters) */
 	int strict;            /* Prefer: handling=strict (unknown search parameters are errors) */

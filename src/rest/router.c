@@ -86,6 +86,17 @@ static const char *base_url(rctx *c)
 	                    host && *host ? host : "localhost", c->r->cfg.base_path);
 }
 
+/* Does the first acceptable media type of a list name generic JSON? Then
+ * the answer says application/json too (http.html#mime-type). */
+static int prefers_plain_json(const char *list)
+{
+	const char *p = list;
+	while (*p == ' ')
+		p++;
+	size_t n = strcspn(p, ",; ");
+	return n == 16 && !strncasecmp(p, "application/json", n);
+}
+
 /* Negotiate the response format; replies and returns -1 if impossible. */
 static int negotiate_or_reply(rctx *c)
 {
@@ -102,6 +113,7 @@ static int negotiate_or_reply(rctx *c)
 		                 accept);
 		return -1;
 	}
+	c->plain_json = prefers_plain_json(fmt ? fmt : accept ? accept : "");
 	const char *pretty = rest_query(c, "_pretty");
 	if (pretty) {
 		if (!strcmp(pretty, "true"))
