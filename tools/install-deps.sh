@@ -18,7 +18,7 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 # npm packages of each test tier that has a package.json (lockfiles pin them).
-for d in tests/api tests/fhirpath; do
+for d in tests/api tests/fhirpath tests/oracle; do
 	if [ -f "$d/package.json" ] && [ ! -d "$d/node_modules" ]; then
 		(cd "$d" && if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi)
 	fi
