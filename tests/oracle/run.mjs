@@ -115,7 +115,8 @@ async function main() {
       for (const p of q.url.split('?')[1].split('&')) {
         const k = decodeURIComponent(p.split('=')[0]);
         const v = decodeURIComponent(p.split('=').slice(1).join('='));
-        const mod = (k.match(/:([a-z-]+)/) || [])[1];
+        const m = /^[^:.]+:([A-Za-z-]+)/.exec(k.startsWith('_has') ? k.replace(/^(_has:[^:]+:[^:]+:)+/, '') : k);
+        const mod = m && (/^[A-Z]/.test(m[1]) ? 'Type' : m[1]);
         const pre = (v.match(/^(eq|ne|gt|lt|ge|le|sa|eb|ap)\d/) || [])[1];
         for (const c of [mod && `:${mod}`, pre && `prefix ${pre}`, k.includes('.') && 'chain', k.startsWith('_has') && '_has',
           v.includes(',') && 'OR']) if (c) coverage.set(c, (coverage.get(c) || 0) + 1);
@@ -126,6 +127,7 @@ async function main() {
         missing = [...exp.match].filter((id) => !got.has(id));
         extra = [...got].filter((id) => !exp.match.has(id) && !exp.maybe.has(id));
       }
+      if (exp) coverage.set(exp.match.size ? 'queries expecting matches' : 'queries expecting none', (coverage.get(exp.match.size ? 'queries expecting matches' : 'queries expecting none') || 0) + 1);
       const ok = !error && !missing.length && !extra.length;
       if (VERBOSE) console.log(`${ok ? 'ok  ' : 'FAIL'} ${key}  (${exp ? exp.match.size : '?'} expected, ${exp ? exp.maybe.size : 0} either way)`);
       if (ok) { passed++; return; }
