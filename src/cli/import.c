@@ -133,6 +133,8 @@ static import_job *next_job(importer *im)
 	import_job *j = pop_due(im, now_us());
 	if (j)
 		return j;
+	if (im->waiting) /* the server is busy or away: resend before sending more */
+		return NULL;
 	if ((j = pop_ready(im)))
 		return j;
 	while (!im->stop && !im->inputs_done) {
@@ -539,7 +541,8 @@ int cli_import(int argc, char **argv)
 	                      "Accept: application/fhir+json", "Prefer: return=minimal", "Expect:"};
 	for (size_t i = 0; i < sizeof hdrs / sizeof *hdrs; i++)
 		im.headers = curl_slist_append(im.headers, hdrs[i]);
-	im.rep = import_report_new(total_size(im.files, im.nfiles), isatty(STDERR_FILENO));
+	im.rep = import_report_new(total_size(im.files, im.nfiles), (size_t)im.nfiles,
+	                           isatty(STDERR_FILENO));
 
 	run(&im);
 

@@ -73,7 +73,8 @@ int import_scan_string(const char *s, size_t from, size_t to, char *out, size_t 
 
 typedef struct import_report import_report;
 
-import_report *import_report_new(uint64_t total_bytes, int tty);
+/* total_bytes: input size on disk (for the ETA); files: inputs given. */
+import_report *import_report_new(uint64_t total_bytes, size_t files, int tty);
 void import_report_free(import_report *r);
 void import_report_loaded(import_report *r, size_t resources);
 /* Count `resources` rejected (0 for a file that could not be read) and keep

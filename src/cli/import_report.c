@@ -21,7 +21,8 @@ struct import_report {
 	uint64_t total_bytes; /* input size on disk, for the ETA */
 	uint64_t done_bytes;  /* input bytes whose resources have been answered */
 	size_t loaded, rejected, files;
-	size_t rejections; /* reasons reported (a Bundle, a line, a file) */
+	size_t files_given; /* inputs named on the command line */
+	size_t rejections;  /* reasons reported (a Bundle, a line, a file) */
 	char *reasons[KEEP_REASONS];
 	int tty;
 	int drawn;           /* the bar is on screen */
@@ -35,9 +36,10 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-import_report *import_report_new(uint64_t total_bytes, int tty)
+import_report *import_report_new(uint64_t total_bytes, size_t files, int tty)
 {
 	import_report *r = base_calloc(1, sizeof *r);
+	r->files_given = files;
 	r->total_bytes = total_bytes;
 	r->tty = tty;
 	r->start = r->last = now_us();
@@ -139,7 +141,11 @@ void import_report_summary(import_report *r)
 	printf("loaded:   %zu resources\n", r->loaded);
 	printf("rejected: %zu resources, %zu rejection%s\n", r->rejected, r->rejections,
 	       r->rejections == 1 ? "" : "s");
-	printf("files:    %zu\n", r->files);
+	if (r->files < r->files_given)
+		printf("files:    %zu (%zu not read: stopped)\n", r->files,
+		       r->files_given - r->files);
+	else
+		printf("files:    %zu\n", r->files);
 	printf("time:     %.2f s\n", secs);
 	printf("rate:     %.0f resources/s\n", secs > 0 ? (double)r->loaded / secs : 0.0);
 	size_t shown = r->rejections < KEEP_REASONS ? r->rejections : KEEP_REASONS;

@@ -237,12 +237,15 @@ describe('bron import waits for a server that is starting', () => {
     }
   });
 
-  it('gives up with a reason when nothing listens', async () => {
+  it('gives up with a reason when nothing listens, and reads no further file', async () => {
     const dir = scratch();
     const f = write(dir, 'none.ndjson', ndjson([{ resourceType: 'Patient', id: 'none1' }]));
+    const g = write(dir, 'none2.ndjson', ndjson([{ resourceType: 'Patient', id: 'none2' }]));
     const port = await freePort();
-    const r = await runImport(['--url', `http://127.0.0.1:${port}/fhir`, '--retries', '3', f], { timeoutMs: 60000 });
+    const r = await runImport(['--url', `http://127.0.0.1:${port}/fhir`, '--retries', '3', '--concurrency', '1', f, g, g], { timeoutMs: 60000 });
     assertRun(r, { code: 1, loaded: 0, rejected: 1 });
+    assert.equal(r.summary.rejections, 1, r.stdout);
     assert.match(r.summary.reasons[0], /none\.ndjson:1: not sent/);
+    assert.match(r.stdout, /^files: +1 \(2 not read: stopped\)/m);
   });
 });

@@ -129,7 +129,7 @@ static void test_ndjson_batches(void **state)
 	           "{\"resourceType\":\"Observation\",\"status\":\"final\"}\n"
 	           "{\"resourceType\":\"Patient\",\"id\":\"c\"}",
 	           path, sizeof path);
-	import_report *rep = import_report_new(0, 0);
+	import_report *rep = import_report_new(0, 1, 0);
 	import_source *src;
 	char err[64];
 	assert_int_equal(import_source_open(path, 2, &src, err, sizeof err), 0);
