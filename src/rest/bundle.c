@@ -30,9 +30,12 @@ struct bundle_run {
 	const char **method;  /* per entry: request.method */
 	int *processed;       /* per entry: dispatched already */
 	char **assigned;      /* per entry: "Type/id" chosen up front for a create, or NULL */
-	/* fullUrl -> "Type/id" for reference rewriting */
+	/* fullUrl (and resolved conditional reference) -> "Type/id", for
+	 * rewriting references: open addressing, grows at half full */
 	const char **map_key, **map_val;
-	size_t nmap;
+	size_t nmap, map_cap;
+	const char *ref_error;  /* a conditional reference that did not resolve */
+	int ref_status;
 	/* collected writes */
 	store_op *ops;
 	rctx **owner;
@@ -47,20 +50,110 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static const char *map_lookup(void *ctx, const char *s, size_t len)
+static uint64_t str_hash(const char *s, size_t len)
 {
-	bundle_run *run = ctx;
-	for (size_t i = 0; i < run->nmap; i++)
-		if (strlen(run->map_key[i]) == len && !memcmp(run->map_key[i], s, len))
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static const char *map_get(bundle_run *run, const char *s, size_t len)
+{
+	if (!run->map_cap)
+		return NULL;
+	for (size_t i = str_hash(s, len) & (run->map_cap - 1); run->map_key[i];
+	     i = (i + 1) & (run->map_cap - 1))
+		if (!strncmp(run->map_key[i], s, len) && !run->map_key[i][len])
 			return run->map_val[i];
 	return NULL;
 }
 
-static void map_add(bundle_run *run, const char *key, const char *val)
+/* Add key -> val; returns -1 if key is there already (a duplicate fullUrl). */
+static int map_add(bundle_run *run, const char *key, const char *val)
 {
-	run->map_key[run->nmap] = key;
-	run->map_val[run->nmap] = val;
+	arena *a = run->outer->a;
+	if (2 * (run->nmap + 1) > run->map_cap) {
+		size_t cap = run->map_cap ? run->map_cap * 2 : 64;
+		const char **k = arena_calloc(a, cap * sizeof *k), **v = arena_calloc(a, cap * sizeof *v);
+		for (size_t i = 0; i < run->map_cap; i++) {
+			if (!run->map_key[i])
+				continue;
+			size_t j = str_hash(run->map_key[i], strlen(run->map_key[i])) & (cap - 1);
+			while (k[j])
+				j = (j + 1) & (cap - 1);
+			k[j] = run->map_key[i];
+			v[j] = run->map_val[i];
+		}
+		run->map_key = k;
+		run->map_val = v;
+		run->map_cap = cap;
+	}
+	size_t i = str_hash(key, strlen(key)) & (run->map_cap - 1);
+	for (; run->map_key[i]; i = (i + 1) & (run->map_cap - 1))
+		if (!strcmp(run->map_key[i], key))
+			return -1;
+	run->map_key[i] = key;
+	run->map_val[i] = val;
 	run->nmap++;
+	return 0;
+}
+
+/* A conditional reference "Type?query": the one resource it matches, as
+ * "Type/id" (http.html#trules). NULL, with run->ref_error set, otherwise. */
+static const char *resolve_conditional(bundle_run *run, const char *s, size_t len)
+{
+	rctx *c = run->outer;
+	const char *q = memchr(s, '?', len);
+	char type[72];
+	size_t tl = (size_t)(q - s);
+	if (!q || tl == 0 || tl >= sizeof type || memchr(s, ' ', len))
+		return NULL;
+	memcpy(type, s, tl);
+	type[tl] = 0;
+	const model_type *t = model_type_get(type);
+	if (!t || !model_type_is_concrete_resource(t))
+		return NULL;
+	char *text = arena_strndup(c->a, s, len);
+	size_t qlen = len - tl - 1, cap = 1;
+	for (size_t i = 0; i < qlen; i++)
+		cap += q[1 + i] == '&';
+	const char **keys = arena_alloc(c->a, cap * sizeof *keys);
+	const char **vals = arena_alloc(c->a, cap * sizeof *vals);
+	size_t np = rest__form_split(c->a, q + 1, qlen, keys, vals, cap);
+	diag_list d;
+	diag_init(&d, c->a);
+	search_query *sq;
+	search_sql sql;
+	store_version *hits;
+	size_t n = 0;
+	int more;
+	char *tname = arena_strdup(c->a, type);
+	if (search_parse(c->a, tname, keys, vals, np, 1, &sq, &d) ||
+	    search_compile(sq, SEARCH_SQLITE, 0, c->a, &sql, &d) ||
+	    store_search(c->r->cfg.store, c->a, &sql, 2, 0, &hits, &n, &more)) {
+		run->ref_error = arena_printf(c->a, "the conditional reference '%s' is not a valid search", text);
+		run->ref_status = 400;
+		return NULL;
+	}
+	if (n != 1) {
+		run->ref_error = arena_printf(c->a, "the conditional reference '%s' matches %s", text,
+		                              n ? "more than one resource" : "no resource");
+		run->ref_status = 412;
+		return NULL;
+	}
+	const char *val = arena_printf(c->a, "%s/%s", type, hits[0].id);
+	map_add(run, text, val);
+	return val;
+}
+
+static const char *map_lookup(void *ctx, const char *s, size_t len)
+{
+	bundle_run *run = ctx;
+	const char *v = map_get(run, s, len);
+	if (!v && len > 2 && s[0] >= 'A' && s[0] <= 'Z' && memchr(s, '?', len))
+		v = resolve_conditional(run, s, len);
+	return v;
 }
 
 /* Split "Type/id?query" into the path below the base and the parameters;
@@ -399,8 +492,9 @@ static int entry_request_ok(bundle_run *run, size_t i, const json_t *entry, cons
 	return 1;
 }
 
-/* Choose ids for creates and map fullUrls, so references can be rewritten. */
-static void assign_ids(bundle_run *run, const json_t *entries)
+/* Choose ids for creates and map fullUrls, so references can be rewritten.
+ * Returns the index of an entry whose fullUrl repeats an earlier one, or -1. */
+static long assign_ids(bundle_run *run, const json_t *entries)
 {
 	rctx *c = run->outer;
 	for (size_t i = 0; i < run->n; i++) {
@@ -415,14 +509,15 @@ static void assign_ids(bundle_run *run, const json_t *entries)
 			char *id;
 			rest__new_id(c->a, &id);
 			run->assigned[i] = arena_printf(c->a, "%s/%s", rtype, id);
-			if (full)
-				map_add(run, full, run->assigned[i]);
+			if (full && map_add(run, full, run->assigned[i]))
+				return (long)i;
 		} else if (!strcmp(run->method[i], "PUT") && full && rtype && !strchr(url, '?')) {
 			const char *slash = strchr(url, '/');
-			if (slash && !strncmp(url, rtype, (size_t)(slash - url)))
-				map_add(run, full, url);
+			if (slash && !strncmp(url, rtype, (size_t)(slash - url)) && map_add(run, full, url))
+				return (long)i;
 		}
 	}
+	return -1;
 }
 
 /* The entry's resource bytes with references rewritten. */
@@ -432,8 +527,8 @@ static void entry_body(bundle_run *run, const char *src, size_t from, size_t to,
 	size_t rf, rt;
 	if (json_member_span(src, from, to, "resource", &rf, &rt))
 		return;
-	if (!run->nmap) {
-		io->body = src + rf;
+	if (!run->nmap && !memmem(src + rf, rt - rf, "?", 1)) {
+		io->body = src + rf; /* nothing to rewrite */
 		io->body_len = rt - rf;
 		return;
 	}
@@ -489,8 +584,6 @@ void rest_bundle(rctx *c)
 	run->method = arena_calloc(c->a, (n + 1) * sizeof *run->method);
 	run->processed = arena_calloc(c->a, (n + 1) * sizeof *run->processed);
 	run->assigned = arena_calloc(c->a, (n + 1) * sizeof *run->assigned);
-	run->map_key = arena_alloc(c->a, (n + 1) * sizeof *run->map_key);
-	run->map_val = arena_alloc(c->a, (n + 1) * sizeof *run->map_val);
 	run->ops = arena_calloc(c->a, (n + 1) * sizeof *run->ops);
 	run->owner = arena_calloc(c->a, (n + 1) * sizeof *run->owner);
 	/* the entries' byte spans in the client's bytes */
@@ -521,13 +614,37 @@ void rest_bundle(rctx *c)
 			rest_reply_error(e, 400, "invalid", "Entry %zu %s", i, why);
 		}
 	}
-	assign_ids(run, entries);
+	long dup = assign_ids(run, entries);
+	if (dup >= 0) {
+		json_decref(c->json);
+		c->json = NULL;
+		return rest_reply_error(c, 400, "duplicate",
+		                        "Entry %ld repeats the fullUrl of an earlier entry; fullUrls must be "
+		                        "unique within a Bundle", dup);
+	}
 	/* writes in processing order: DELETE, POST, PUT/PATCH; GETs after commit */
 	for (int rank = 0; rank < 3; rank++) {
 		for (size_t i = 0; i < n; i++) {
 			if (run->processed[i] || !run->method[i] || method_rank(run->method[i]) != rank)
 				continue;
 			entry_body(run, src, starts[i], ends[i], &run->io[i]);
+			if (run->ref_error) {
+				rctx *e = new_sub(run, i);
+				run->sub[i] = e;
+				run->processed[i] = 1;
+				e->path = json_string_value(json_object_get(
+					json_object_get(json_array_get(entries, i), "request"), "url"));
+				rest_reply_error(e, run->ref_status, "processing", "%s", run->ref_error);
+				run->ref_error = NULL;
+				if (!run->transaction)
+					continue;
+				for (size_t k = 0; k < run->nops; k++)
+					json_decref(run->owner[k]->json);
+				reply_failed(run, i);
+				json_decref(c->json);
+				c->json = NULL;
+				return;
+			}
 			size_t before = run->nops;
 			run_entry(run, i, json_array_get(entries, i));
 			if (run->transaction && run->nops == before && run->io[i].status >= 400) {

@@ -169,6 +169,11 @@ static void reply_store_error(rctx *c)
 		else
 			rest_reply_error(c, 413, "too-long", "The resource is too large to store");
 		break;
+	case STORE_DUPLICATE:
+		rest_reply_error(c, 400, "duplicate",
+		                 "%s/%s is touched by more than one entry of the transaction", op->type,
+		                 op->id);
+		break;
 	case STORE_MULTIPLE:
 		rest_reply_error(c, 412, "multiple-matches",
 		                 "The condition matched more than one %s; be more selective", op->type);
@@ -182,12 +187,17 @@ static void reply_store_error(rctx *c)
 static void reply_matched(rctx *c)
 {
 	store_version v;
-	if (store_read(c->r->cfg.store, c->a, c->op.type, c->op.id, 0, &v) != STORE_OK)
-		return rest_reply_error(c, 500, "exception", "The matched resource could not be read");
-	c->op.version = v.version;
-	c->op.last_updated = v.last_updated;
-	c->op.body = v.body;
-	c->op.body_len = v.body_len;
+	/* the store gave the match's id, version and time; the body only if wanted */
+	if (c->prefer == PREFER_REPRESENTATION || c->prefer == PREFER_DEFAULT) {
+		if (store_read(c->r->cfg.store, c->a, c->op.type, c->op.id, 0, &v) == STORE_OK) {
+			c->op.version = v.version;
+			c->op.last_updated = v.last_updated;
+			c->op.body = v.body;
+			c->op.body_len = v.body_len;
+		} else {
+			c->prefer = PREFER_MINIMAL; /* deleted since: answer without a body */
+		}
+	}
 	reply_written(c, 200);
 }
 

@@ -27,6 +27,7 @@ enum {
 	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
 	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
 	STORE_MULTIPLE,   /* a condition matched more than one resource */
+	STORE_DUPLICATE,  /* one request touched the same resource twice */
 	STORE_ERROR       /* I/O or database failure */
 };
 

@@ -548,6 +548,9 @@ static int bind_search(sqlite3_stmt *st, const search_sql *q);
 static int step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		fprintf(stderr, "bron: store: %s: %s\n", sqlite3_sql(st),
+		        sqlite3_errmsg(sqlite3_db_handle(st)));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -632,11 +635,14 @@ static int reindex(store *s, int64_t rid, int fresh, const search_rows *rows)
  * op->matches and, for one match, op->id. */
 static int run_condition(store *s, store_op *op)
 {
-	size_t len = strlen(op->condition->where) + 64;
+	static const char head[] = "SELECT r.id, r.version, r.last_updated FROM resource r WHERE ";
+	size_t len = sizeof head + strlen(op->condition->where) + sizeof " LIMIT 2";
 	char *sql = base_malloc(len);
-	snprintf(sql, len, "SELECT r.id FROM resource r WHERE %s LIMIT 2", op->condition->where);
+	snprintf(sql, len, "%s%s LIMIT 2", head, op->condition->where);
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(s->wdb, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "bron: store: %s: %s\n", sql, sqlite3_errmsg(s->wdb));
 	free(sql);
 	if (rc != SQLITE_OK)
 		return STORE_ERROR;
@@ -650,8 +656,11 @@ static int run_condition(store *s, store_op *op)
 	}
 	op->matches = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (++op->matches == 1)
+		if (++op->matches == 1) {
 			op->id = arena_strdup(op->arena, (const char *)sqlite3_column_text(st, 0));
+			op->version = sqlite3_column_int64(st, 1);
+			op->last_updated = sqlite3_column_int64(st, 2);
+		}
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
@@ -754,6 +763,60 @@ static int apply_op(store *s, store_op *op)
 	return STORE_OK;
 }
 
+/* Evaluate the conditions of the conditional creates among ops. */
+static int resolve_creates(store *s, store_op *ops, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		store_op *op = &ops[j];
+		if (!op->condition || op->kind != STORE_OP_CREATE)
+			continue;
+		const char *given = op->id;
+		if (run_condition(s, op)) {
+			op->status = STORE_ERROR;
+			return -1;
+		}
+		if (op->matches == 0)
+			op->id = given;
+		op->condition_done = 1;
+	}
+	return 0;
+}
+
+/* The resources one request wrote, to refuse touching one twice (open
+ * addressing over op pointers, sized for the request). */
+typedef struct touched_set {
+	const store_op **slots;
+	size_t cap;
+} touched_set;
+
+static uint64_t key_hash(const char *type, const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = type; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* Add op's resource; 1 if an earlier op of the request wrote it already. */
+static int touched_add(touched_set *t, size_t n, const store_op *op)
+{
+	if (!t->slots) {
+		t->cap = 16;
+		while (t->cap < 2 * n)
+			t->cap *= 2;
+		t->slots = base_calloc(t->cap, sizeof *t->slots);
+	}
+	size_t i = key_hash(op->type, op->id) & (t->cap - 1);
+	for (; t->slots[i]; i = (i + 1) & (t->cap - 1))
+		if (!strcmp(t->slots[i]->type, op->type) && !strcmp(t->slots[i]->id, op->id))
+			return 1;
+	t->slots[i] = op;
+	return 0;
+}
+
 /* Apply all ops of one request inside a savepoint; 0 if all succeeded. */
 static int apply_request(store *s, write_req *w)
 {
@@ -762,28 +825,29 @@ static int apply_request(store *s, write_req *w)
 			w->ops[i].status = STORE_ERROR;
 		return -1;
 	}
-	int failed = 0;
-	/* every condition first, so build callbacks see the final ids of all ops */
-	for (size_t i = 0; i < w->n && !failed; i++) {
-		store_op *op = &w->ops[i];
-		op->condition_done = 0;
-		if (op->condition && w->n > 1) {
-			const char *given = op->id;
-			if (run_condition(s, op)) {
-				op->status = STORE_ERROR;
-				failed = 1;
-			}
-			if (op->matches == 0)
-				op->id = given;
-			op->condition_done = 1;
-		}
-	}
+	int failed = 0, resolved = w->n < 2;
+	touched_set seen = {0};
+	for (size_t i = 0; i < w->n; i++)
+		w->ops[i].condition_done = 0;
 	for (size_t i = 0; i < w->n; i++) {
-		w->ops[i].status = failed ? STORE_ERROR : apply_op(s, &w->ops[i]);
+		store_op *op = &w->ops[i];
+		if (!failed && !resolved && op->kind != STORE_OP_DELETE) {
+			/* the DELETEs (first in a Bundle's order) are applied; resolve the
+			 * conditional creates now, so every build callback that follows
+			 * knows the final id of each of them */
+			resolved = 1;
+			if (resolve_creates(s, w->ops + i, w->n - i))
+				failed = 1;
+		}
+		op->status = failed ? STORE_ERROR : apply_op(s, op);
+		if (op->status == STORE_OK && op->version > 0 && op->kind != STORE_OP_REINDEX && w->n > 1 &&
+		    touched_add(&seen, w->n, op))
+			op->status = STORE_DUPLICATE; /* touched twice in one request */
 		/* a conditional create that matched wrote nothing and is no failure */
-		if (w->ops[i].status != STORE_OK && w->ops[i].status != STORE_MATCHED && !failed)
+		if (op->status != STORE_OK && op->status != STORE_MATCHED && !failed)
 			failed = 1;
 	}
+	free(seen.slots);
 	if (failed)
 		step_done(s->w_rollback_to);
 	step_done(s->w_release);
