@@ -898,7 +898,9 @@ static void test_sql_shape(void **state)
 	assert_string_equal(s.order_by, "r.rid");
 	assert_string_equal(s.binds[0].text, "Patient");
 	/* the schema of both dialects */
-	assert_non_null(strstr(search_schema_sql(SEARCH_SQLITE), "sp_reference_rev"));
+	assert_non_null(strstr(search_schema_sql(SEARCH_SQLITE), "sp_reference_target"));
+	assert_non_null(strstr(search_schema_sql(SEARCH_SQLITE), "WITHOUT ROWID"));
+	assert_null(strstr(search_schema_sql(SEARCH_POSTGRES), "WITHOUT ROWID"));
 	assert_non_null(strstr(search_schema_sql(SEARCH_POSTGRES), "DOUBLE PRECISION"));
 	assert_non_null(strstr(search_schema_sql(SEARCH_POSTGRES), "COLLATE \"C\""));
 }
