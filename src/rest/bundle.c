@@ -280,6 +280,7 @@ void rest__bundle_collect(rctx *c)
 {
 	bundle_run *run = c->bundle;
 	run->ops[run->nops] = c->op;
+	run->ops[run->nops].unique = run->transaction;
 	run->owner[run->nops] = c;
 	run->nops++;
 }

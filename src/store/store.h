@@ -114,6 +114,8 @@ struct store_op {
 	arena *arena;          /* where the store allocates strings it returns (a matched id) */
 	int matches;           /* out: 0, 1, or 2 for "more than one" */
 	int condition_done;    /* the store evaluated the condition already (internal) */
+	int unique;            /* STORE_DUPLICATE if an earlier op of the request wrote the same
+	                        * resource (a transaction touches each resource once) */
 	/* out (set by the store before build is called, then by build) */
 	int64_t version;       /* the new version (for delete: the marker's version, 0 if none) */
 	int64_t last_updated;

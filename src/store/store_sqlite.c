@@ -840,7 +840,7 @@ static int apply_request(store *s, write_req *w)
 				failed = 1;
 		}
 		op->status = failed ? STORE_ERROR : apply_op(s, op);
-		if (op->status == STORE_OK && op->version > 0 && op->kind != STORE_OP_REINDEX && w->n > 1 &&
+		if (op->status == STORE_OK && op->version > 0 && op->unique && w->n > 1 &&
 		    touched_add(&seen, w->n, op))
 			op->status = STORE_DUPLICATE; /* touched twice in one request */
 		/* a conditional create that matched wrote nothing and is no failure */
