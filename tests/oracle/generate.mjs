@@ -224,6 +224,9 @@ export function generate(params, oracle, types) {
             add(type, [one(n, [`${oracle.base}/${t.type}/${t.id}`])]);
           }
           if (uniq.length > 1) add(type, [one(n, picks(uniq, 2).map((t) => `${t.type}/${t.id}`))]);
+          // absolute URLs of other servers and canonical URLs: matched as written
+          const abs = [...new Set(vals.map((v) => refTarget(v, oracle.base)).filter((t) => t && !t.type && /^https?:\/\//.test(t.url)).map((t) => t.url))];
+          for (const u of picks(abs, 2)) add(type, [one(n, [u])]);
           add(type, [one(n, [`${(sp.target || ['Patient'])[0]}/no-such-id`])]);
           const ids = vals.filter((v) => v.v && v.v.identifier && v.v.identifier.value);
           for (const v of picks(ids, 1)) add(type, [one(n, [{ system: v.v.identifier.system, code: v.v.identifier.value }], 'identifier')]);
