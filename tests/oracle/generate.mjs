@@ -360,6 +360,18 @@ export function generateExtra(params, oracle) {
     add(type, [one('_lastUpdated', [{ prefix: 'ge', value: mid.slice(0, 10) }])]);
     add(type, [one('_lastUpdated', [{ prefix: 'lt', value: '2000-01-01' }])]);
   }
+  // references to another server's resource of the same type and id as a local one
+  for (const o of obs) {
+    const ref = o.subject && o.subject.reference;
+    const m = ref && /^https?:\/\/(?!127\.0\.0\.1)[^/]+\/.*\b(Patient)\/([^/]+)$/.exec(ref);
+    if (!m || ref.startsWith(oracle.base)) continue;
+    const local = oracle.byRef.get(`Patient/${m[2]}`);
+    add('Observation', [one('subject', [`Patient/${m[2]}`]), one('code', [{ system: 'http://example.org/oracle', code: 'foreign-ref' }])]);
+    add('Observation', [one('subject', [m[2]]), one('code', [{ code: 'foreign-ref' }])]);
+    add('Observation', [one('subject', [ref])]);
+    if (local && local.name) add('Observation', [{ name: 'subject', modifier: 'Patient', chain: one('family', [local.name[0].family], 'exact') }, one('code', [{ code: 'foreign-ref' }])]);
+    add('Patient', [{ name: '_has', hasType: 'Observation', hasParam: 'subject', chain: one('code', [{ code: 'foreign-ref' }]) }]);
+  }
   // _id with OR, and _id with another parameter
   const pats = R.Patient || [];
   if (pats.length > 2) {

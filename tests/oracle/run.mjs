@@ -78,6 +78,20 @@ async function main() {
       });
       await resp.arrayBuffer(); // a rejected example simply is not part of the data
     }
+    // one hand-made Observation whose subject is a Patient on another server
+    // that has the id of a local Patient: it is not that local Patient
+    const [firstPatient] = await searchAll(server.base, 'Patient?_count=1');
+    if (firstPatient) {
+      const obs = {
+        resourceType: 'Observation', id: 'oracle-foreign-ref', status: 'final',
+        code: { coding: [{ system: 'http://example.org/oracle', code: 'foreign-ref' }] },
+        subject: { reference: `http://other.example.org/fhir/Patient/${firstPatient.id}` },
+      };
+      const resp = await fetch(`${server.base}/Observation/${obs.id}`, {
+        method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(obs),
+      });
+      await resp.arrayBuffer();
+    }
     const tLoad = Date.now();
 
     // the oracle's data: everything Bron stored, read back
@@ -142,7 +156,7 @@ async function main() {
           const sp = params.get(q.type, p.name);
           return `${p.name}=${JSON.stringify(r && sp ? oracle.values(r, sp).map((v) => v.v) : null)}`;
         });
-        return `    ${stable(id)}: ${vs.join(' ')}`.slice(0, 400);
+        return stable(`    ${id}: ${vs.join(' ')}`).slice(0, 400);
       }).join('\n');
       const detail2 = error ? '' : [show(missing), show(extra)].filter(Boolean).join('\n');
       if (detail2) detail += `${detail2}\n`;
