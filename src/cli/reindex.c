@@ -79,14 +79,17 @@ static void progress(int tty, int64_t done, int64_t total, int64_t t0, int final
 
 int cli_reindex(int argc, char **argv)
 {
-	const char *dir = "./data";
+	const char *dir = "./data", *base = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--data") && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--base-url") && i + 1 < argc) {
+			base = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: bron reindex [--data DIR]\n\n"
+			printf("usage: bron reindex [--data DIR] [--base-url URL]\n\n"
 			       "Rebuilds the search index rows of every stored resource; safe while\n"
-			       "bron serve runs on the same data directory.\n");
+			       "bron serve runs on the same data directory. --base-url: the server's\n"
+			       "base (as for bron serve), so absolute references to it count as local.\n");
 			return 0;
 		} else {
 			fprintf(stderr, "bron reindex: unexpected argument '%s'\n", argv[i]);
@@ -139,7 +142,7 @@ int cli_reindex(int argc, char **argv)
 				failed++;
 				continue;
 			}
-			search_index(res, items[i].type, items[i].id, bt->a, &bt->rows[bt->n], &d);
+			search_index_base(res, items[i].type, items[i].id, base, bt->a, &bt->rows[bt->n], &d);
 			json_decref(res);
 			bt->ops[bt->n] = (store_op){.kind = STORE_OP_REINDEX, .type = items[i].type,
 			                            .id = items[i].id, .if_match = items[i].version,

@@ -188,6 +188,11 @@ static void dispatch(rctx *c, const char **seg, int n)
 			return method_not_allowed(c, "GET");
 		return rest_capabilities(c);
 	}
+	if (n == 1 && !strcmp(seg[0], "_search")) { /* POST [base]/_search */
+		if (!get && strcmp(m, "POST"))
+			return method_not_allowed(c, "GET, POST");
+		return rest_search(c);
+	}
 	if (n == 1 && !strcmp(seg[0], "_history")) {
 		if (!get)
 			return method_not_allowed(c, "GET");
@@ -234,17 +239,17 @@ static void dispatch(rctx *c, const char **seg, int n)
 			return rest_patch(c);
 		return method_not_allowed(c, "GET, PUT, PATCH, DELETE");
 	}
-	if (n == 3 && strcmp(seg[2], "_history")) {
-		/* compartment search: Patient/[id]/[type] */
+	if ((n == 3 || (n == 4 && !strcmp(seg[3], "_search"))) && strcmp(seg[2], "_history")) {
+		/* compartment search: Patient/[id]/[type] (or every type), and its _search */
 		if (strcmp(c->type, "Patient"))
 			return rest_reply_error(c, 404, "not-supported",
 			                        "Compartment search is supported for Patient only");
-		if (known_type_or_reply(c, seg[2]))
+		if (strcmp(seg[2], "*") && known_type_or_reply(c, seg[2]))
 			return;
-		if (!get)
-			return method_not_allowed(c, "GET");
+		if (!get && (n == 3 || strcmp(m, "POST")))
+			return method_not_allowed(c, n == 3 ? "GET" : "GET, POST");
 		c->compartment_id = c->id;
-		c->type = seg[2];
+		c->type = strcmp(seg[2], "*") ? seg[2] : NULL;
 		c->id = NULL;
 		return rest_search(c);
 	}

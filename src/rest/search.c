@@ -100,22 +100,34 @@ size_t rest__form_split(arena *a, const char *s, size_t len, const char **keys, 
 	return n;
 }
 
+/* References to this server may be given absolute: "<base>/Patient/1"
+ * searches as "Patient/1" (in each comma-separated value). */
+static const char *strip_base(rctx *c, const char *v)
+{
+	size_t bl = strlen(c->base);
+	if (!strstr(v, c->base))
+		return v;
+	buf b;
+	buf_init(&b, 0);
+	const char *p = v;
+	while (*p) {
+		if (!strncmp(p, c->base, bl) && p[bl] == '/' && (p == v || p[-1] == ',' || p[-1] == '$'))
+			p += bl + 1;
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
+		buf_append(&b, p, n);
+		p += n;
+	}
+	const char *out = arena_memdup(c->a, b.data ? b.data : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
 /* Paging parameters are Bron's own and never reach the search parser. */
 static int is_paging(const char *k)
 {
 	return !strcmp(k, "_page_after") || !strcmp(k, "_offset") || !strcmp(k, "_format") ||
 	       !strcmp(k, "_pretty");
-}
-
-static void put_url_encoded(buf *b, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~:|,$", *p))
-			buf_putc(b, (char)*p);
-		else
-			buf_printf(b, "%%%02X", *p);
-	}
 }
 
 typedef struct page {
@@ -127,7 +139,10 @@ typedef struct page {
 	int sorted;
 } page;
 
-static void put_link(rctx *c, buf *b, const params *p, const char *relation, const char *paging)
+/* A link to this search: the parameters the server used (the canonical
+ * query, so ignored ones are left out) and Bron's paging parameter. */
+static void put_link(rctx *c, buf *b, const search_query *q, const char *relation,
+                     const char *paging)
 {
 	buf url;
 	buf_init(&url, 0);
@@ -136,18 +151,11 @@ static void put_link(rctx *c, buf *b, const params *p, const char *relation, con
 		buf_printf(&url, "/Patient/%s", c->compartment_id);
 	if (c->type)
 		buf_printf(&url, "/%s", c->type);
-	char sep = '?';
-	for (size_t i = 0; i < p->n; i++) {
-		if (is_paging(p->keys[i]))
-			continue;
-		buf_putc(&url, sep);
-		sep = '&';
-		put_url_encoded(&url, p->keys[i]);
-		buf_putc(&url, '=');
-		put_url_encoded(&url, p->vals[i]);
-	}
+	const char *canon = search_query_canonical(q);
+	if (*canon)
+		buf_printf(&url, "?%s", canon);
 	if (paging)
-		buf_printf(&url, "%c%s", sep, paging);
+		buf_printf(&url, "%c%s", *canon ? '&' : '?', paging);
 	buf_puts(b, "{\"relation\":");
 	json_put_string(b, relation);
 	buf_puts(b, ",\"url\":");
@@ -202,21 +210,58 @@ static int keep_member(void *ctx, const char *key, size_t len)
 	return 0;
 }
 
+#define SUBSETTED                                                                                  \
+	"{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ObservationValue\","                  \
+	"\"code\":\"SUBSETTED\"}"
+
+/* Mark a subsetted resource (search.html#summary): add the SUBSETTED tag to
+ * meta.tag of the filtered bytes in `in`, appending the result to b. */
+static void put_subsetted(buf *b, const char *in, size_t len)
+{
+	size_t mf, mt, tf, tt;
+	if (json_member_span(in, 0, len, "meta", &mf, &mt)) {
+		buf_append(b, in, len);
+		return;
+	}
+	if (json_member_span(in, mf, mt, "tag", &tf, &tt) == 0 && in[tf] == '[') {
+		/* into the existing tag array, first */
+		buf_append(b, in, tf + 1);
+		buf_puts(b, SUBSETTED);
+		if (in[tf + 1] != ']')
+			buf_putc(b, ',');
+		buf_append(b, in + tf + 1, len - tf - 1);
+		return;
+	}
+	buf_append(b, in, mf + 1);
+	buf_puts(b, "\"tag\":[" SUBSETTED "]");
+	if (in[mf + 1] != '}')
+		buf_putc(b, ',');
+	buf_append(b, in + mf + 1, len - mf - 1);
+}
+
 /* The body of an entry as _summary/_elements ask. */
 static void put_shaped(rctx *c, buf *b, const store_version *v, const search_query *q)
 {
 	shape sh = {.type = model_type_get(v->type), .summary = search_query_summary(q),
 	            .elements = search_query_elements(q)};
+	buf f;
+	buf_init(&f, 0);
 	if ((sh.summary == SEARCH_SUMMARY_FALSE && !sh.elements) || !sh.type ||
-	    json_filter_members(v->body, v->body_len, keep_member, &sh, b))
+	    json_filter_members(v->body, v->body_len, keep_member, &sh, &f))
 		buf_append(b, v->body, v->body_len);
+	else
+		put_subsetted(b, f.data, f.len);
+	buf_free(&f);
 }
 
 static void put_entry(rctx *c, buf *b, const store_version *v, const search_query *q,
                       const char *mode)
 {
 	buf_printf(b, "{\"fullUrl\":\"%s/%s/%s\",\"resource\":", c->base, v->type, v->id);
-	put_shaped(c, b, v, q);
+	if (!strcmp(mode, "match"))
+		put_shaped(c, b, v, q);
+	else /* _summary and _elements shape the matches, not what they include */
+		buf_append(b, v->body, v->body_len);
 	buf_printf(b, ",\"search\":{\"mode\":\"%s\"}}", mode);
 }
 
@@ -313,14 +358,14 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 		snprintf(paging, sizeof paging, "_offset=%zu", pg->offset);
 	else
 		snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->after_rid);
-	put_link(c, &b, p, "self", (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
+	put_link(c, &b, q, "self", (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
 	if (pg->more && pg->n) {
 		if (pg->sorted)
 			snprintf(paging, sizeof paging, "_offset=%zu", pg->offset + pg->n);
 		else
 			snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->items[pg->n - 1].rid);
 		buf_putc(&b, ',');
-		put_link(c, &b, p, "next", paging);
+		put_link(c, &b, q, "next", paging);
 	}
 	buf_putc(&b, ']');
 	size_t k = 0;
@@ -387,7 +432,7 @@ void rest_search(rctx *c)
 			else
 				after = v;
 		} else if (!is_paging(p.keys[i])) {
-			params_add(c->a, &sp, p.keys[i], p.vals[i]);
+			params_add(c->a, &sp, p.keys[i], strip_base(c, p.vals[i]));
 		}
 	}
 	diag_list d;
@@ -414,7 +459,11 @@ void rest_search(rctx *c)
 	}
 	search_total tm = search_query_total(q);
 	if (tm != SEARCH_TOTAL_NONE || search_query_summary(q) == SEARCH_SUMMARY_COUNT) {
-		if (store_search_count(c->r->cfg.store, &sql, &total))
+		/* the total counts every match, not those after this page's cursor */
+		search_sql all = sql;
+		if (after && search_compile(q, SEARCH_SQLITE, 0, c->a, &all, &cd))
+			return rest_reply_diags(c, 400, &cd);
+		if (store_search_count(c->r->cfg.store, &all, &total))
 			return rest_reply_error(c, 500, "exception", "The search could not be counted");
 	} else if (!pg.more && !offset && !after) {
 		total = (int64_t)pg.n; /* the whole result is on this page */

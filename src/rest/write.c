@@ -83,7 +83,7 @@ static int build_canonical(store_op *op, void *ctx)
 		diag_list d;
 		diag_init(&d, c->a);
 		memset(&c->rows, 0, sizeof c->rows);
-		search_index(c->json, op->type, op->id, c->a, &c->rows, &d);
+		search_index_base(c->json, op->type, op->id, c->base, c->a, &c->rows, &d);
 	}
 	char ver[24], lu[40];
 	snprintf(ver, sizeof ver, "%lld", (long long)op->version);
@@ -235,7 +235,7 @@ static void index_rows(rctx *c)
 	diag_list d;
 	diag_init(&d, c->a);
 	memset(&c->rows, 0, sizeof c->rows);
-	search_index(c->json, c->op.type, c->op.id, c->a, &c->rows, &d);
+	search_index_base(c->json, c->op.type, c->op.id, c->base, c->a, &c->rows, &d);
 	c->op.index = &c->rows;
 	c->indexed_id = c->op.id;
 }

@@ -585,6 +585,12 @@ static void index_param(search__index_ctx *c, const search__param *p)
 int search_index(const json_t *resource, const char *type, const char *id, arena *a,
                  search_rows *out, diag_list *d)
 {
+	return search_index_base(resource, type, id, NULL, a, out, d);
+}
+
+int search_index_base(const json_t *resource, const char *type, const char *id, const char *base,
+                      arena *a, search_rows *out, diag_list *d)
+{
 	const search__type *t;
 	search__index_ctx c = {0};
 
@@ -596,6 +602,8 @@ int search_index(const json_t *resource, const char *type, const char *id, arena
 		return -1;
 	}
 	c.a = a;
+	c.base = base;
+	c.base_len = base ? strlen(base) : 0;
 	c.scratch = arena_new(64 * 1024);
 	c.resource = resource;
 	c.type = t->name;

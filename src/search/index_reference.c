@@ -85,6 +85,10 @@ static void parse_reference(search__index_ctx *c, search_row *r, const char *ref
 {
 	size_t n = strlen(ref);
 
+	if (c->base_len && !strncmp(ref, c->base, c->base_len) && ref[c->base_len] == '/') {
+		ref += c->base_len + 1; /* on this server: a local reference */
+		n -= c->base_len + 1;
+	}
 	if (ref[0] == '#') {
 		r->s[0] = search__str(c, contained_type(c, ref + 1));
 		r->s[1] = search__str(c, ref);

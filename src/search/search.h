@@ -82,6 +82,12 @@ typedef struct search_rows {
 int search_index(const json_t *resource, const char *type, const char *id, arena *a,
                  search_rows *out, diag_list *d);
 
+/* search_index for a server whose absolute base URL is `base` (no trailing
+ * slash; NULL: none): references under it ("<base>/Patient/1") are indexed
+ * as the local references they are ("Patient/1"). */
+int search_index_base(const json_t *resource, const char *type, const char *id, const char *base,
+                      arena *a, search_rows *out, diag_list *d);
+
 /* The normalised form of a string for matching: lower case, accents and
  * punctuation folded away as the spec asks for string search ("Renée" ->
  * "renee"). Arena-owned. */

@@ -263,6 +263,8 @@ typedef struct search__index_ctx {
 	search_rows *out;
 	diag_list *d;             /* warnings, may be NULL */
 	uint32_t pid, grp;        /* of the rows being added */
+	const char *base;         /* this server's base URL: references under it are local */
+	size_t base_len;
 } search__index_ctx;
 
 /* A new row of `kind` with c->pid/grp, strings "" (index.c). */
