@@ -46,11 +46,11 @@ describe('bron import command line', () => {
   it('--help describes the flags and exits 0', async () => {
     const r = await runImport(['--help']);
     assert.equal(r.code, 0);
-    for (const f of ['--url', '--data', '--strict', '--batch', '--concurrency', '--retries']) assert.match(r.stdout, new RegExp(f));
+    for (const f of ['--url', '--data', '--sync', '--strict', '--batch', '--concurrency', '--retries']) assert.match(r.stdout, new RegExp(f));
   });
 
   it('usage errors exit 2 with a message', async () => {
-    for (const args of [[], ['--batch', '0', 'x.json'], ['--bogus', 'x.json'], ['--url', 'http://a', '--data', 'b', 'x.json'], ['--concurrency'], ['--retries', '-1', 'x.json']]) {
+    for (const args of [[], ['--batch', '0', 'x.json'], ['--bogus', 'x.json'], ['--url', 'http://a', '--data', 'b', 'x.json'], ['--concurrency'], ['--retries', '-1', 'x.json'], ['--url', 'http://a', '--sync', '0', 'x.json'], ['--sync', '2', 'x.json']]) {
       const r = await runImport(args);
       assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
       assert.match(r.stderr, /bron import:/);
@@ -66,7 +66,7 @@ describe('bron import of Synthea bundles', () => {
 
   it('--data loads them into a store that bron serve then serves, references intact', { skip }, async () => {
     const data = scratch();
-    const r = await runImport(['--data', data, ...files]);
+    const r = await runImport(['--data', data, '--sync', '0', ...files]);
     assertRun(r, { code: 0, loaded: expected, rejected: 0 });
     assert.equal(r.summary.files, files.length);
     assert.ok(r.summary.rate > 0, r.stdout);
