@@ -462,6 +462,8 @@ export class Oracle {
       if (vals.length && !vals.some((v) => searchable(sp.type, v, this.base))) return 'maybe';
       return (vals.length === 0) === (q === 'true');
     }
+    // phonetic: the algorithm is the server's choice (spec: "phonetic match")
+    if (sp.code === 'phonetic') return matchString(vals, q, modifier) || (vals.length ? 'maybe' : false);
     switch (sp.type) {
       case 'string': return matchString(vals, q, modifier);
       case 'token':
