@@ -38,9 +38,9 @@ typedef struct importer {
 	size_t batch;
 	char **files;
 	int nfiles, next_file;
-	import_source *src;             /* the file being read */
-	import_job *ready, *ready_tail; /* to send before reading more (batch retries) */
-	import_job *waiting;            /* to resend after their not_before */
+	import_source *src;  /* the file being read */
+	import_job *ready;   /* to send before reading more (batch retries) */
+	import_job *waiting; /* to resend after their not_before */
 	int inflight;
 	int inputs_done; /* every file read, or stopped */
 	int stop;        /* send nothing new: --strict rejection, signal, no server */
@@ -93,8 +93,6 @@ static void push_front(importer *im, import_job *j)
 {
 	j->next = im->ready;
 	im->ready = j;
-	if (!im->ready_tail)
-		im->ready_tail = j;
 }
 
 static import_job *pop_ready(importer *im)
@@ -102,8 +100,6 @@ static import_job *pop_ready(importer *im)
 	import_job *j = im->ready;
 	if (j) {
 		im->ready = j->next;
-		if (!im->ready)
-			im->ready_tail = NULL;
 		j->next = NULL;
 	}
 	return j;

@@ -47,12 +47,17 @@ export function parseSummary(stdout) {
   };
 }
 
-/** Run `bron import ARGS` to completion: { code, signal, stdout, stderr, summary }. */
+/**
+ * Run `bron import ARGS` to completion: resolves to { code, signal, stdout,
+ * stderr, summary }; the returned promise's `child` is the process.
+ */
 export function runImport(args, { timeoutMs = 120000, env } = {}) {
-  return new Promise((resolve, reject) => {
+  let child;
+  const done = new Promise((resolve, reject) => {
     const p = spawn(BRON_BIN, ['import', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, ...env },
     });
+    child = p;
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8');
@@ -66,6 +71,8 @@ export function runImport(args, { timeoutMs = 120000, env } = {}) {
       resolve({ code, signal, stdout, stderr, summary: parseSummary(stdout) });
     });
   });
+  done.child = child;
+  return done;
 }
 
 /** Every `reference` string inside a resource. */

@@ -220,6 +220,29 @@ describe('bron import of NDJSON and other Bundles', () => {
   });
 });
 
+describe('bron import interrupted', () => {
+  const files = syntheaFiles(60);
+  it('SIGINT finishes the Bundles in flight, prints the summary, exits 1; the store holds exactly what it counted', {
+    skip: files ? false : `no Synthea sample in ${SYNTHEA_DIR}`,
+  }, async () => {
+    const data = scratch();
+    const run = runImport(['--data', data, ...files]);
+    await sleep(1500);
+    run.child.kill('SIGINT');
+    const r = await run;
+    assertRun(r, { code: 1, rejected: 0 });
+    assert.match(r.stderr, /interrupted/);
+    assert.match(r.stdout, /not read: stopped/);
+    const srv = await startServer({ dataDir: data });
+    try {
+      const c = await checkReferences(srv);
+      assert.equal(c.resources, r.summary.loaded, 'every counted resource is stored, and only those');
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('bron import waits for a server that is starting', () => {
   it('retries refused connections with backoff until the server answers', async () => {
     const dir = scratch();
