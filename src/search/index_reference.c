@@ -95,11 +95,9 @@ static void parse_reference(search__index_ctx *c, search_row *r, const char *ref
 		return;
 	}
 	if (is_absolute(ref)) {
+		/* on another server (or a urn): a different resource than any local
+		 * Type/id, so it matches by its URL only (search.html#reference) */
 		r->s[2] = search__str(c, ref);
-		if (strncmp(ref, "urn:", 4) != 0) {
-			const char *q = strpbrk(ref, "?#");
-			type_and_id(c, r, ref, q ? q : ref + n);
-		}
 		return;
 	}
 	type_and_id(c, r, ref, ref + n);

@@ -525,9 +525,9 @@ static void test_observation_components(void **state)
 	r = must_find(&x, "date", NULL, NULL, NULL);
 	assert_int_equal(r->lo, us("2021-05-06T00:00:00Z"));
 	assert_true(r->hi == INT64_MAX);
-	/* an absolute reference: url as written, Type/id parsed, not in a local compartment */
-	r = must_find(&x, "subject", "Patient", "77",
-	              "http://other.example/fhir/Patient/77/_history/2");
+	/* a reference to another server: its url as written, never a local Type/id,
+	 * not in a local compartment */
+	r = must_find(&x, "subject", "", "", "http://other.example/fhir/Patient/77/_history/2");
 	assert_int_equal(x.rows.npatients, 0);
 	index_free(&x);
 }
