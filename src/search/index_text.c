@@ -133,7 +133,7 @@ void search__index_text(search__index_ctx *c, const search__param *p)
 		if (*norm) {
 			c->pid = p->pid;
 			c->grp = 0;
-			search_row *r = search__row_add(c, SEARCH_ROW_STRING);
+			search_row *r = search__row_add(c, SEARCH_ROW_TEXT);
 			r->s[0] = norm;
 		}
 	}

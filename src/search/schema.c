@@ -36,6 +36,7 @@
 	"CREATE INDEX IF NOT EXISTS sp_quantity_rid ON sp_quantity(rid, pid);"                     \
 	"CREATE INDEX IF NOT EXISTS sp_reference_rid ON sp_reference(rid, pid);"                   \
 	"CREATE INDEX IF NOT EXISTS sp_uri_uri_rid ON sp_uri(rid, pid);"                           \
+	"CREATE INDEX IF NOT EXISTS sp_text_rid ON sp_text(rid, pid);"                             \
 	"CREATE INDEX IF NOT EXISTS sp_compartment_rid ON sp_compartment(rid);"
 
 /* I: integer, R: real, T: text; K(cols): the table's key clause. On SQLite
@@ -60,6 +61,7 @@
 	K("rid, pid, grp, ttype, tid, url, isystem, ivalue") ")" W ";"                             \
 	"CREATE TABLE IF NOT EXISTS sp_uri(pid " I ", rid " I ", grp " I ", uri " T                \
 	K("rid, pid, grp, uri") ")" W ";"                                                          \
+	"CREATE TABLE IF NOT EXISTS sp_text(pid " I ", rid " I ", norm " T K("rid, pid") ")" W ";" \
 	"CREATE TABLE IF NOT EXISTS sp_compartment(rid " I ", patient " T K("rid, patient") ")" W  \
 	";"
 

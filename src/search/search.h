@@ -17,6 +17,7 @@
  *   sp_quantity (pid, rid, grp, value, lo, hi, system, code, cvalue, ccode)
  *   sp_reference(pid, rid, grp, ttype, tid, url, isystem, ivalue)
  *   sp_uri      (pid, rid, grp, uri)
+ *   sp_text     (pid, rid, norm)                        -- _text/_content, no value index
  *   sp_compartment(rid, patient)                        -- Patient compartment membership
  * Only the current version of a resource has rows; `rid` is resource.rid.
  * Text columns never hold NULL: an absent system/code/unit is ''.
@@ -52,7 +53,8 @@ typedef enum search_row_kind {
 	SEARCH_ROW_NUMBER,
 	SEARCH_ROW_QUANTITY,
 	SEARCH_ROW_REFERENCE,
-	SEARCH_ROW_URI
+	SEARCH_ROW_URI,
+	SEARCH_ROW_TEXT      /* _text/_content full text: s[0] the normalised text (sp_text) */
 } search_row_kind;
 
 /* One index row. Which fields are used depends on kind (see the table

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define INDEX_KINDS 7  /* search_row_kind values */
-#define INDEX_TABLES 8 /* sp_* tables including sp_compartment */
+#define INDEX_KINDS 8  /* search_row_kind values */
+#define INDEX_TABLES 9 /* sp_* tables including sp_compartment */
 
 typedef struct write_req {
 	store_op *ops;
@@ -71,9 +71,9 @@ static const char *schema_sql =
 	"CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
 	"CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
 	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-	"INSERT INTO bron_schema SELECT 3 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+	"INSERT INTO bron_schema SELECT 4 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
@@ -86,6 +86,7 @@ static const char *const index_insert_sql[] = {
 	"INSERT OR IGNORE INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
 	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
 	"INSERT OR IGNORE INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
+	"INSERT OR IGNORE INTO sp_text(pid,rid,norm) VALUES(?1,?2,?4)",
 };
 _Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS, "one per row kind");
 
@@ -93,7 +94,8 @@ static const char *const index_delete_sql[] = {
 	"DELETE FROM sp_string WHERE rid=?1",    "DELETE FROM sp_token WHERE rid=?1",
 	"DELETE FROM sp_date WHERE rid=?1",      "DELETE FROM sp_number WHERE rid=?1",
 	"DELETE FROM sp_quantity WHERE rid=?1",  "DELETE FROM sp_reference WHERE rid=?1",
-	"DELETE FROM sp_uri WHERE rid=?1",       "DELETE FROM sp_compartment WHERE rid=?1",
+	"DELETE FROM sp_uri WHERE rid=?1",       "DELETE FROM sp_text WHERE rid=?1",
+	"DELETE FROM sp_compartment WHERE rid=?1",
 };
 _Static_assert(sizeof index_delete_sql / sizeof *index_delete_sql == INDEX_TABLES, "one per table");
 
@@ -200,8 +202,8 @@ int store_open(const store_options *opts, store **out, char **err)
 	 * on another thread never catches up with a busy writer, and the WAL
 	 * only restarts after a complete one */
 	const char *pragmas = opts->sync_full == 0
-		? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;"
-		: "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;";
+		? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"
+		: "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;";
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, search_schema_sql(SEARCH_SQLITE), NULL, NULL, &msg) != SQLITE_OK) {
@@ -600,6 +602,7 @@ static int insert_row(store *s, int64_t rid, const search_row *row)
 			bind_text(st, 4 + i, row->s[i]);
 		break;
 	case SEARCH_ROW_URI:
+	case SEARCH_ROW_TEXT:
 		bind_text(st, 4, row->s[0]);
 		break;
 	}

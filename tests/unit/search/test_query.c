@@ -178,7 +178,7 @@ static void load(void)
 	execf("INSERT INTO sp_token VALUES(%u, 1, 0, '" V2 "', 'MR', '123')",
 	      search_component_pid(pid("Patient", "identifier"), SEARCH_OF_TYPE_COMPONENT));
 	ref(1, "Patient", "organization", "Organization", "org1", "", "", "");
-	execf("INSERT INTO sp_string VALUES(%u, 1, 0, 'renee smith lives in amsterdam', '')",
+	execf("INSERT INTO sp_text VALUES(%u, 1, 'renee smith lives in amsterdam')",
 	      pid("Patient", "_text"));
 
 	tok(1, "Patient", "_tag", "urn:t", "x", "");
