@@ -121,7 +121,7 @@ int search__index_date(const char *s, int64_t *lo, int64_t *hi)
 int search__index_number(const char *s, double *value, double *lo, double *hi)
 {
 	char *end;
-	int scale = 0, seen_digit = 0;
+	int scale = 0, seen_digit = 0, significant = 0, leading = 1;
 	const char *p = s;
 
 	if (s == NULL || *s == '\0')
@@ -133,6 +133,8 @@ int search__index_number(const char *s, double *value, double *lo, double *hi)
 		p++;
 	while (*p >= '0' && *p <= '9') {
 		seen_digit = 1;
+		leading = leading && *p == '0';
+		significant += !leading;
 		p++;
 	}
 	if (*p == '.') {
@@ -140,6 +142,8 @@ int search__index_number(const char *s, double *value, double *lo, double *hi)
 		while (*p >= '0' && *p <= '9') {
 			scale++;
 			seen_digit = 1;
+			leading = leading && *p == '0';
+			significant += !leading;
 			p++;
 		}
 	}
@@ -149,7 +153,10 @@ int search__index_number(const char *s, double *value, double *lo, double *hi)
 		scale -= (int)strtol(p + 1, NULL, 10);
 	if (scale > 300 || scale < -300)
 		return -1;
-	double half = 0.5 * pow(10, -scale);
+	/* 16 or more significant digits are at the limit of a double: the text
+	 * read back from the stored value may have fewer digits than the client
+	 * wrote, so no precision can be inferred; the value stands for itself */
+	double half = significant >= 16 ? 0 : 0.5 * pow(10, -scale);
 	*value = v;
 	*lo = v - half;
 	*hi = v + half;

@@ -268,6 +268,12 @@ static int parse_number(const char *s, double *v, double *lo, double *hi)
 	double half = 0.5 * pow(10.0, exp - decimals);
 	*lo = *v - half;
 	*hi = *v + half;
+	/* at the limit of a double the range may round to the value itself: keep
+	 * [lo, hi) non-empty so the value matches itself */
+	if (*hi <= *v)
+		*hi = nextafter(*v, INFINITY);
+	if (*lo > *v)
+		*lo = *v;
 	return 0;
 }
 
