@@ -66,6 +66,7 @@ struct rctx {
 	int lenient;           /* Prefer: handling=lenient (ignore unknown parameters) */
 	int strict;            /* Prefer: handling=strict (unknown search parameters are errors) */
 	const char *compartment_id; /* Patient/[id]/[type] search: the patient's id */
+	int everything;        /* Patient/[id]/$everything: _since and _type, paged */
 	const char *base;      /* absolute base URL, no trailing slash */
 	/* a pending write */
 	store_op op;
@@ -128,6 +129,7 @@ void rest_patch(rctx *c);             /* write.c */
 void rest_history(rctx *c);           /* history.c: type/id narrow it */
 void rest_capabilities(rctx *c);      /* capability.c */
 void rest_search(rctx *c);            /* search.c: type (c->type) or system level */
+void rest_everything(rctx *c);        /* search.c: Patient/[id]/$everything */
 /* Build the CapabilityStatement once (capability.c). */
 void rest__build_capability(rest *r);
 

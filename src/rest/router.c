@@ -222,6 +222,14 @@ static void dispatch(rctx *c, const char **seg, int n)
 			return method_not_allowed(c, "GET");
 		return rest_history(c);
 	}
+	if (n == 3 && !strcmp(seg[0], "Patient") && !strcmp(seg[2], "$everything")) {
+		if (!get && strcmp(m, "POST"))
+			return method_not_allowed(c, "GET, POST");
+		if (valid_id_or_reply(c, seg[1]))
+			return;
+		c->id = seg[1];
+		return rest_everything(c);
+	}
 	if (seg[1][0] == '$' || (n > 2 && seg[2][0] == '$'))
 		return rest_reply_error(c, 404, "not-supported", "Unknown operation in '%s'",
 		                        c->path);

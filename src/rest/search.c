@@ -149,7 +149,9 @@ static void put_link(rctx *c, buf *b, const search_query *q, const char *relatio
 	buf_puts(&url, c->base);
 	if (c->compartment_id)
 		buf_printf(&url, "/Patient/%s", c->compartment_id);
-	if (c->type)
+	if (c->everything)
+		buf_puts(&url, "/$everything");
+	else if (c->type)
 		buf_printf(&url, "/%s", c->type);
 	const char *canon = search_query_canonical(q);
 	if (*canon)
@@ -423,7 +425,14 @@ void rest_search(rctx *c)
 	int64_t after = 0;
 	for (size_t i = 0; i < p.n; i++) {
 		long v;
-		if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after")) {
+		if (c->everything && !strcmp(p.keys[i], "_since")) {
+			/* $everything's _since: resources changed since then */
+			params_add(c->a, &sp, "_lastUpdated", arena_printf(c->a, "ge%s", p.vals[i]));
+		} else if (c->everything && (!strcmp(p.keys[i], "start") || !strcmp(p.keys[i], "end"))) {
+			return rest_reply_error(c, 400, "not-supported",
+			                        "$everything does not support '%s' (care dates) yet",
+			                        p.keys[i]);
+		} else if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after")) {
 			if (base_parse_long(p.vals[i], 0, 0x7fffffffffffffffL, &v))
 				return rest_reply_error(c, 400, "invalid", "%s must be a non-negative number",
 				                        p.keys[i]);
@@ -473,6 +482,24 @@ void rest_search(rctx *c)
 	if (add_includes(c, q, &pg, &inc, &ninc))
 		return rest_reply_error(c, 500, "exception", "The includes could not be read");
 	reply_bundle(c, &p, q, &pg, total, inc, ninc, &d);
+}
+
+void rest_everything(rctx *c)
+{
+	store_version v;
+	int rc = store_read(c->r->cfg.store, c->a, "Patient", c->id, 0, &v);
+	if (rc == STORE_NOT_FOUND)
+		return rest_reply_error(c, 404, "not-found", "Patient/%s is not known", c->id);
+	if (rc == STORE_GONE)
+		return rest_reply_error(c, 410, "deleted", "Patient/%s was deleted", c->id);
+	if (rc)
+		return rest_reply_error(c, 500, "exception", "The store could not be read");
+	/* the Patient and everything in its compartment, as a paged searchset */
+	c->compartment_id = c->id;
+	c->type = NULL;
+	c->id = NULL;
+	c->everything = 1;
+	rest_search(c);
 }
 
 int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
