@@ -22,6 +22,7 @@ typedef struct serve_config {
 	char data[1024];
 	long threads;
 	long max_body;
+	long max_entries;
 	char base_url[512];
 	long sync;
 } serve_config;
@@ -37,6 +38,7 @@ static void serve_usage(FILE *f)
 	        "                     flags without dashes); flags given after override it\n"
 	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
+	        "  --max-entries N    most entries in a batch or transaction Bundle (default 20000)\n"
 	        "  --base-url URL     absolute base URL used in Location and links\n"
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
@@ -66,6 +68,8 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return base_parse_long(val, 1, 256, &c->threads);
 	if (!strcmp(key, "max-body"))
 		return base_parse_long(val, 1, 1L << 31, &c->max_body);
+	if (!strcmp(key, "max-entries"))
+		return base_parse_long(val, 1, 1000000, &c->max_entries);
 	if (!strcmp(key, "base-url"))
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))
@@ -174,7 +178,8 @@ int cli_serve(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	serve_config c = {.bind = "127.0.0.1", .port = 8080, .data = "./data",
-	                  .threads = cpus > 0 ? cpus : 2, .max_body = 16L << 20, .sync = 1};
+	                  .threads = cpus > 0 ? cpus : 2, .max_body = 16L << 20, .sync = 1,
+	                  .max_entries = 20000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
 		return 2;
@@ -189,7 +194,7 @@ int cli_serve(int argc, char **argv)
 	}
 	rest_config rc = {.store = st, .base_path = "/fhir",
 	                  .base_url = c.base_url[0] ? c.base_url : NULL,
-	                  .max_body = (size_t)c.max_body};
+	                  .max_body = (size_t)c.max_body, .max_entries = (size_t)c.max_entries};
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;

@@ -19,7 +19,6 @@
 #include "../model/model.h"
 #include "rest_int.h"
 
-#define MAX_ENTRIES 20000
 
 struct bundle_run {
 	rctx *outer;
@@ -569,11 +568,13 @@ void rest_bundle(rctx *c)
 		return rest_reply_error(c, 400, "invalid", "%s", problem);
 	}
 	size_t n = json_array_size(entries);
-	if (n > MAX_ENTRIES) {
+	size_t max_entries = c->r->cfg.max_entries ? c->r->cfg.max_entries : 20000;
+	if (n > max_entries) {
 		json_decref(c->json);
 		c->json = NULL;
-		return rest_reply_error(c, 413, "too-long", "The Bundle has %zu entries; at most %d are accepted",
-		                        n, MAX_ENTRIES);
+		return rest_reply_error(c, 413, "too-long",
+		                        "The Bundle has %zu entries; at most %zu are accepted (--max-entries)",
+		                        n, max_entries);
 	}
 	bundle_run *run = arena_calloc(c->a, sizeof *run);
 	run->outer = c;

@@ -20,6 +20,7 @@ typedef struct rest_config {
 	const char *base_path; /* URL path of the FHIR base, e.g. "/fhir" */
 	const char *base_url;  /* absolute base for Location and fullUrl; NULL: from Host */
 	size_t max_body;       /* for the CapabilityStatement and error text */
+	size_t max_entries;    /* most entries in a batch/transaction Bundle (0: 20000) */
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);
