@@ -157,6 +157,11 @@ int rest__bundle_remap(rctx *c);
 size_t rest__form_split(arena *a, const char *s, size_t len, const char **keys, const char **vals,
                         size_t cap);
 
+/* Rewrite a token parameter with :in/:not-in/:below/:above into plain
+ * token values from stored ValueSets/CodeSystems (terminology.c); *key and
+ * *val are replaced. 0, or -1 after replying 400. */
+int rest__expand_terminology_or_reply(rctx *c, const char **key, const char **val);
+
 /* JSON Patch (RFC 6902) applied in place to `doc` (patch.c). On failure
  * returns the HTTP status to answer (400 malformed patch, 422 cannot apply)
  * and adds a diagnostic. */
