@@ -151,6 +151,31 @@ static int init_param(search__type *t, size_t j, const model_search_param *sp, d
 	return rc;
 }
 
+/* Parameters of one type with the same kind and the same expression (such
+ * as Patient's name and phonetic, both "Patient.name") have the same rows:
+ * the later one takes the first one's pid and is not indexed again, which
+ * saves a row per value on every write. */
+static void share_identical(search__type *t)
+{
+	for (size_t j = 0; j < t->count && j < 255; j++) {
+		search__param *p = &t->params[j];
+		if (!p->expr || p->sp->type == MODEL_SP_COMPOSITE || p->sp->type == MODEL_SP_SPECIAL)
+			continue;
+		for (size_t k = 0; k < j; k++) {
+			search__param *q = &t->params[k];
+			if (!q->expr || q->sp->type != p->sp->type ||
+			    strcmp(fp_expr_source(q->expr), fp_expr_source(p->expr)))
+				continue;
+			p->pid = q->pid;
+			q->in_compartment |= p->in_compartment;
+			fp_free(p->expr);
+			p->expr = NULL;
+			p->shared = 1;
+			break;
+		}
+	}
+}
+
 static void init_table(void)
 {
 	arena *a = arena_new(0);
@@ -170,6 +195,7 @@ static void init_table(void)
 		for (size_t j = 0; j < t->count && j < 255; j++)
 			if (init_param(t, j, sps[j], &d))
 				init_rc = -1; /* a generated expression that does not compile: a bug */
+		share_identical(t);
 	}
 	arena_free(a);
 }
@@ -217,7 +243,7 @@ uint32_t search_pid(const char *resource_type, const char *code)
 				return 0;
 			search_init();
 			st = search__type_get(resource_type);
-			return st ? st->index * 256 + (uint32_t)mid + 1 : 0;
+			return st && mid < st->count ? st->params[mid].pid : 0;
 		}
 		if (c < 0)
 			hi = mid;

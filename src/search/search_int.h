@@ -223,6 +223,8 @@ typedef struct search__param {
 	struct fp_expr **comp_expr;          /* composite: component k over all items, each
 	                                      * item's results followed by SEARCH__GROUP_MARK */
 	int in_compartment;                  /* puts the type in the Patient compartment */
+	int shared;                          /* same kind and expression as an earlier parameter:
+	                                      * uses its pid and rows (expr is NULL) */
 } search__param;
 
 typedef struct search__type {

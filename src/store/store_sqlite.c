@@ -71,9 +71,9 @@ static const char *schema_sql =
 	"CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
 	"CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
 	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-	"INSERT INTO bron_schema SELECT 4 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+	"INSERT INTO bron_schema SELECT 5 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
