@@ -178,8 +178,18 @@ static void finalize_writer(store *s)
 		sqlite3_finalize(s->w_unindex[i]);
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/* Process-wide SQLite settings, before its first use: no memory statistics
+ * (they take a global mutex on every allocation, and Bron does not read them). */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const store_options *opts, store **out, char **err)
 {
+	pthread_once(&sqlite_once, sqlite_setup);
 	*err = NULL;
 	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
 		size_t n = strlen(opts->dir) + 128;
