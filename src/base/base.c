@@ -66,7 +66,7 @@ struct arena {
 };
 
 #define ARENA_DEFAULT 8192
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN   16
 
 static arena_block *block_new(size_t size)
 {
@@ -366,8 +366,8 @@ void base_format_instant(int64_t us, char *out, size_t outlen)
 	time_t sec = split_us(us, &frac);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
-	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
 }
 
 void base_format_http_date(int64_t us, char *out, size_t outlen)
@@ -442,8 +442,8 @@ int base_parse_instant(const char *s, int64_t *us)
 			p++;
 		} else if (*p == '+' || *p == '-') {
 			int oh, om;
-			if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) ||
-			    oh > 14 || om > 59)
+			if (strlen(p) < 6 || digits(p + 1, 2, &oh) || p[3] != ':' ||
+			    digits(p + 4, 2, &om) || oh > 14 || om > 59)
 				return -1;
 			offset = (int64_t)(oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
 			p += 6;

@@ -53,10 +53,10 @@ size_t arena_used(const arena *a);
 /* ---- buf: growable byte buffer with a hard maximum (curl dynbuf) ---- */
 
 typedef struct buf {
-	char *data;  /* always NUL-terminated when len > 0 or after any append */
-	size_t len;  /* bytes in use, excluding the terminating NUL */
-	size_t cap;  /* bytes allocated */
-	size_t max;  /* hard limit on len; appends beyond it fail with BUF_TOOBIG */
+	char *data; /* always NUL-terminated when len > 0 or after any append */
+	size_t len; /* bytes in use, excluding the terminating NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* hard limit on len; appends beyond it fail with BUF_TOOBIG */
 } buf;
 
 enum { BUF_OK = 0, BUF_TOOBIG = 1 };
@@ -75,23 +75,19 @@ char *buf_detach(buf *b, size_t *len);
 
 /* ---- diagnostics: collected by parsers/validators, reported once ---- */
 
-typedef enum diag_severity {
-	DIAG_FATAL,
-	DIAG_ERROR,
-	DIAG_WARNING,
-	DIAG_INFORMATION
-} diag_severity;
+typedef enum diag_severity { DIAG_FATAL, DIAG_ERROR, DIAG_WARNING, DIAG_INFORMATION } diag_severity;
 
 typedef struct diag {
 	diag_severity severity;
-	const char *code;       /* FHIR IssueType code: "invalid", "structure", "value", "required", ... (static string) */
+	const char *code; /* FHIR IssueType code: "invalid", "structure", "value", "required", ...
+	                     (static string) */
 	const char *message;    /* human readable, arena-owned */
 	const char *expression; /* FHIRPath location, e.g. "Patient.name[0].given", or NULL */
 } diag;
 
 typedef struct diag_list {
-	arena *a;      /* where messages are allocated (borrowed) */
-	diag *items;   /* arena-owned array */
+	arena *a;    /* where messages are allocated (borrowed) */
+	diag *items; /* arena-owned array */
 	size_t count;
 	size_t cap;
 	size_t errors; /* count of FATAL + ERROR items */
@@ -104,7 +100,7 @@ void diag_add(diag_list *d, diag_severity sev, const char *code, const char *exp
               const char *fmt, ...) BASE_PRINTF(5, 6);
 /* Shorthand for an ERROR. */
 void diag_error(diag_list *d, const char *code, const char *expression, const char *fmt, ...)
-	BASE_PRINTF(4, 5);
+        BASE_PRINTF(4, 5);
 
 /* ---- small helpers ---- */
 

@@ -73,7 +73,8 @@ int cli_fhirpath(int argc, char **argv)
 	}
 	if (file) {
 		json_error_t err;
-		res = !strcmp(file, "-") ? json_loadf(stdin, 0, &err) : json_load_file(file, 0, &err);
+		res = !strcmp(file, "-") ? json_loadf(stdin, 0, &err)
+		                         : json_load_file(file, 0, &err);
 		if (!res) {
 			fprintf(stderr, "bron fhirpath: %s:%d: %s\n", file, err.line, err.text);
 			goto out;

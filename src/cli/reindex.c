@@ -87,9 +87,12 @@ int cli_reindex(int argc, char **argv)
 			base = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: bron reindex [--data DIR] [--base-url URL]\n\n"
-			       "Rebuilds the search index rows of every stored resource; safe while\n"
-			       "bron serve runs on the same data directory. --base-url: the server's\n"
-			       "base (as for bron serve), so absolute references to it count as local.\n");
+			       "Rebuilds the search index rows of every stored resource; safe "
+			       "while\n"
+			       "bron serve runs on the same data directory. --base-url: the "
+			       "server's\n"
+			       "base (as for bron serve), so absolute references to it count as "
+			       "local.\n");
 			return 0;
 		} else {
 			fprintf(stderr, "bron reindex: unexpected argument '%s'\n", argv[i]);
@@ -142,10 +145,13 @@ int cli_reindex(int argc, char **argv)
 				failed++;
 				continue;
 			}
-			search_index_base(res, items[i].type, items[i].id, base, bt->a, &bt->rows[bt->n], &d);
+			search_index_base(res, items[i].type, items[i].id, base, bt->a,
+			                  &bt->rows[bt->n], &d);
 			json_decref(res);
-			bt->ops[bt->n] = (store_op){.kind = STORE_OP_REINDEX, .type = items[i].type,
-			                            .id = items[i].id, .if_match = items[i].version,
+			bt->ops[bt->n] = (store_op){.kind = STORE_OP_REINDEX,
+			                            .type = items[i].type,
+			                            .id = items[i].id,
+			                            .if_match = items[i].version,
 			                            .index = &bt->rows[bt->n]};
 			bt->n++;
 		}

@@ -38,7 +38,8 @@ static void serve_usage(FILE *f)
 	        "                     flags without dashes); flags given after override it\n"
 	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
-	        "  --max-entries N    most entries in a batch or transaction Bundle (default 20000)\n"
+	        "  --max-entries N    most entries in a batch or transaction Bundle (default "
+	        "20000)\n"
 	        "  --base-url URL     absolute base URL used in Location and links\n"
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
@@ -165,20 +166,23 @@ static int parse_args(serve_config *c, int argc, char **argv)
 			continue;
 		int r = set_option(c, key, val);
 		if (r) {
-			fprintf(stderr, "bron serve: %s '%s'\n", r == -2 ? "unknown option" : "bad value for",
-			        a);
+			fprintf(stderr, "bron serve: %s '%s'\n",
+			        r == -2 ? "unknown option" : "bad value for", a);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-
 int cli_serve(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	serve_config c = {.bind = "127.0.0.1", .port = 8080, .data = "./data",
-	                  .threads = cpus > 0 ? cpus : 2, .max_body = 16L << 20, .sync = 1,
+	serve_config c = {.bind = "127.0.0.1",
+	                  .port = 8080,
+	                  .data = "./data",
+	                  .threads = cpus > 0 ? cpus : 2,
+	                  .max_body = 16L << 20,
+	                  .sync = 1,
 	                  .max_entries = 20000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
@@ -192,9 +196,11 @@ int cli_serve(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	rest_config rc = {.store = st, .base_path = "/fhir",
+	rest_config rc = {.store = st,
+	                  .base_path = "/fhir",
 	                  .base_url = c.base_url[0] ? c.base_url : NULL,
-	                  .max_body = (size_t)c.max_body, .max_entries = (size_t)c.max_entries};
+	                  .max_body = (size_t)c.max_body,
+	                  .max_entries = (size_t)c.max_entries};
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;
@@ -203,8 +209,11 @@ int cli_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	http_config hc = {.bind = c.bind, .port = (int)c.port, .threads = (int)c.threads,
-	                  .max_body = (size_t)c.max_body, .timeout_s = 60};
+	http_config hc = {.bind = c.bind,
+	                  .port = (int)c.port,
+	                  .threads = (int)c.threads,
+	                  .max_body = (size_t)c.max_body,
+	                  .timeout_s = 60};
 	http_server *srv;
 	if (http_start(&hc, rest_handle, r, &srv, &err)) {
 		fprintf(stderr, "bron: %s\n", err);

@@ -102,7 +102,8 @@ int fp__parse_date(const char *s, size_t len, fp_dt *dt, int *kind)
 		dt->prec = DT_MONTH;
 		p += 3;
 		if (p < len && s[p] == '-') {
-			if (num(s, len, p + 1, 2, &v) || v < 1 || v > days_in_month(dt->year, dt->month))
+			if (num(s, len, p + 1, 2, &v) || v < 1 ||
+			    v > days_in_month(dt->year, dt->month))
 				return -1;
 			dt->day = (uint8_t)v;
 			dt->prec = DT_DAY;
@@ -164,8 +165,9 @@ int fp__format_dt(const fp_dt *dt, int kind, char *out, size_t outlen)
 		if (dt->tz == 0)
 			n += (size_t)snprintf(out + n, outlen - n, "Z");
 		else
-			n += (size_t)snprintf(out + n, outlen - n, "%c%02d:%02d", dt->tz < 0 ? '-' : '+',
-			                      abs(dt->tz) / 60, abs(dt->tz) % 60);
+			n += (size_t)snprintf(out + n, outlen - n, "%c%02d:%02d",
+			                      dt->tz < 0 ? '-' : '+', abs(dt->tz) / 60,
+			                      abs(dt->tz) % 60);
 	}
 	return (int)n;
 }
@@ -262,11 +264,13 @@ int fp__dt_add(const fp_dt *in, int kind, double amount, const char *unit, int s
 		int64_t ms;
 		int part;
 	} units[] = {
-		{"year", 0, DT_YEAR},      {"month", 0, DT_MONTH},   {"week", 604800000, DT_DAY},
-		{"wk", 604800000, DT_DAY}, {"day", 86400000, DT_DAY}, {"d", 86400000, DT_DAY},
-		{"hour", 3600000, DT_HOUR}, {"h", 3600000, DT_HOUR}, {"minute", 60000, DT_MINUTE},
-		{"min", 60000, DT_MINUTE}, {"second", 1000, DT_SECOND}, {"s", 1000, DT_SECOND},
-		{"millisecond", 1, DT_MS}, {"ms", 1, DT_MS},
+	        {"year", 0, DT_YEAR},         {"month", 0, DT_MONTH},
+	        {"week", 604800000, DT_DAY},  {"wk", 604800000, DT_DAY},
+	        {"day", 86400000, DT_DAY},    {"d", 86400000, DT_DAY},
+	        {"hour", 3600000, DT_HOUR},   {"h", 3600000, DT_HOUR},
+	        {"minute", 60000, DT_MINUTE}, {"min", 60000, DT_MINUTE},
+	        {"second", 1000, DT_SECOND},  {"s", 1000, DT_SECOND},
+	        {"millisecond", 1, DT_MS},    {"ms", 1, DT_MS},
 	};
 	int i = -1;
 	/* beyond ±10,000 years there is no date to give */

@@ -64,7 +64,8 @@ static void push_node(fp_ctx *c, fp_coll *out, const model_type *t, const json_t
 		if (rt)
 			t = rt;
 	}
-	fp_item it = {.kind = FP_NODE, .type = t, .json = v, .elem = json_is_object(elem) ? elem : NULL};
+	fp_item it = {
+	        .kind = FP_NODE, .type = t, .json = v, .elem = json_is_object(elem) ? elem : NULL};
 	fp__push(c, out, &it);
 }
 
@@ -143,7 +144,8 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 	 * rather than trying every allowed type */
 	const char *k;
 	json_t *kv;
-	json_object_foreach((json_t *)obj, k, kv) {
+	json_object_foreach((json_t *)obj, k, kv)
+	{
 		const char *plain = k[0] == '_' ? k + 1 : k;
 		if (strncmp(plain, name, nl) || !isupper((unsigned char)plain[nl]))
 			continue;
@@ -163,7 +165,8 @@ int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, c
 		return 0;
 	/* An element the type does not have: the caller decides whether that
 	 * is a mistake in the expression. */
-	return model_type_kind(t) == MODEL_KIND_COMPLEX || model_type_kind(t) == MODEL_KIND_BACKBONE ||
+	return model_type_kind(t) == MODEL_KIND_COMPLEX ||
+	       model_type_kind(t) == MODEL_KIND_BACKBONE ||
 	       (model_type_kind(t) == MODEL_KIND_RESOURCE && !isupper((unsigned char)name[0]));
 }
 
@@ -176,7 +179,8 @@ void fp__all_children(fp_ctx *c, const fp_item *it, fp_coll *out)
 		return;
 	const char *k;
 	json_t *v;
-	json_object_foreach((json_t *)obj, k, v) {
+	json_object_foreach((json_t *)obj, k, v)
+	{
 		if (k[0] == '_' || !strcmp(k, "resourceType"))
 			continue;
 		const model_type *ct = NULL;
@@ -193,7 +197,8 @@ void fp__all_children(fp_ctx *c, const fp_item *it, fp_coll *out)
 		push_prop(c, out, ct, v, ev);
 	}
 	/* primitives that only have an "_x" sibling */
-	json_object_foreach((json_t *)obj, k, v) {
+	json_object_foreach((json_t *)obj, k, v)
+	{
 		if (k[0] != '_' || json_object_get(obj, k + 1))
 			continue;
 		const model_type *ct = NULL;
@@ -206,8 +211,8 @@ void fp__all_children(fp_ctx *c, const fp_item *it, fp_coll *out)
 
 /* ---- types ---- */
 
-static const char *const SYS_NAMES[] = {"Boolean", "String", "Integer", "Decimal",
-                                        "Date", "DateTime", "Time", "Quantity"};
+static const char *const SYS_NAMES[] = {"Boolean", "String",   "Integer", "Decimal",
+                                        "Date",    "DateTime", "Time",    "Quantity"};
 
 void fp__resolve_typespec(fp_typespec *t)
 {
@@ -231,10 +236,12 @@ bool fp__type_matches(const fp_item *it, const fp_typespec *t)
 		if (nt && t->model && model_type_derives(nt, t->model))
 			return true;
 		if (!nt && t->model && json_is_object(it->json)) {
-			const char *rt = json_string_value(json_object_get(it->json, "resourceType"));
+			const char *rt =
+			        json_string_value(json_object_get(it->json, "resourceType"));
 			return rt && !strcmp(rt, t->name);
 		}
-		return false; /* FHIR primitives are not System types: active.is(Boolean) is false */
+		return false; /* FHIR primitives are not System types: active.is(Boolean) is false
+		               */
 	}
 	if (t->sys)
 		return it->kind + 1 == t->sys;
@@ -308,7 +315,8 @@ static int eval_var(fp_ctx *c, const fp_node *n, fp_coll *out)
 		const char *s = arena_printf(c->a, "http://hl7.org/fhir/ValueSet/%s", name + 3);
 		fp__str(c, out, s, strlen(s));
 	} else if (!strncmp(name, "ext-", 4)) {
-		const char *s = arena_printf(c->a, "http://hl7.org/fhir/StructureDefinition/%s", name + 4);
+		const char *s =
+		        arena_printf(c->a, "http://hl7.org/fhir/StructureDefinition/%s", name + 4);
 		fp__str(c, out, s, strlen(s));
 	} else {
 		return fp__error(c, n, "unknown variable %%%s", name);
@@ -337,8 +345,7 @@ static int eval_member(fp_ctx *c, const fp_node *n, const fp_coll *in, int term,
 		unknown += (size_t)rc;
 	}
 	/* no item of the input has such an element: a mistake in the expression */
-	if (unknown && unknown == in->count)
-		{
+	if (unknown && unknown == in->count) {
 		const char *tn = fp__type_name(&in->items[0]);
 		return fp__error(c, n, "%s has no element '%s'", tn ? tn : "the input", n->name);
 	}
@@ -378,10 +385,8 @@ static int eval_path(fp_ctx *c, const fp_node *n, const fp_frame *fr, fp_coll *o
 		return -1;
 	const fp_node *r = n->right;
 	switch (r->kind) {
-	case N_MEMBER:
-		return eval_member(c, r, &left, 0, out);
-	case N_FUNC:
-		return eval_call(c, r, &left, fr, out);
+	case N_MEMBER: return eval_member(c, r, &left, 0, out);
+	case N_FUNC: return eval_call(c, r, &left, fr, out);
 	default:
 		/* $this after a dot: the left side per item */
 		*out = left;
@@ -494,17 +499,10 @@ int fp__eval(fp_ctx *c, const fp_node *n, const fp_frame *fr, fp_coll *out)
 		return fp__error(c, n, "evaluation used more than %zu bytes", c->max_bytes);
 	}
 	switch ((fp_node_kind)n->kind) {
-	case N_EMPTY:
-		break;
-	case N_LITERAL:
-		fp__push(c, out, &n->lit);
-		break;
-	case N_MEMBER:
-		rc = eval_member(c, n, fr->this_, 1, out);
-		break;
-	case N_FUNC:
-		rc = eval_call(c, n, fr->this_, fr, out);
-		break;
+	case N_EMPTY: break;
+	case N_LITERAL: fp__push(c, out, &n->lit); break;
+	case N_MEMBER: rc = eval_member(c, n, fr->this_, 1, out); break;
+	case N_FUNC: rc = eval_call(c, n, fr->this_, fr, out); break;
 	case N_THIS:
 		for (size_t i = 0; i < fr->this_->count; i++)
 			fp__push(c, out, &fr->this_->items[i]);
@@ -518,25 +516,13 @@ int fp__eval(fp_ctx *c, const fp_node *n, const fp_frame *fr, fp_coll *out)
 			for (size_t i = 0; i < fr->total->count; i++)
 				fp__push(c, out, &fr->total->items[i]);
 		break;
-	case N_VAR:
-		rc = eval_var(c, n, out);
-		break;
-	case N_PATH:
-		rc = eval_path(c, n, fr, out);
-		break;
-	case N_INDEXER:
-		rc = eval_indexer(c, n, fr, out);
-		break;
-	case N_NEG:
-		rc = eval_neg(c, n, fr, out);
-		break;
-	case N_BINOP:
-		rc = eval_binop(c, n, fr, out);
-		break;
+	case N_VAR: rc = eval_var(c, n, out); break;
+	case N_PATH: rc = eval_path(c, n, fr, out); break;
+	case N_INDEXER: rc = eval_indexer(c, n, fr, out); break;
+	case N_NEG: rc = eval_neg(c, n, fr, out); break;
+	case N_BINOP: rc = eval_binop(c, n, fr, out); break;
 	case N_IS:
-	case N_AS:
-		rc = eval_type_op(c, n, fr, out);
-		break;
+	case N_AS: rc = eval_type_op(c, n, fr, out); break;
 	}
 	c->depth--;
 	if (c->failed)

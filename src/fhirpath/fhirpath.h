@@ -33,7 +33,7 @@ typedef struct fp_collection {
 
 /* The kind of an item: a node of the FHIR tree, or a System value. */
 typedef enum fp_kind {
-	FP_NODE,     /* an element of the input: fp_item_json / fp_item_type */
+	FP_NODE, /* an element of the input: fp_item_json / fp_item_type */
 	FP_BOOLEAN,
 	FP_STRING,
 	FP_INTEGER,
@@ -63,11 +63,11 @@ typedef struct fp_env {
 	const json_t *root_resource; /* %rootResource; default: %resource */
 	const fp_var *vars;          /* extra variables, nvars of them */
 	size_t nvars;
-	fp_resolve_fn resolve;       /* used by resolve() after contained/Bundle lookup */
+	fp_resolve_fn resolve; /* used by resolve() after contained/Bundle lookup */
 	void *resolve_ctx;
-	unsigned max_depth;          /* recursion bound (0: 200) */
-	size_t max_items;            /* bound on any intermediate collection (0: 1,000,000) */
-	size_t max_bytes;            /* bound on arena bytes one evaluation may use (0: 256 MiB) */
+	unsigned max_depth; /* recursion bound (0: 200) */
+	size_t max_items;   /* bound on any intermediate collection (0: 1,000,000) */
+	size_t max_bytes;   /* bound on arena bytes one evaluation may use (0: 256 MiB) */
 	/* memberOf(valueset): is (system, code) in the ValueSet with this URL?
 	 * system may be NULL (a bare code). Return 0 and set *member to 0/1 when
 	 * known, non-zero when unknown. NULL: memberOf() is always empty. */

@@ -12,8 +12,9 @@
 extern const fp_func fp__fn_string[];
 extern const fp_func fp__fn_fhir[];
 
-#define FN(name) static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in, \
-                                      const fp_frame *fr, fp_coll *out)
+#define FN(name)                                                                                   \
+	static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in,                    \
+	                     const fp_frame *fr, fp_coll *out)
 
 /* Singleton boolean of a criteria result: 1 true, 0 false/empty, -1 error. */
 static int crit_true(fp_ctx *c, const fp_node *n, const fp_coll *r)
@@ -21,7 +22,8 @@ static int crit_true(fp_ctx *c, const fp_node *n, const fp_coll *r)
 	if (r->count == 0)
 		return 0;
 	if (r->count > 1)
-		return fp__error(c, n, "criteria must give a single boolean, got %zu items", r->count);
+		return fp__error(c, n, "criteria must give a single boolean, got %zu items",
+		                 r->count);
 	fp_item v;
 	if (fp__value(&r->items[0], &v) || v.kind != FP_BOOLEAN)
 		return fp__error(c, n, "criteria must give a boolean");
@@ -95,10 +97,22 @@ static int bool_agg(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_coll *
 	return 0;
 }
 
-FN(allTrue) { return bool_agg(c, call, in, out, 1, 0); }
-FN(anyTrue) { return bool_agg(c, call, in, out, 1, 1); }
-FN(allFalse) { return bool_agg(c, call, in, out, 0, 0); }
-FN(anyFalse) { return bool_agg(c, call, in, out, 0, 1); }
+FN(allTrue)
+{
+	return bool_agg(c, call, in, out, 1, 0);
+}
+FN(anyTrue)
+{
+	return bool_agg(c, call, in, out, 1, 1);
+}
+FN(allFalse)
+{
+	return bool_agg(c, call, in, out, 0, 0);
+}
+FN(anyFalse)
+{
+	return bool_agg(c, call, in, out, 0, 1);
+}
 
 static int subset(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_frame *fr,
                   fp_coll *out, int super)
@@ -117,8 +131,14 @@ static int subset(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_fr
 	return 0;
 }
 
-FN(subsetOf) { return subset(c, call, in, fr, out, 0); }
-FN(supersetOf) { return subset(c, call, in, fr, out, 1); }
+FN(subsetOf)
+{
+	return subset(c, call, in, fr, out, 0);
+}
+FN(supersetOf)
+{
+	return subset(c, call, in, fr, out, 1);
+}
 
 FN(count)
 {
@@ -203,7 +223,8 @@ FN(repeat)
 				}
 			}
 			if (out->count > c->max_items)
-				return fp__error(c, call, "collection larger than %zu items", c->max_items);
+				return fp__error(c, call, "collection larger than %zu items",
+				                 c->max_items);
 		}
 		work = next;
 	}
@@ -345,7 +366,7 @@ FN(iif)
 	return 0;
 }
 
-FN(not)
+FN(not )
 {
 	if (in->count == 0)
 		return 0;
@@ -416,7 +437,8 @@ FN(trace)
 					fp__push(c, &shown, &r.items[k]);
 			}
 		}
-		c->env->trace(c->env->trace_ctx, name.kind == FP_STRING ? name.u.str.s : "", &shown);
+		c->env->trace(c->env->trace_ctx, name.kind == FP_STRING ? name.u.str.s : "",
+		              &shown);
 	}
 	*out = *in;
 	return 0;
@@ -459,25 +481,44 @@ FN(as)
 }
 
 static const fp_func CORE[] = {
-	{"empty", 0, 0, fn_empty},         {"exists", 0, 1, fn_exists},
-	{"all", 1, 1, fn_all},             {"allTrue", 0, 0, fn_allTrue},
-	{"anyTrue", 0, 0, fn_anyTrue},     {"allFalse", 0, 0, fn_allFalse},
-	{"anyFalse", 0, 0, fn_anyFalse},   {"subsetOf", 1, 1, fn_subsetOf},
-	{"supersetOf", 1, 1, fn_supersetOf}, {"count", 0, 0, fn_count},
-	{"distinct", 0, 0, fn_distinct},   {"isDistinct", 0, 0, fn_isDistinct},
-	{"where", 1, 1, fn_where},         {"select", 1, 1, fn_select},
-	{"repeat", 1, 1, fn_repeat},       {"ofType", 1, 1, fn_ofType},
-	{"is", 1, 1, fn_is},               {"as", 1, 1, fn_as},
-	{"single", 0, 0, fn_single},       {"first", 0, 0, fn_first},
-	{"last", 0, 0, fn_last},           {"tail", 0, 0, fn_tail},
-	{"skip", 1, 1, fn_skip},           {"take", 1, 1, fn_take},
-	{"intersect", 1, 1, fn_intersect}, {"exclude", 1, 1, fn_exclude},
-	{"union", 1, 1, fn_union},         {"combine", 1, 1, fn_combine},
-	{"iif", 2, 3, fn_iif},             {"not", 0, 0, fn_not},
-	{"aggregate", 1, 2, fn_aggregate}, {"children", 0, 0, fn_children},
-	{"descendants", 0, 0, fn_descendants}, {"trace", 1, 2, fn_trace},
-	{"now", 0, 0, fn_now},             {"today", 0, 0, fn_today},
-	{"timeOfDay", 0, 0, fn_timeOfDay}, {NULL, 0, 0, NULL},
+        {"empty", 0, 0, fn_empty},
+        {"exists", 0, 1, fn_exists},
+        {"all", 1, 1, fn_all},
+        {"allTrue", 0, 0, fn_allTrue},
+        {"anyTrue", 0, 0, fn_anyTrue},
+        {"allFalse", 0, 0, fn_allFalse},
+        {"anyFalse", 0, 0, fn_anyFalse},
+        {"subsetOf", 1, 1, fn_subsetOf},
+        {"supersetOf", 1, 1, fn_supersetOf},
+        {"count", 0, 0, fn_count},
+        {"distinct", 0, 0, fn_distinct},
+        {"isDistinct", 0, 0, fn_isDistinct},
+        {"where", 1, 1, fn_where},
+        {"select", 1, 1, fn_select},
+        {"repeat", 1, 1, fn_repeat},
+        {"ofType", 1, 1, fn_ofType},
+        {"is", 1, 1, fn_is},
+        {"as", 1, 1, fn_as},
+        {"single", 0, 0, fn_single},
+        {"first", 0, 0, fn_first},
+        {"last", 0, 0, fn_last},
+        {"tail", 0, 0, fn_tail},
+        {"skip", 1, 1, fn_skip},
+        {"take", 1, 1, fn_take},
+        {"intersect", 1, 1, fn_intersect},
+        {"exclude", 1, 1, fn_exclude},
+        {"union", 1, 1, fn_union},
+        {"combine", 1, 1, fn_combine},
+        {"iif", 2, 3, fn_iif},
+        {"not", 0, 0, fn_not},
+        {"aggregate", 1, 2, fn_aggregate},
+        {"children", 0, 0, fn_children},
+        {"descendants", 0, 0, fn_descendants},
+        {"trace", 1, 2, fn_trace},
+        {"now", 0, 0, fn_now},
+        {"today", 0, 0, fn_today},
+        {"timeOfDay", 0, 0, fn_timeOfDay},
+        {NULL, 0, 0, NULL},
 };
 
 const fp_func *fp__func_find(const char *name)
@@ -505,7 +546,8 @@ int fp__bool_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int 
 		return 0;
 	fp_item v;
 	if (fp__value(it, &v) || v.kind != FP_BOOLEAN)
-		return fp__error(c, call, "argument %d of %s() must be a Boolean", i + 1, call->name);
+		return fp__error(c, call, "argument %d of %s() must be a Boolean", i + 1,
+		                 call->name);
 	*out = v.u.b;
 	return 0;
 }
@@ -523,7 +565,8 @@ int fp__string_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, fp
 	if (!it)
 		return 0;
 	if (fp__value(it, out) || out->kind != FP_STRING)
-		return fp__error(c, call, "argument %d of %s() must be a String", i + 1, call->name);
+		return fp__error(c, call, "argument %d of %s() must be a String", i + 1,
+		                 call->name);
 	return 0;
 }
 
@@ -537,7 +580,8 @@ int fp__int_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int64
 		return -1;
 	fp_item v;
 	if (!it || fp__value(it, &v) || v.kind != FP_INTEGER)
-		return fp__error(c, call, "argument %d of %s() must be an Integer", i + 1, call->name);
+		return fp__error(c, call, "argument %d of %s() must be an Integer", i + 1,
+		                 call->name);
 	*out = v.u.i;
 	return 0;
 }

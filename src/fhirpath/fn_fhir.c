@@ -13,8 +13,9 @@
 
 #include "fp_int.h"
 
-#define FN(name) static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in, \
-                                      const fp_frame *fr, fp_coll *out)
+#define FN(name)                                                                                   \
+	static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in,                    \
+	                     const fp_frame *fr, fp_coll *out)
 
 FN(extension)
 {
@@ -162,8 +163,8 @@ FN(resolve)
 static int ask_member(fp_ctx *c, const char *vs, const json_t *system, const char *code)
 {
 	int member = 0;
-	if (!code || c->env->member_of(c->env->member_of_ctx, vs, json_string_value(system), code,
-	                               &member))
+	if (!code ||
+	    c->env->member_of(c->env->member_of_ctx, vs, json_string_value(system), code, &member))
 		return -1;
 	return member ? 1 : 0;
 }
@@ -206,9 +207,9 @@ FN(memberOf)
 
 static int html_ok(const char *s, size_t len)
 {
-	static const char *const banned[] = {"<script", "<object", "<applet", "<embed", "<form",
-	                                     "<iframe", "<frame", "<link", "<meta", "<base",
-	                                     "<input", "<style", "javascript:"};
+	static const char *const banned[] = {"<script", "<object", "<applet",    "<embed", "<form",
+	                                     "<iframe", "<frame",  "<link",      "<meta",  "<base",
+	                                     "<input",  "<style",  "javascript:"};
 	while (len && isspace((unsigned char)*s))
 		s++, len--;
 	if (len < 5 || strncmp(s, "<div", 4))
@@ -220,7 +221,8 @@ static int html_ok(const char *s, size_t len)
 				return 0;
 		}
 		/* event handler attributes: whitespace "on" letters "=" inside a tag */
-		if (isspace((unsigned char)s[i]) && i + 3 < len && tolower((unsigned char)s[i + 1]) == 'o' &&
+		if (isspace((unsigned char)s[i]) && i + 3 < len &&
+		    tolower((unsigned char)s[i + 1]) == 'o' &&
 		    tolower((unsigned char)s[i + 2]) == 'n') {
 			size_t j = i + 3;
 			while (j < len && isalpha((unsigned char)s[j]))
@@ -238,7 +240,8 @@ FN(htmlChecks)
 		return 0;
 	for (size_t i = 0; i < in->count; i++) {
 		fp_item v;
-		if (fp__value(&in->items[i], &v) || v.kind != FP_STRING || !html_ok(v.u.str.s, v.u.str.len)) {
+		if (fp__value(&in->items[i], &v) || v.kind != FP_STRING ||
+		    !html_ok(v.u.str.s, v.u.str.len)) {
 			fp__bool(c, out, 0);
 			return 0;
 		}
@@ -352,7 +355,8 @@ FN(sort)
 				const fp_node *arg = call->args[k];
 				desc[k] = arg->kind == N_NEG;
 				fp_coll one = {.items = &in->items[i], .count = 1, .cap = 1};
-				fp_frame f = {.this_ = &one, .index = (int64_t)i, .total = fr->total};
+				fp_frame f = {
+				        .this_ = &one, .index = (int64_t)i, .total = fr->total};
 				if (fp__eval(c, desc[k] ? arg->left : arg, &f, &r))
 					return -1;
 			}
@@ -487,8 +491,14 @@ static int boundary(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_
 	return 0;
 }
 
-FN(lowBoundary) { return boundary(c, call, in, fr, out, 0); }
-FN(highBoundary) { return boundary(c, call, in, fr, out, 1); }
+FN(lowBoundary)
+{
+	return boundary(c, call, in, fr, out, 0);
+}
+FN(highBoundary)
+{
+	return boundary(c, call, in, fr, out, 1);
+}
 
 FN(comparable)
 {
@@ -585,8 +595,10 @@ static int codec(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_fra
 		for (size_t i = 0; i < s.u.str.len && !rc; i += decode ? 2 : 1) {
 			if (decode) {
 				unsigned v;
-				char pair[3] = {s.u.str.s[i], i + 1 < s.u.str.len ? s.u.str.s[i + 1] : 0, 0};
-				if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]) ||
+				char pair[3] = {s.u.str.s[i],
+				                i + 1 < s.u.str.len ? s.u.str.s[i + 1] : 0, 0};
+				if (!isxdigit((unsigned char)pair[0]) ||
+				    !isxdigit((unsigned char)pair[1]) ||
 				    sscanf(pair, "%2x", &v) != 1)
 					rc = -1;
 				else
@@ -604,16 +616,22 @@ static int codec(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_fra
 	return 0;
 }
 
-FN(encode) { return codec(c, call, in, fr, out, 0); }
-FN(decode) { return codec(c, call, in, fr, out, 1); }
+FN(encode)
+{
+	return codec(c, call, in, fr, out, 0);
+}
+FN(decode)
+{
+	return codec(c, call, in, fr, out, 1);
+}
 
 static int escaping(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_frame *fr,
                     fp_coll *out, int unescape)
 {
 	static const char *const html[][2] = {
-		{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}};
-	static const char *const json[][2] = {{"\"", "\\\""}, {"\\", "\\\\"}, {"\n", "\\n"},
-	                                      {"\r", "\\r"},  {"\t", "\\t"}};
+	        {"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}};
+	static const char *const json[][2] = {
+	        {"\"", "\\\""}, {"\\", "\\\\"}, {"\n", "\\n"}, {"\r", "\\r"}, {"\t", "\\t"}};
 	fp_item s, how;
 	if (in->count == 0)
 		return 0;
@@ -655,27 +673,33 @@ static int escaping(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_
 	return 0;
 }
 
-FN(escape) { return escaping(c, call, in, fr, out, 0); }
-FN(unescape) { return escaping(c, call, in, fr, out, 1); }
+FN(escape)
+{
+	return escaping(c, call, in, fr, out, 0);
+}
+FN(unescape)
+{
+	return escaping(c, call, in, fr, out, 1);
+}
 
 const fp_func fp__fn_fhir[] = {
-	{"extension", 1, 1, fn_extension},
-	{"hasValue", 0, 0, fn_hasValue},
-	{"getValue", 0, 0, fn_getValue},
-	{"resolve", 0, 0, fn_resolve},
-	{"memberOf", 1, 1, fn_memberOf},
-	{"htmlChecks", 0, 0, fn_htmlChecks},
-	{"htmlchecks", 0, 0, fn_htmlChecks},
-	{"conformsTo", 1, 1, fn_conformsTo},
-	{"type", 0, 0, fn_type},
-	{"sort", 0, 4, fn_sort},
-	{"precision", 0, 0, fn_precision},
-	{"lowBoundary", 0, 1, fn_lowBoundary},
-	{"highBoundary", 0, 1, fn_highBoundary},
-	{"comparable", 1, 1, fn_comparable},
-	{"encode", 1, 1, fn_encode},
-	{"decode", 1, 1, fn_decode},
-	{"escape", 1, 1, fn_escape},
-	{"unescape", 1, 1, fn_unescape},
-	{NULL, 0, 0, NULL},
+        {"extension", 1, 1, fn_extension},
+        {"hasValue", 0, 0, fn_hasValue},
+        {"getValue", 0, 0, fn_getValue},
+        {"resolve", 0, 0, fn_resolve},
+        {"memberOf", 1, 1, fn_memberOf},
+        {"htmlChecks", 0, 0, fn_htmlChecks},
+        {"htmlchecks", 0, 0, fn_htmlChecks},
+        {"conformsTo", 1, 1, fn_conformsTo},
+        {"type", 0, 0, fn_type},
+        {"sort", 0, 4, fn_sort},
+        {"precision", 0, 0, fn_precision},
+        {"lowBoundary", 0, 1, fn_lowBoundary},
+        {"highBoundary", 0, 1, fn_highBoundary},
+        {"comparable", 1, 1, fn_comparable},
+        {"encode", 1, 1, fn_encode},
+        {"decode", 1, 1, fn_decode},
+        {"escape", 1, 1, fn_escape},
+        {"unescape", 1, 1, fn_unescape},
+        {NULL, 0, 0, NULL},
 };

@@ -12,8 +12,9 @@
 
 #include "fp_int.h"
 
-#define FN(name) static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in, \
-                                      const fp_frame *fr, fp_coll *out)
+#define FN(name)                                                                                   \
+	static int fn_##name(fp_ctx *c, const fp_node *call, const fp_coll *in,                    \
+	                     const fp_frame *fr, fp_coll *out)
 
 /* The input as one System value: 0 and *v, 1 when empty, -1 error. */
 static int input_value(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_item *v)
@@ -21,7 +22,8 @@ static int input_value(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_ite
 	if (in->count == 0)
 		return 1;
 	if (in->count > 1)
-		return fp__error(c, call, "%s() needs a single item, got %zu", call->name, in->count);
+		return fp__error(c, call, "%s() needs a single item, got %zu", call->name,
+		                 in->count);
 	if (fp__value(&in->items[0], v))
 		return fp__error(c, call, "%s() on a complex value", call->name);
 	return 0;
@@ -107,7 +109,8 @@ static int conv_int(const fp_item *v, fp_item *r)
 	case FP_BOOLEAN: r->u.i = v->u.b; return 0;
 	case FP_STRING: {
 		int dec, scale;
-		if (number_syntax(v->u.str.s, v->u.str.len, &dec, &scale) || dec || v->u.str.len > 12)
+		if (number_syntax(v->u.str.s, v->u.str.len, &dec, &scale) || dec ||
+		    v->u.str.len > 12)
 			return -1;
 		char tmp[16];
 		memcpy(tmp, v->u.str.s, v->u.str.len);
@@ -129,7 +132,10 @@ static int conv_dec(const fp_item *v, fp_item *r)
 	switch (v->kind) {
 	case FP_DECIMAL: *r = *v; return 0;
 	case FP_INTEGER: r->u.d = (double)v->u.i; return 0;
-	case FP_BOOLEAN: r->u.d = v->u.b; r->scale = 1; return 0;
+	case FP_BOOLEAN:
+		r->u.d = v->u.b;
+		r->scale = 1;
+		return 0;
 	case FP_STRING: {
 		int dec, scale;
 		if (v->u.str.len > 60 || number_syntax(v->u.str.s, v->u.str.len, &dec, &scale))
@@ -242,7 +248,8 @@ static int convert(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_f
 			target.u.q.unit = arena_strndup(c->a, unit.u.str.s, unit.u.str.len);
 			fp_item conv;
 			if (strcmp(target.u.q.unit, r.u.q.unit)) {
-				if (fp__quantity_mul(c->a, &r, &target, 1, &conv) || strcmp(conv.u.q.unit, "1"))
+				if (fp__quantity_mul(c->a, &r, &target, 1, &conv) ||
+				    strcmp(conv.u.q.unit, "1"))
 					rc = -1;
 				else
 					r.u.q.value = conv.u.q.value, r.u.q.unit = target.u.q.unit;
@@ -256,8 +263,11 @@ static int convert(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_f
 	return 0;
 }
 
-#define CONV(name, to, test) \
-	FN(name) { return convert(c, call, in, fr, out, to, test); }
+#define CONV(name, to, test)                                                                       \
+	FN(name)                                                                                   \
+	{                                                                                          \
+		return convert(c, call, in, fr, out, to, test);                                    \
+	}
 CONV(toBoolean, TO_BOOL, 0)
 CONV(convertsToBoolean, TO_BOOL, 1)
 CONV(toInteger, TO_INT, 0)
@@ -385,9 +395,18 @@ static int affix(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_fra
 	return 0;
 }
 
-FN(startsWith) { return affix(c, call, in, fr, out, 0); }
-FN(endsWith) { return affix(c, call, in, fr, out, 1); }
-FN(contains) { return affix(c, call, in, fr, out, 2); }
+FN(startsWith)
+{
+	return affix(c, call, in, fr, out, 0);
+}
+FN(endsWith)
+{
+	return affix(c, call, in, fr, out, 1);
+}
+FN(contains)
+{
+	return affix(c, call, in, fr, out, 2);
+}
 
 static int change_case(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_coll *out, int up)
 {
@@ -402,8 +421,14 @@ static int change_case(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_col
 	return 0;
 }
 
-FN(upper) { return change_case(c, call, in, out, 1); }
-FN(lower) { return change_case(c, call, in, out, 0); }
+FN(upper)
+{
+	return change_case(c, call, in, out, 1);
+}
+FN(lower)
+{
+	return change_case(c, call, in, out, 0);
+}
 
 FN(replace)
 {
@@ -443,8 +468,7 @@ FN(replace)
 }
 
 /* Translate Perl-style escapes into POSIX ERE; anchor when full. */
-static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int full,
-                         regex_t *re)
+static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int full, regex_t *re)
 {
 	/* glibc's regcomp copies the tree for each counted repetition and for
 	 * stacked quantifiers: bound the pattern so that compiling it cannot
@@ -458,13 +482,16 @@ static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int
 		    pat->u.str.s[i + 1] <= '9') {
 			long rep = strtol(pat->u.str.s + i + 1, NULL, 10);
 			if (rep > 100)
-				return fp__error(c, call, "regular expression repetition above 100");
+				return fp__error(c, call,
+				                 "regular expression repetition above 100");
 			quantifiers += (int)rep + 1;
 		} else if (ch == '*' || ch == '+' || ch == '?') {
 			quantifiers++;
 			/* stacked quantifiers ("z+++") multiply the copies regcomp makes */
-			if (i >= 2 && strchr("*+?}", pat->u.str.s[i - 1]) && strchr("*+?}", pat->u.str.s[i - 2]))
-				return fp__error(c, call, "regular expression with stacked quantifiers");
+			if (i >= 2 && strchr("*+?}", pat->u.str.s[i - 1]) &&
+			    strchr("*+?}", pat->u.str.s[i - 2]))
+				return fp__error(c, call,
+				                 "regular expression with stacked quantifiers");
 		}
 	}
 	if (quantifiers > 200)
@@ -484,9 +511,7 @@ static int compile_regex(fp_ctx *c, const fp_node *call, const fp_item *pat, int
 			case 'W': buf_puts(&b, "[^A-Za-z0-9_]"); break;
 			case 's': buf_puts(&b, "[[:space:]]"); break;
 			case 'S': buf_puts(&b, "[^[:space:]]"); break;
-			default:
-				buf_putc(&b, '\\');
-				buf_putc(&b, e);
+			default: buf_putc(&b, '\\'); buf_putc(&b, e);
 			}
 		} else {
 			buf_putc(&b, ch);
@@ -521,8 +546,14 @@ static int matches(fp_ctx *c, const fp_node *call, const fp_coll *in, const fp_f
 	return 0;
 }
 
-FN(matches) { return matches(c, call, in, fr, out, 0); }
-FN(matchesFull) { return matches(c, call, in, fr, out, 1); }
+FN(matches)
+{
+	return matches(c, call, in, fr, out, 0);
+}
+FN(matchesFull)
+{
+	return matches(c, call, in, fr, out, 1);
+}
 
 FN(replaceMatches)
 {
@@ -550,10 +581,12 @@ FN(replaceMatches)
 		buf_append(&b, p, (size_t)m[0].rm_so);
 		for (size_t i = 0; i < rep.u.str.len; i++) {
 			char ch = rep.u.str.s[i];
-			if (ch == '$' && i + 1 < rep.u.str.len && isdigit((unsigned char)rep.u.str.s[i + 1])) {
+			if (ch == '$' && i + 1 < rep.u.str.len &&
+			    isdigit((unsigned char)rep.u.str.s[i + 1])) {
 				int g = rep.u.str.s[++i] - '0';
 				if (m[g].rm_so >= 0)
-					buf_append(&b, p + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
+					buf_append(&b, p + m[g].rm_so,
+					           (size_t)(m[g].rm_eo - m[g].rm_so));
 			} else {
 				buf_putc(&b, ch);
 			}
@@ -706,13 +739,34 @@ static int math1(fp_ctx *c, const fp_node *call, const fp_coll *in, fp_coll *out
 	return 0;
 }
 
-FN(abs) { return math1(c, call, in, out, 0); }
-FN(ceiling) { return math1(c, call, in, out, 1); }
-FN(floor) { return math1(c, call, in, out, 2); }
-FN(truncate) { return math1(c, call, in, out, 3); }
-FN(exp) { return math1(c, call, in, out, 4); }
-FN(ln) { return math1(c, call, in, out, 5); }
-FN(sqrt) { return math1(c, call, in, out, 6); }
+FN(abs)
+{
+	return math1(c, call, in, out, 0);
+}
+FN(ceiling)
+{
+	return math1(c, call, in, out, 1);
+}
+FN(floor)
+{
+	return math1(c, call, in, out, 2);
+}
+FN(truncate)
+{
+	return math1(c, call, in, out, 3);
+}
+FN(exp)
+{
+	return math1(c, call, in, out, 4);
+}
+FN(ln)
+{
+	return math1(c, call, in, out, 5);
+}
+FN(sqrt)
+{
+	return math1(c, call, in, out, 6);
+}
 
 static int num_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, fp_item *v)
 {
@@ -785,47 +839,47 @@ FN(round)
 }
 
 const fp_func fp__fn_string[] = {
-	{"toBoolean", 0, 0, fn_toBoolean},
-	{"convertsToBoolean", 0, 0, fn_convertsToBoolean},
-	{"toInteger", 0, 0, fn_toInteger},
-	{"convertsToInteger", 0, 0, fn_convertsToInteger},
-	{"toDecimal", 0, 0, fn_toDecimal},
-	{"convertsToDecimal", 0, 0, fn_convertsToDecimal},
-	{"toString", 0, 0, fn_toString},
-	{"convertsToString", 0, 0, fn_convertsToString},
-	{"toDate", 0, 0, fn_toDate},
-	{"convertsToDate", 0, 0, fn_convertsToDate},
-	{"toDateTime", 0, 0, fn_toDateTime},
-	{"convertsToDateTime", 0, 0, fn_convertsToDateTime},
-	{"toTime", 0, 0, fn_toTime},
-	{"convertsToTime", 0, 0, fn_convertsToTime},
-	{"toQuantity", 0, 1, fn_toQuantity},
-	{"convertsToQuantity", 0, 1, fn_convertsToQuantity},
-	{"indexOf", 1, 1, fn_indexOf},
-	{"substring", 1, 2, fn_substring},
-	{"startsWith", 1, 1, fn_startsWith},
-	{"endsWith", 1, 1, fn_endsWith},
-	{"contains", 1, 1, fn_contains},
-	{"upper", 0, 0, fn_upper},
-	{"lower", 0, 0, fn_lower},
-	{"replace", 2, 2, fn_replace},
-	{"matches", 1, 1, fn_matches},
-	{"matchesFull", 1, 1, fn_matchesFull},
-	{"replaceMatches", 2, 2, fn_replaceMatches},
-	{"length", 0, 0, fn_length},
-	{"toChars", 0, 0, fn_toChars},
-	{"trim", 0, 0, fn_trim},
-	{"split", 1, 1, fn_split},
-	{"join", 0, 1, fn_join},
-	{"abs", 0, 0, fn_abs},
-	{"ceiling", 0, 0, fn_ceiling},
-	{"floor", 0, 0, fn_floor},
-	{"truncate", 0, 0, fn_truncate},
-	{"exp", 0, 0, fn_exp},
-	{"ln", 0, 0, fn_ln},
-	{"sqrt", 0, 0, fn_sqrt},
-	{"log", 1, 1, fn_log},
-	{"power", 1, 1, fn_power},
-	{"round", 0, 1, fn_round},
-	{NULL, 0, 0, NULL},
+        {"toBoolean", 0, 0, fn_toBoolean},
+        {"convertsToBoolean", 0, 0, fn_convertsToBoolean},
+        {"toInteger", 0, 0, fn_toInteger},
+        {"convertsToInteger", 0, 0, fn_convertsToInteger},
+        {"toDecimal", 0, 0, fn_toDecimal},
+        {"convertsToDecimal", 0, 0, fn_convertsToDecimal},
+        {"toString", 0, 0, fn_toString},
+        {"convertsToString", 0, 0, fn_convertsToString},
+        {"toDate", 0, 0, fn_toDate},
+        {"convertsToDate", 0, 0, fn_convertsToDate},
+        {"toDateTime", 0, 0, fn_toDateTime},
+        {"convertsToDateTime", 0, 0, fn_convertsToDateTime},
+        {"toTime", 0, 0, fn_toTime},
+        {"convertsToTime", 0, 0, fn_convertsToTime},
+        {"toQuantity", 0, 1, fn_toQuantity},
+        {"convertsToQuantity", 0, 1, fn_convertsToQuantity},
+        {"indexOf", 1, 1, fn_indexOf},
+        {"substring", 1, 2, fn_substring},
+        {"startsWith", 1, 1, fn_startsWith},
+        {"endsWith", 1, 1, fn_endsWith},
+        {"contains", 1, 1, fn_contains},
+        {"upper", 0, 0, fn_upper},
+        {"lower", 0, 0, fn_lower},
+        {"replace", 2, 2, fn_replace},
+        {"matches", 1, 1, fn_matches},
+        {"matchesFull", 1, 1, fn_matchesFull},
+        {"replaceMatches", 2, 2, fn_replaceMatches},
+        {"length", 0, 0, fn_length},
+        {"toChars", 0, 0, fn_toChars},
+        {"trim", 0, 0, fn_trim},
+        {"split", 1, 1, fn_split},
+        {"join", 0, 1, fn_join},
+        {"abs", 0, 0, fn_abs},
+        {"ceiling", 0, 0, fn_ceiling},
+        {"floor", 0, 0, fn_floor},
+        {"truncate", 0, 0, fn_truncate},
+        {"exp", 0, 0, fn_exp},
+        {"ln", 0, 0, fn_ln},
+        {"sqrt", 0, 0, fn_sqrt},
+        {"log", 1, 1, fn_log},
+        {"power", 1, 1, fn_power},
+        {"round", 0, 1, fn_round},
+        {NULL, 0, 0, NULL},
 };

@@ -23,7 +23,7 @@ typedef struct fp_dt {
 	uint8_t prec;
 	uint8_t has_tz; /* a zone was given */
 	uint16_t ms;
-	int16_t tz;     /* zone offset in minutes */
+	int16_t tz; /* zone offset in minutes */
 } fp_dt;
 
 /* Internal item kind beyond fp_kind: the result of type(), a ClassInfo with
@@ -33,11 +33,11 @@ enum { FP_TYPEINFO = FP_QUANTITY + 1 };
 enum { DT_YEAR = 1, DT_MONTH, DT_DAY, DT_HOUR, DT_MINUTE, DT_SECOND, DT_MS };
 
 struct fp_item {
-	uint8_t kind;             /* fp_kind */
-	uint8_t scale;            /* FP_DECIMAL: digits after the point, as written */
-	const model_type *type;   /* FP_NODE: FHIR type (NULL: unknown) */
-	const json_t *json;       /* FP_NODE: the value; NULL: only "_x" / stand-in */
-	const json_t *elem;       /* FP_NODE primitive: "_x" sibling or NULL */
+	uint8_t kind;           /* fp_kind */
+	uint8_t scale;          /* FP_DECIMAL: digits after the point, as written */
+	const model_type *type; /* FP_NODE: FHIR type (NULL: unknown) */
+	const json_t *json;     /* FP_NODE: the value; NULL: only "_x" / stand-in */
+	const json_t *elem;     /* FP_NODE primitive: "_x" sibling or NULL */
 	union {
 		int b;
 		int64_t i;
@@ -59,31 +59,50 @@ typedef fp_collection fp_coll;
 /* ---- syntax tree ---- */
 
 typedef enum fp_node_kind {
-	N_EMPTY,    /* {} */
-	N_LITERAL,  /* lit */
-	N_MEMBER,   /* identifier at term position or after '.' */
-	N_FUNC,     /* function call: fn, args */
+	N_EMPTY,   /* {} */
+	N_LITERAL, /* lit */
+	N_MEMBER,  /* identifier at term position or after '.' */
+	N_FUNC,    /* function call: fn, args */
 	N_THIS,
 	N_INDEX,
 	N_TOTAL,
-	N_VAR,      /* %name */
-	N_PATH,     /* left . right (right is N_MEMBER or N_FUNC) */
-	N_INDEXER,  /* left [ right ] */
-	N_NEG,      /* unary minus on left */
-	N_BINOP,    /* left op right */
-	N_IS,       /* left is type */
-	N_AS        /* left as type */
+	N_VAR,     /* %name */
+	N_PATH,    /* left . right (right is N_MEMBER or N_FUNC) */
+	N_INDEXER, /* left [ right ] */
+	N_NEG,     /* unary minus on left */
+	N_BINOP,   /* left op right */
+	N_IS,      /* left is type */
+	N_AS       /* left as type */
 } fp_node_kind;
 
 typedef enum fp_op {
-	OP_MUL, OP_DIV, OP_IDIV, OP_MOD, OP_ADD, OP_SUB, OP_CONCAT, OP_UNION,
-	OP_LT, OP_GT, OP_LE, OP_GE, OP_EQ, OP_EQUIV, OP_NE, OP_NEQUIV,
-	OP_IN, OP_CONTAINS, OP_AND, OP_OR, OP_XOR, OP_IMPLIES
+	OP_MUL,
+	OP_DIV,
+	OP_IDIV,
+	OP_MOD,
+	OP_ADD,
+	OP_SUB,
+	OP_CONCAT,
+	OP_UNION,
+	OP_LT,
+	OP_GT,
+	OP_LE,
+	OP_GE,
+	OP_EQ,
+	OP_EQUIV,
+	OP_NE,
+	OP_NEQUIV,
+	OP_IN,
+	OP_CONTAINS,
+	OP_AND,
+	OP_OR,
+	OP_XOR,
+	OP_IMPLIES
 } fp_op;
 
 /* A type specifier: System.X or FHIR.X (or unqualified). */
 typedef struct fp_typespec {
-	const char *ns;          /* "System", "FHIR" or NULL */
+	const char *ns; /* "System", "FHIR" or NULL */
 	const char *name;
 	const model_type *model; /* FHIR type when known */
 	int sys;                 /* fp_kind + 1 for a System type, 0 otherwise */
@@ -93,16 +112,16 @@ typedef struct fp_node fp_node;
 typedef struct fp_func fp_func;
 
 struct fp_node {
-	uint8_t kind;      /* fp_node_kind */
-	uint8_t op;        /* fp_op for N_BINOP */
+	uint8_t kind; /* fp_node_kind */
+	uint8_t op;   /* fp_op for N_BINOP */
 	uint16_t nargs;
-	uint32_t pos;      /* 0-based offset in the source */
-	const char *name;  /* N_MEMBER, N_FUNC, N_VAR */
+	uint32_t pos;     /* 0-based offset in the source */
+	const char *name; /* N_MEMBER, N_FUNC, N_VAR */
 	fp_node *left, *right;
 	fp_node **args;
-	const fp_func *fn; /* N_FUNC */
-	fp_typespec type;  /* N_IS, N_AS, and type arguments of is()/as()/ofType() */
-	fp_item lit;       /* N_LITERAL */
+	const fp_func *fn;       /* N_FUNC */
+	fp_typespec type;        /* N_IS, N_AS, and type arguments of is()/as()/ofType() */
+	fp_item lit;             /* N_LITERAL */
 	const model_type *rtype; /* N_MEMBER: resource type when name is one */
 	/* N_MEMBER after '.': when the type of the items it applies to is known
 	 * at compile time (owner), the element found there, so evaluation skips

@@ -61,8 +61,7 @@ static int logic(fp_ctx *c, const fp_node *n, const fp_coll *l, const fp_coll *r
 	return 0;
 }
 
-static int arith_num(fp_ctx *c, const fp_node *n, const fp_item *x, const fp_item *y,
-                     fp_coll *out)
+static int arith_num(fp_ctx *c, const fp_node *n, const fp_item *x, const fp_item *y, fp_coll *out)
 {
 	fp_op op = (fp_op)n->op;
 	if (x->kind == FP_INTEGER && y->kind == FP_INTEGER && op != OP_DIV) {
@@ -119,7 +118,8 @@ static int arith_num(fp_ctx *c, const fp_node *n, const fp_item *x, const fp_ite
 	}
 	fp_item it = {.kind = FP_DECIMAL, .u.d = r};
 	if (op == OP_ADD || op == OP_SUB) {
-		int sx = x->kind == FP_DECIMAL ? x->scale : 0, sy = y->kind == FP_DECIMAL ? y->scale : 0;
+		int sx = x->kind == FP_DECIMAL ? x->scale : 0,
+		    sy = y->kind == FP_DECIMAL ? y->scale : 0;
 		it.scale = (uint8_t)(sx > sy ? sx : sy);
 	}
 	fp__push(c, out, &it);

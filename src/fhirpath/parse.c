@@ -17,8 +17,8 @@ enum { MAX_PARSE_DEPTH = 200 };
 
 typedef enum tok_kind {
 	T_EOF,
-	T_IDENT,   /* plain identifier or keyword */
-	T_DELIM,   /* `delimited identifier` */
+	T_IDENT, /* plain identifier or keyword */
+	T_DELIM, /* `delimited identifier` */
 	T_STRING,
 	T_INT,
 	T_DEC,
@@ -32,7 +32,7 @@ typedef struct tok {
 	tok_kind kind;
 	const char *start; /* source text of the token */
 	size_t len;
-	char *text;        /* decoded value (strings, identifiers, vars) */
+	char *text; /* decoded value (strings, identifiers, vars) */
 	size_t text_len;
 	char punct[3];
 } tok;
@@ -42,7 +42,7 @@ typedef struct parser {
 	const char *p;
 	arena *a;
 	diag_list *d;
-	tok t;      /* current token */
+	tok t; /* current token */
 	int failed;
 	int depth;
 } parser;
@@ -405,8 +405,11 @@ static fp_node *parse_invocation(parser *ps)
 {
 	const char *at = ps->t.start;
 	if (ps->t.kind == T_SPECIAL) {
-		fp_node *n = node(ps, !strcmp(ps->t.text, "this") ? N_THIS
-		                      : !strcmp(ps->t.text, "index") ? N_INDEX : N_TOTAL, at);
+		fp_node *n = node(ps,
+		                  !strcmp(ps->t.text, "this")    ? N_THIS
+		                  : !strcmp(ps->t.text, "index") ? N_INDEX
+		                                                 : N_TOTAL,
+		                  at);
 		return lex(ps) ? NULL : n;
 	}
 	if (ps->t.kind != T_IDENT && ps->t.kind != T_DELIM) {
@@ -496,14 +499,14 @@ static fp_node *parse_term(parser *ps)
 		if (parse_number(ps, &n->lit) || lex(ps))
 			return NULL;
 		/* a unit after a number makes a Quantity */
-		if (ps->t.kind == T_STRING || (ps->t.kind == T_IDENT &&
-		                               fp__calendar_unit(ps->t.text, ps->t.text_len))) {
+		if (ps->t.kind == T_STRING ||
+		    (ps->t.kind == T_IDENT && fp__calendar_unit(ps->t.text, ps->t.text_len))) {
 			double v = n->lit.kind == FP_INTEGER ? (double)n->lit.u.i : n->lit.u.d;
 			n->lit.kind = FP_QUANTITY;
 			n->lit.u.q.value = v;
 			n->lit.u.q.unit = ps->t.kind == T_STRING
-			                      ? ps->t.text
-			                      : fp__calendar_unit(ps->t.text, ps->t.text_len);
+			                          ? ps->t.text
+			                          : fp__calendar_unit(ps->t.text, ps->t.text_len);
 			if (lex(ps))
 				return NULL;
 		}
@@ -514,8 +517,7 @@ static fp_node *parse_term(parser *ps)
 		n->lit.u.str.s = ps->t.text;
 		n->lit.u.str.len = ps->t.text_len;
 		return lex(ps) ? NULL : n;
-	case T_DATE:
-		return parse_literal_date(ps, at);
+	case T_DATE: return parse_literal_date(ps, at);
 	case T_VAR:
 		n = node(ps, N_VAR, at);
 		n->name = ps->t.text;
@@ -545,11 +547,8 @@ static fp_node *parse_term(parser *ps)
 		}
 		return parse_invocation(ps);
 	case T_DELIM:
-	case T_SPECIAL:
-		return parse_invocation(ps);
-	case T_EOF:
-		fail(ps, at, "unexpected end of expression", NULL);
-		return NULL;
+	case T_SPECIAL: return parse_invocation(ps);
+	case T_EOF: fail(ps, at, "unexpected end of expression", NULL); return NULL;
 	}
 	return NULL;
 }
@@ -571,8 +570,9 @@ static const model_type *static_type(const fp_node *n)
  * functions that keep their input's type. Only a hint: evaluation checks it. */
 static const model_type *likely_type(const fp_node *n)
 {
-	static const char *const keep[] = {"where", "first", "last", "single", "tail", "skip",
-	                                   "take", "distinct", "exclude", "intersect", "trace"};
+	static const char *const keep[] = {"where",   "first",     "last", "single",
+	                                   "tail",    "skip",      "take", "distinct",
+	                                   "exclude", "intersect", "trace"};
 	const model_type *t = static_type(n);
 	if (t)
 		return t;
@@ -618,7 +618,8 @@ static int check_member(parser *ps, const fp_node *left, const fp_node *member)
 		return 0;
 	model_prop p;
 	const model_type *const *types;
-	if (model_prop_find(t, member->name, &p) == 0 || model_choice_types(t, member->name, &types))
+	if (model_prop_find(t, member->name, &p) == 0 ||
+	    model_choice_types(t, member->name, &types))
 		return 0;
 	return fail(ps, ps->src + member->pos, "no such element in this type: ", member->name);
 }
@@ -694,14 +695,28 @@ typedef struct opdef {
 } opdef;
 
 static const opdef OPS[] = {
-	{"implies", 1, 1, OP_IMPLIES}, {"or", 1, 2, OP_OR},      {"xor", 1, 2, OP_XOR},
-	{"and", 1, 3, OP_AND},         {"in", 1, 4, OP_IN},      {"contains", 1, 4, OP_CONTAINS},
-	{"=", 0, 5, OP_EQ},            {"~", 0, 5, OP_EQUIV},    {"!=", 0, 5, OP_NE},
-	{"!~", 0, 5, OP_NEQUIV},       {"<", 0, 6, OP_LT},       {">", 0, 6, OP_GT},
-	{"<=", 0, 6, OP_LE},           {">=", 0, 6, OP_GE},      {"|", 0, 7, OP_UNION},
-	{"+", 0, 9, OP_ADD},           {"-", 0, 9, OP_SUB},      {"&", 0, 9, OP_CONCAT},
-	{"*", 0, 10, OP_MUL},          {"/", 0, 10, OP_DIV},     {"div", 1, 10, OP_IDIV},
-	{"mod", 1, 10, OP_MOD},
+        {"implies", 1, 1, OP_IMPLIES},
+        {"or", 1, 2, OP_OR},
+        {"xor", 1, 2, OP_XOR},
+        {"and", 1, 3, OP_AND},
+        {"in", 1, 4, OP_IN},
+        {"contains", 1, 4, OP_CONTAINS},
+        {"=", 0, 5, OP_EQ},
+        {"~", 0, 5, OP_EQUIV},
+        {"!=", 0, 5, OP_NE},
+        {"!~", 0, 5, OP_NEQUIV},
+        {"<", 0, 6, OP_LT},
+        {">", 0, 6, OP_GT},
+        {"<=", 0, 6, OP_LE},
+        {">=", 0, 6, OP_GE},
+        {"|", 0, 7, OP_UNION},
+        {"+", 0, 9, OP_ADD},
+        {"-", 0, 9, OP_SUB},
+        {"&", 0, 9, OP_CONCAT},
+        {"*", 0, 10, OP_MUL},
+        {"/", 0, 10, OP_DIV},
+        {"div", 1, 10, OP_IDIV},
+        {"mod", 1, 10, OP_MOD},
 };
 
 enum { PREC_TYPE = 8 };

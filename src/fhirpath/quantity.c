@@ -17,8 +17,8 @@
 /* Calendar words, singular and plural, to their canonical singular. */
 const char *fp__calendar_unit(const char *w, size_t len)
 {
-	static const char *const words[] = {"year",   "month",  "week",   "day",
-	                                    "hour",   "minute", "second", "millisecond"};
+	static const char *const words[] = {"year", "month",  "week",   "day",
+	                                    "hour", "minute", "second", "millisecond"};
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
 		size_t n = strlen(words[i]);
 		if ((len == n || (len == n + 1 && w[n] == 's')) && !strncmp(w, words[i], n))
@@ -43,38 +43,38 @@ typedef struct ucum_atom {
 } ucum_atom;
 
 static const ucum_atom ATOMS[] = {
-	{"g", 1, 1, {[DIM_G] = 1}},
-	{"m", 1, 1, {[DIM_M] = 1}},
-	{"s", 1, 1, {[DIM_S] = 1}},
-	{"L", 1, 1e-3, {[DIM_M] = 3}},
-	{"l", 1, 1e-3, {[DIM_M] = 3}},
-	{"mol", 1, 1, {[DIM_MOL] = 1}},
-	{"K", 1, 1, {[DIM_K] = 1}},
-	{"Pa", 1, 1000, {[DIM_G] = 1, [DIM_M] = -1, [DIM_S] = -2}},
-	{"U", 1, 1, {[DIM_U] = 1}},
-	{"[iU]", 1, 1, {[DIM_IU] = 1}},
-	{"[IU]", 1, 1, {[DIM_IU] = 1}},
-	{"eq", 1, 1, {[DIM_EQ] = 1}},
-	{"min", 0, 60, {[DIM_S] = 1}},
-	{"h", 0, 3600, {[DIM_S] = 1}},
-	{"d", 0, 86400, {[DIM_S] = 1}},
-	{"wk", 0, 604800, {[DIM_S] = 1}},
-	{"mo", 0, 2629800, {[DIM_S] = 1}},
-	{"a", 0, 31557600, {[DIM_S] = 1}},
-	{"[lb_av]", 0, 453.59237, {[DIM_G] = 1}},
-	{"[oz_av]", 0, 28.349523125, {[DIM_G] = 1}},
-	{"[in_i]", 0, 0.0254, {[DIM_M] = 1}},
-	{"[ft_i]", 0, 0.3048, {[DIM_M] = 1}},
-	{"mm[Hg]", 0, 133322.387415, {[DIM_G] = 1, [DIM_M] = -1, [DIM_S] = -2}},
-	{"%", 0, 0.01, {0}},
-	{"1", 0, 1, {0}},
+        {"g", 1, 1, {[DIM_G] = 1}},
+        {"m", 1, 1, {[DIM_M] = 1}},
+        {"s", 1, 1, {[DIM_S] = 1}},
+        {"L", 1, 1e-3, {[DIM_M] = 3}},
+        {"l", 1, 1e-3, {[DIM_M] = 3}},
+        {"mol", 1, 1, {[DIM_MOL] = 1}},
+        {"K", 1, 1, {[DIM_K] = 1}},
+        {"Pa", 1, 1000, {[DIM_G] = 1, [DIM_M] = -1, [DIM_S] = -2}},
+        {"U", 1, 1, {[DIM_U] = 1}},
+        {"[iU]", 1, 1, {[DIM_IU] = 1}},
+        {"[IU]", 1, 1, {[DIM_IU] = 1}},
+        {"eq", 1, 1, {[DIM_EQ] = 1}},
+        {"min", 0, 60, {[DIM_S] = 1}},
+        {"h", 0, 3600, {[DIM_S] = 1}},
+        {"d", 0, 86400, {[DIM_S] = 1}},
+        {"wk", 0, 604800, {[DIM_S] = 1}},
+        {"mo", 0, 2629800, {[DIM_S] = 1}},
+        {"a", 0, 31557600, {[DIM_S] = 1}},
+        {"[lb_av]", 0, 453.59237, {[DIM_G] = 1}},
+        {"[oz_av]", 0, 28.349523125, {[DIM_G] = 1}},
+        {"[in_i]", 0, 0.0254, {[DIM_M] = 1}},
+        {"[ft_i]", 0, 0.3048, {[DIM_M] = 1}},
+        {"mm[Hg]", 0, 133322.387415, {[DIM_G] = 1, [DIM_M] = -1, [DIM_S] = -2}},
+        {"%", 0, 0.01, {0}},
+        {"1", 0, 1, {0}},
 };
 
 static const struct {
 	char p;
 	double f;
-} PREFIXES[] = {{'k', 1e3}, {'h', 1e2}, {'d', 1e-1}, {'c', 1e-2}, {'m', 1e-3}, {'u', 1e-6},
-                {'n', 1e-9}, {'p', 1e-12}, {'f', 1e-15}, {'M', 1e6}, {'G', 1e9}};
+} PREFIXES[] = {{'k', 1e3},  {'h', 1e2},   {'d', 1e-1},  {'c', 1e-2}, {'m', 1e-3}, {'u', 1e-6},
+                {'n', 1e-9}, {'p', 1e-12}, {'f', 1e-15}, {'M', 1e6},  {'G', 1e9}};
 
 static const ucum_atom *atom_exact(const char *s, size_t n)
 {
@@ -97,7 +97,8 @@ static int ucum_symbol(const char *s, size_t n, ucum_val *v)
 	double f = 1;
 	if (!a && n > 1) {
 		for (size_t i = 0; i < sizeof PREFIXES / sizeof PREFIXES[0]; i++) {
-			if (s[0] == PREFIXES[i].p && (a = atom_exact(s + 1, n - 1)) && a->prefixable) {
+			if (s[0] == PREFIXES[i].p && (a = atom_exact(s + 1, n - 1)) &&
+			    a->prefixable) {
 				f = PREFIXES[i].f;
 				break;
 			}
@@ -136,7 +137,8 @@ static int ucum_component(const char **p, ucum_val *out, int depth)
 	} else {
 		const char *e = s;
 		int bracket = 0;
-		while (*e && (bracket || (*e != '.' && *e != '/' && *e != '(' && *e != ')' && *e != '{'))) {
+		while (*e && (bracket ||
+		              (*e != '.' && *e != '/' && *e != '(' && *e != ')' && *e != '{'))) {
 			if (*e == '[')
 				bracket = 1;
 			else if (*e == ']')
@@ -209,9 +211,9 @@ static int ucum_parse(const char *unit, ucum_val *out)
 /* Calendar words equal to UCUM only from week down (year/month are not). */
 static const char *calendar_to_ucum(const char *u, int equiv)
 {
-	static const char *const map[][2] = {{"week", "wk"},   {"day", "d"},  {"hour", "h"},
-	                                     {"minute", "min"}, {"second", "s"},
-	                                     {"millisecond", "ms"}, {"year", "a"}, {"month", "mo"}};
+	static const char *const map[][2] = {
+	        {"week", "wk"},  {"day", "d"},          {"hour", "h"}, {"minute", "min"},
+	        {"second", "s"}, {"millisecond", "ms"}, {"year", "a"}, {"month", "mo"}};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(map[i][0], u))
 			return (i < 6 || equiv) ? map[i][1] : u;
@@ -286,7 +288,8 @@ int fp__quantity_parse(arena *a, const char *s, fp_item *out)
 	if (!isdigit((unsigned char)*digit))
 		return -1;
 	double v = strtod(p, &end);
-	if (end == p || end[-1] == '.' || (*end && strchr("eE", *end)) || (*end && !isspace((unsigned char)*end)))
+	if (end == p || end[-1] == '.' || (*end && strchr("eE", *end)) ||
+	    (*end && !isspace((unsigned char)*end)))
 		return -1;
 	for (const char *q = p; q < end; q++)
 		if (*q == 'e' || *q == 'E')
@@ -333,7 +336,8 @@ int fp__quantity_mul(arena *a, const fp_item *x, const fp_item *y, int divide, f
 		return 1; /* a unit this complex is no measurement: empty */
 	const char *wx = strpbrk(ux, "./") ? arena_printf(a, "(%s)", ux) : ux;
 	const char *wy = strpbrk(uy, "./") ? arena_printf(a, "(%s)", uy) : uy;
-	int simple = strspn(ux, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ[]_") == strlen(ux);
+	int simple =
+	        strspn(ux, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ[]_") == strlen(ux);
 	if (divide) {
 		if (vy == 0)
 			return 1;

@@ -322,9 +322,7 @@ const char *fp__to_string(arena *a, const fp_item *it, size_t *len)
 	if (fp__value(it, &v))
 		return NULL;
 	switch ((fp_kind)v.kind) {
-	case FP_STRING:
-		*len = v.u.str.len;
-		return v.u.str.s;
+	case FP_STRING: *len = v.u.str.len; return v.u.str.s;
 	case FP_BOOLEAN: s = v.u.b ? "true" : "false"; break;
 	case FP_INTEGER: s = arena_printf(a, "%lld", (long long)v.u.i); break;
 	case FP_DECIMAL: s = fmt_decimal(a, v.u.d, v.scale); break;
@@ -337,7 +335,8 @@ const char *fp__to_string(arena *a, const fp_item *it, size_t *len)
 	case FP_QUANTITY: {
 		const char *u = v.u.q.unit;
 		int cal = fp__calendar_unit(u, strlen(u)) == u;
-		s = arena_printf(a, cal ? "%s %s" : "%s '%s'", fmt_decimal(a, v.u.q.value, v.scale), u);
+		s = arena_printf(a, cal ? "%s %s" : "%s '%s'", fmt_decimal(a, v.u.q.value, v.scale),
+		                 u);
 		break;
 	}
 	default: return NULL;
@@ -458,8 +457,9 @@ json_t *fp_collection_to_json(const fp_collection *c)
 		size_t len;
 		switch ((int)it->kind) {
 		case FP_NODE:
-			v = it->json ? json_deep_copy(it->json)
-			             : it->elem ? json_deep_copy(it->elem) : json_object();
+			v = it->json   ? json_deep_copy(it->json)
+			    : it->elem ? json_deep_copy(it->elem)
+			               : json_object();
 			break;
 		case FP_BOOLEAN: v = json_boolean(it->u.b); break;
 		case FP_INTEGER: v = json_integer(it->u.i); break;

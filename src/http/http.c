@@ -49,10 +49,10 @@ struct http_req {
 	const char *path;
 	buf body;
 	int too_big;
-	int started;                 /* the access handler has seen this request */
-	int uri_too_long;            /* the request line exceeded HTTP_MAX_URI */
-	enum req_state state;        /* written by the pool thread, and by http_req_resume */
-	int parked;                  /* suspended by the handler now running (pool thread only) */
+	int started;          /* the access handler has seen this request */
+	int uri_too_long;     /* the request line exceeded HTTP_MAX_URI */
+	enum req_state state; /* written by the pool thread, and by http_req_resume */
+	int parked;           /* suspended by the handler now running (pool thread only) */
 	http_resume_fn cont;
 	res_header *headers;
 	/* the response, queued when the handler returns */
@@ -63,16 +63,34 @@ struct http_req {
 	int has_response;
 	const char **qkeys, **qvals; /* lazily collected query parameters */
 	size_t qn, qcap;
-	void *data;                  /* the handler's own pointer */
+	void *data; /* the handler's own pointer */
 };
 
-void http_req_set_data(http_req *req, void *data) { req->data = data; }
-void *http_req_data(const http_req *req) { return req->data; }
+void http_req_set_data(http_req *req, void *data)
+{
+	req->data = data;
+}
+void *http_req_data(const http_req *req)
+{
+	return req->data;
+}
 
-arena *http_req_arena(http_req *req) { return req->a; }
-const char *http_req_method(const http_req *req) { return req->method; }
-const char *http_req_path(const http_req *req) { return req->path; }
-int http_req_body_too_big(const http_req *req) { return req->too_big; }
+arena *http_req_arena(http_req *req)
+{
+	return req->a;
+}
+const char *http_req_method(const http_req *req)
+{
+	return req->method;
+}
+const char *http_req_path(const http_req *req)
+{
+	return req->path;
+}
+int http_req_body_too_big(const http_req *req)
+{
+	return req->too_big;
+}
 
 const char *http_req_body(const http_req *req, size_t *len)
 {
@@ -136,7 +154,8 @@ void http_res_header(http_req *req, const char *name, const char *value)
 	req->headers = h;
 }
 
-void http_res_send(http_req *req, int status, const char *body, size_t len, const char *content_type)
+void http_res_send(http_req *req, int status, const char *body, size_t len,
+                   const char *content_type)
 {
 	req->status = status;
 	req->res_body = body;
@@ -163,7 +182,7 @@ void http_req_resume(http_req *req)
 static MHD_RESULT_T queue(http_req *req)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(
-		req->res_len, (void *)(req->res_body ? req->res_body : ""), MHD_RESPMEM_PERSISTENT);
+	        req->res_len, (void *)(req->res_body ? req->res_body : ""), MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
 	/* headers were pushed in reverse; add them in the order they were set */
@@ -185,23 +204,25 @@ static MHD_RESULT_T queue(http_req *req)
 }
 
 static const char too_big_body[] =
-	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
-	"\"diagnostics\":\"Request body exceeds the configured maximum size\"}]}";
+        "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-"
+        "long\","
+        "\"diagnostics\":\"Request body exceeds the configured maximum size\"}]}";
 
 static const char uri_too_long_body[] =
-	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-long\","
-	"\"diagnostics\":\"The request URI exceeds 8192 bytes or 256 parameters\"}]}";
+        "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"too-"
+        "long\","
+        "\"diagnostics\":\"The request URI exceeds 8192 bytes or 256 parameters\"}]}";
 
-static const char no_host_body[] =
-	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"invalid\","
-	"\"diagnostics\":\"An HTTP/1.1 request needs a Host header\"}]}";
+static const char no_host_body[] = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+                                   "\"severity\":\"error\",\"code\":\"invalid\","
+                                   "\"diagnostics\":\"An HTTP/1.1 request needs a Host header\"}]}";
 
-static const char stopping_body[] =
-	"{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":\"transient\","
-	"\"diagnostics\":\"The server is shutting down\"}]}";
+static const char stopping_body[] = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+                                    "\"severity\":\"error\",\"code\":\"transient\","
+                                    "\"diagnostics\":\"The server is shutting down\"}]}";
 
 /* Largest request URI; the connection's memory pool must hold it parsed. */
-#define HTTP_MAX_URI 8192
+#define HTTP_MAX_URI    8192
 #define HTTP_MAX_PARAMS 256
 /* MHD zeroes the pool between requests, so it is sized for HTTP_MAX_URI
  * and HTTP_MAX_PARAMS parsed parameters, not more */
@@ -264,7 +285,8 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 			return queue(req);
 		}
 		/* refuse an announced oversize body before reading it */
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+		const char *cl =
+		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (cl) {
 			char *end;
 			unsigned long long n = strtoull(cl, &end, 10);
@@ -294,10 +316,8 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 		req->state = REQ_HANDLED;
 		req->cont(req);
 		break;
-	case REQ_SUSPENDED: /* spurious call while parked */
-		return MHD_YES;
-	default:
-		break;
+	case REQ_SUSPENDED: /* spurious call while parked */ return MHD_YES;
+	default: break;
 	}
 	/* parked: another thread may already have resumed it, so state is not
 	 * ours to read; the next call after the resume runs the continuation */
@@ -335,8 +355,8 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	memset(&ss, 0, sizeof ss);
 	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	if (inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
@@ -353,17 +373,19 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		return -1;
 	}
 	srv->d = MHD_start_daemon(
-		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
-		MHD_OPTION_END);
+	        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+	        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+	        (unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_NOTIFY_COMPLETED,
+	        on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
+	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_END);
 	if (!srv->d) {
 		size_t n = strlen(bind) + 96;
 		*err = base_malloc(n);
-		snprintf(*err, n, "cannot listen on %s port %d (in use or not allowed)", bind, cfg->port);
+		snprintf(*err, n, "cannot listen on %s port %d (in use or not allowed)", bind,
+		         cfg->port);
 		free(srv);
 		return -1;
 	}

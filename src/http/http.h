@@ -16,11 +16,11 @@ typedef struct http_server http_server;
 typedef struct http_req http_req;
 
 typedef struct http_config {
-	const char *bind;   /* address to listen on, e.g. "127.0.0.1" or "::" */
-	int port;           /* TCP port; 0 picks a free one (see http_port) */
-	int threads;        /* polling threads */
-	size_t max_body;    /* largest request body accepted (413 beyond) */
-	int timeout_s;      /* idle connection timeout in seconds */
+	const char *bind; /* address to listen on, e.g. "127.0.0.1" or "::" */
+	int port;         /* TCP port; 0 picks a free one (see http_port) */
+	int threads;      /* polling threads */
+	size_t max_body;  /* largest request body accepted (413 beyond) */
+	int timeout_s;    /* idle connection timeout in seconds */
 } http_config;
 
 /* Called once per request when its body is complete (or too big). The

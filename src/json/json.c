@@ -67,8 +67,8 @@ static size_t skip_value(const char *s, size_t len, size_t i)
 		}
 		return len;
 	}
-	while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
-	       s[i] != '\r' && s[i] != '\t')
+	while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+	       s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
 		i++;
 	return i;
 }
@@ -146,7 +146,8 @@ static int key_is(const member *m, const char *k)
 			if (c == 'u') {
 				if (m->key_len - i < 5)
 					return 0;
-				char hex[5] = {m->key[i + 1], m->key[i + 2], m->key[i + 3], m->key[i + 4], 0};
+				char hex[5] = {m->key[i + 1], m->key[i + 2], m->key[i + 3],
+				               m->key[i + 4], 0};
 				char *end;
 				c = (unsigned)strtoul(hex, &end, 16);
 				if (*end)
@@ -338,7 +339,8 @@ int json_dump(const json_t *v, buf *out)
 		json_t *x;
 		int first = 1;
 		rc |= buf_putc(out, '{');
-		json_object_foreach((json_t *)v, k, x) {
+		json_object_foreach((json_t *)v, k, x)
+		{
 			if (!first)
 				rc |= buf_putc(out, ',');
 			first = 0;
@@ -353,7 +355,8 @@ int json_dump(const json_t *v, buf *out)
 		size_t i;
 		json_t *x;
 		rc |= buf_putc(out, '[');
-		json_array_foreach(v, i, x) {
+		json_array_foreach(v, i, x)
+		{
 			if (i)
 				rc |= buf_putc(out, ',');
 			rc |= json_dump(x, out);
@@ -361,15 +364,11 @@ int json_dump(const json_t *v, buf *out)
 		rc |= buf_putc(out, ']');
 		break;
 	}
-	case JSON_STRING:
-		rc |= json_put_string(out, json_string_value(v));
-		break;
+	case JSON_STRING: rc |= json_put_string(out, json_string_value(v)); break;
 	case JSON_INTEGER:
 		rc |= buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		break;
-	case JSON_REAL:
-		rc |= put_real(out, json_real_value(v));
-		break;
+	case JSON_REAL: rc |= put_real(out, json_real_value(v)); break;
 	case JSON_TRUE: rc |= buf_puts(out, "true"); break;
 	case JSON_FALSE: rc |= buf_puts(out, "false"); break;
 	case JSON_NULL: rc |= buf_puts(out, "null"); break;
@@ -439,11 +438,13 @@ static int rewrite_inside(buf *out, const char *s, size_t len, json_lookup_fn lo
 	size_t run = 0, i = 0;
 	int rc = 0;
 	while (i + 8 < len) {
-		if (s[i] == 'u' && (!strncmp(s + i, "urn:uuid:", 9) || !strncmp(s + i, "urn:oid:", 8))) {
+		if (s[i] == 'u' &&
+		    (!strncmp(s + i, "urn:uuid:", 9) || !strncmp(s + i, "urn:oid:", 8))) {
 			size_t e = i + 8;
-			while (e < len && (s[e] == '-' || s[e] == '.' || s[e] == ':' ||
-			                   (s[e] >= '0' && s[e] <= '9') || (s[e] >= 'a' && s[e] <= 'z') ||
-			                   (s[e] >= 'A' && s[e] <= 'Z')))
+			while (e < len &&
+			       (s[e] == '-' || s[e] == '.' || s[e] == ':' ||
+			        (s[e] >= '0' && s[e] <= '9') || (s[e] >= 'a' && s[e] <= 'z') ||
+			        (s[e] >= 'A' && s[e] <= 'Z')))
 				e++;
 			const char *rep = lookup(ctx, s + i, e - i);
 			if (rep) {

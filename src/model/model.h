@@ -21,14 +21,14 @@ typedef struct model_type model_type;
 
 typedef enum model_kind {
 	MODEL_KIND_PRIMITIVE,
-	MODEL_KIND_COMPLEX,   /* data type such as HumanName, Quantity, Reference */
-	MODEL_KIND_RESOURCE,  /* includes abstract Resource and DomainResource */
-	MODEL_KIND_BACKBONE   /* synthetic per-path type of a BackboneElement/Element child */
+	MODEL_KIND_COMPLEX,  /* data type such as HumanName, Quantity, Reference */
+	MODEL_KIND_RESOURCE, /* includes abstract Resource and DomainResource */
+	MODEL_KIND_BACKBONE  /* synthetic per-path type of a BackboneElement/Element child */
 } model_kind;
 
 /* The JSON shape a primitive's value takes. */
 typedef enum model_json {
-	MODEL_JSON_NONE,    /* not a primitive */
+	MODEL_JSON_NONE, /* not a primitive */
 	MODEL_JSON_STRING,
 	MODEL_JSON_BOOLEAN,
 	MODEL_JSON_INTEGER, /* integer, positiveInt, unsignedInt */
@@ -55,12 +55,12 @@ int model_type_derives(const model_type *t, const model_type *ancestor);
 
 /* The element a JSON property name stands for inside an instance of `t`. */
 typedef struct model_prop {
-	const char *element;     /* element name as defined, e.g. "value[x]", "name" */
-	const model_type *type;  /* the concrete type; for "valueQuantity" Quantity */
-	int is_array;            /* max cardinality > 1: the JSON value must be an array */
-	int is_choice;           /* element is a choice type [x] */
-	int min;                 /* min cardinality (0 or 1) */
-	int is_summary;          /* isSummary in the spec: kept by _summary=true */
+	const char *element;    /* element name as defined, e.g. "value[x]", "name" */
+	const model_type *type; /* the concrete type; for "valueQuantity" Quantity */
+	int is_array;           /* max cardinality > 1: the JSON value must be an array */
+	int is_choice;          /* element is a choice type [x] */
+	int min;                /* min cardinality (0 or 1) */
+	int is_summary;         /* isSummary in the spec: kept by _summary=true */
 } model_prop;
 
 /* Resolve JSON property `name` ("name", "valueQuantity", not "_name") of type
@@ -134,14 +134,14 @@ typedef struct model_sp_component {
 } model_sp_component;
 
 typedef struct model_search_param {
-	const char *id;          /* SearchParameter.id, e.g. "Patient-name" */
-	const char *url;         /* canonical URL */
-	const char *code;        /* the name used in URLs: "name" */
+	const char *id;   /* SearchParameter.id, e.g. "Patient-name" */
+	const char *url;  /* canonical URL */
+	const char *code; /* the name used in URLs: "name" */
 	model_sp_type type;
-	const char *expression;  /* FHIRPath as published (may span several bases) */
-	const char *const *bases;   /* NULL-terminated resource types it applies to */
-	const char *const *targets; /* NULL-terminated reference targets, or NULL */
-	const char *const *modifiers; /* NULL-terminated, or NULL */
+	const char *expression;               /* FHIRPath as published (may span several bases) */
+	const char *const *bases;             /* NULL-terminated resource types it applies to */
+	const char *const *targets;           /* NULL-terminated reference targets, or NULL */
+	const char *const *modifiers;         /* NULL-terminated, or NULL */
 	const model_sp_component *components; /* composite only */
 	size_t component_count;
 } model_search_param;

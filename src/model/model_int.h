@@ -20,75 +20,75 @@ enum {
 };
 
 struct model_type {
-	uint32_t name;        /* pool offset of the type name */
-	int16_t base;         /* index into model__types of the base type, -1 at the root */
-	uint8_t kind;         /* model_kind */
-	uint8_t json;         /* model_json, for primitives */
-	uint8_t abstract;     /* 1 for Resource, DomainResource, Element, BackboneElement, ... */
-	uint16_t prop_count;  /* JSON properties, own and inherited, choices expanded */
-	uint32_t prop_first;  /* into model__props (definition order) and model__prop_order */
-	uint32_t sp_first;    /* into model__sp_by_type: search params sorted by code */
+	uint32_t name;       /* pool offset of the type name */
+	int16_t base;        /* index into model__types of the base type, -1 at the root */
+	uint8_t kind;        /* model_kind */
+	uint8_t json;        /* model_json, for primitives */
+	uint8_t abstract;    /* 1 for Resource, DomainResource, Element, BackboneElement, ... */
+	uint16_t prop_count; /* JSON properties, own and inherited, choices expanded */
+	uint32_t prop_first; /* into model__props (definition order) and model__prop_order */
+	uint32_t sp_first;   /* into model__sp_by_type: search params sorted by code */
 	uint16_t sp_count;
-	int32_t compartment;  /* index into model__strlists of the Patient compartment
-	                       * param codes (NULL-terminated), -1 when not in it */
+	int32_t compartment; /* index into model__strlists of the Patient compartment
+	                      * param codes (NULL-terminated), -1 when not in it */
 };
 
 typedef struct model__prop {
-	uint32_t name;      /* pool offset of the JSON name: "valueQuantity" */
-	uint32_t element;   /* pool offset of the element name: "value[x]" */
-	uint16_t type;      /* index into model__types */
-	uint16_t binding;   /* 1 + index into model__bindings, 0 when none */
-	uint16_t choice;    /* for choice props: index into model__choice_lists */
-	uint8_t flags;      /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 | MODEL__SUMMARY */
+	uint32_t name;    /* pool offset of the JSON name: "valueQuantity" */
+	uint32_t element; /* pool offset of the element name: "value[x]" */
+	uint16_t type;    /* index into model__types */
+	uint16_t binding; /* 1 + index into model__bindings, 0 when none */
+	uint16_t choice;  /* for choice props: index into model__choice_lists */
+	uint8_t flags;    /* MODEL__ARRAY | MODEL__CHOICE | MODEL__MIN1 | MODEL__SUMMARY */
 } model__prop;
 
 /* A required binding whose value set could be enumerated from the spec. */
 typedef struct model__binding {
-	uint32_t url;       /* pool offset of the value set URL */
-	uint32_t first;     /* into model__binding_codes, sorted by strcmp */
+	uint32_t url;   /* pool offset of the value set URL */
+	uint32_t first; /* into model__binding_codes, sorted by strcmp */
 	uint32_t count;
 } model__binding;
 
 /* The concrete types of one choice element. */
 typedef struct model__choice_list {
-	uint32_t first;     /* into model__choice_types */
+	uint32_t first; /* into model__choice_types */
 	uint32_t count;
 } model__choice_list;
 
-#define MODEL__TYPE_COUNT 682
-#define MODEL__PROP_COUNT 8247
-#define MODEL__RESOURCE_COUNT 146
-#define MODEL__SP_COUNT 1375
-#define MODEL__BINDING_COUNT 210
+#define MODEL__TYPE_COUNT        682
+#define MODEL__PROP_COUNT        8247
+#define MODEL__RESOURCE_COUNT    146
+#define MODEL__SP_COUNT          1375
+#define MODEL__BINDING_COUNT     210
 #define MODEL__CHOICE_LIST_COUNT 78
 
 /* Indices into model__types of the primitive types, for dispatching checks. */
 #define MODEL__T_BASE64BINARY 662
-#define MODEL__T_BOOLEAN 663
-#define MODEL__T_CANONICAL 664
-#define MODEL__T_CODE 665
-#define MODEL__T_DATE 666
-#define MODEL__T_DATETIME 667
-#define MODEL__T_DECIMAL 668
-#define MODEL__T_ID 669
-#define MODEL__T_INSTANT 670
-#define MODEL__T_INTEGER 671
-#define MODEL__T_MARKDOWN 672
-#define MODEL__T_OID 673
-#define MODEL__T_POSITIVEINT 674
-#define MODEL__T_STRING 675
-#define MODEL__T_TIME 676
-#define MODEL__T_UNSIGNEDINT 677
-#define MODEL__T_URI 678
-#define MODEL__T_URL 679
-#define MODEL__T_UUID 680
-#define MODEL__T_XHTML 681
+#define MODEL__T_BOOLEAN      663
+#define MODEL__T_CANONICAL    664
+#define MODEL__T_CODE         665
+#define MODEL__T_DATE         666
+#define MODEL__T_DATETIME     667
+#define MODEL__T_DECIMAL      668
+#define MODEL__T_ID           669
+#define MODEL__T_INSTANT      670
+#define MODEL__T_INTEGER      671
+#define MODEL__T_MARKDOWN     672
+#define MODEL__T_OID          673
+#define MODEL__T_POSITIVEINT  674
+#define MODEL__T_STRING       675
+#define MODEL__T_TIME         676
+#define MODEL__T_UNSIGNEDINT  677
+#define MODEL__T_URI          678
+#define MODEL__T_URL          679
+#define MODEL__T_UUID         680
+#define MODEL__T_XHTML        681
 
 extern const char model__pool[];
-extern const model_type model__types[MODEL__TYPE_COUNT];       /* sorted by name */
+extern const model_type model__types[MODEL__TYPE_COUNT]; /* sorted by name */
 extern const model__prop model__props[MODEL__PROP_COUNT];
-extern const uint16_t model__prop_order[MODEL__PROP_COUNT];     /* per type: local indices by name */
-extern const uint16_t model__resources[MODEL__RESOURCE_COUNT];  /* concrete resource types */
+extern const uint16_t model__prop_order[MODEL__PROP_COUNT];    /* per type: local indices by name */
+extern const uint16_t model__resources[MODEL__RESOURCE_COUNT]; /* concrete resource types */
 extern const model_search_param model__search_params[MODEL__SP_COUNT]; /* sorted by id */
 extern const model_search_param *const model__sp_by_type[];
 extern const model_sp_component model__sp_components[];
@@ -99,7 +99,10 @@ extern const model__choice_list model__choice_lists[MODEL__CHOICE_LIST_COUNT];
 extern const model_type *const model__choice_types[];
 
 /* Shared by model.c and validate.c. */
-static inline const char *model__str(uint32_t off) { return model__pool + off; }
+static inline const char *model__str(uint32_t off)
+{
+	return model__pool + off;
+}
 /* The table entry for JSON property `name` of t, or NULL. */
 const model__prop *model__prop_lookup(const model_type *t, const char *name);
 /* 1 if `code` is in required binding `binding` (1-based, as in model__prop). */

@@ -196,8 +196,7 @@ static const char *check_oid(const char *s, size_t len)
 	size_t pos = 8;
 	int arcs = 0;
 
-	if (len < 8 || memcmp(s, "urn:oid:", 8) != 0 || pos >= len || s[pos] < '0' ||
-	    s[pos] > '2')
+	if (len < 8 || memcmp(s, "urn:oid:", 8) != 0 || pos >= len || s[pos] < '0' || s[pos] > '2')
 		goto bad;
 	pos++;
 	while (pos < len) {
@@ -276,7 +275,8 @@ static const char *check_string(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (ch < 32 && ch != '\t' && ch != '\r' && ch != '\n')
-			return "a string may not contain control characters other than tab, CR and LF";
+			return "a string may not contain control characters other than tab, CR and "
+			       "LF";
 	}
 	return NULL;
 }
@@ -298,32 +298,20 @@ const char *model__check_string(int type_idx, const char *s, size_t len)
 	if (len == 0)
 		return "empty strings are not allowed";
 	switch (type_idx) {
-	case MODEL__T_DATE:
-		return check_date(s, len);
-	case MODEL__T_DATETIME:
-		return check_datetime(s, len, 0);
-	case MODEL__T_INSTANT:
-		return check_datetime(s, len, 1);
-	case MODEL__T_TIME:
-		return check_time(s, len);
-	case MODEL__T_ID:
-		return check_id(s, len);
-	case MODEL__T_CODE:
-		return check_code(s, len);
+	case MODEL__T_DATE: return check_date(s, len);
+	case MODEL__T_DATETIME: return check_datetime(s, len, 0);
+	case MODEL__T_INSTANT: return check_datetime(s, len, 1);
+	case MODEL__T_TIME: return check_time(s, len);
+	case MODEL__T_ID: return check_id(s, len);
+	case MODEL__T_CODE: return check_code(s, len);
 	case MODEL__T_URI:
 	case MODEL__T_URL:
-	case MODEL__T_CANONICAL:
-		return check_uri(s, len);
-	case MODEL__T_OID:
-		return check_oid(s, len);
-	case MODEL__T_UUID:
-		return check_uuid(s, len);
-	case MODEL__T_BASE64BINARY:
-		return check_base64(s, len);
-	case MODEL__T_XHTML:
-		return check_xhtml(s, len);
-	default:
-		return check_string(s, len);
+	case MODEL__T_CANONICAL: return check_uri(s, len);
+	case MODEL__T_OID: return check_oid(s, len);
+	case MODEL__T_UUID: return check_uuid(s, len);
+	case MODEL__T_BASE64BINARY: return check_base64(s, len);
+	case MODEL__T_XHTML: return check_xhtml(s, len);
+	default: return check_string(s, len);
 	}
 }
 
@@ -346,17 +334,16 @@ const char *model_primitive_check(const model_type *t, const json_t *value)
 		return "not a primitive type";
 	idx = (int)(t - model__types);
 	switch (t->json) {
-	case MODEL_JSON_BOOLEAN:
-		return json_is_boolean(value) ? NULL : "expected a JSON boolean";
+	case MODEL_JSON_BOOLEAN: return json_is_boolean(value) ? NULL : "expected a JSON boolean";
 	case MODEL_JSON_INTEGER:
 		if (!json_is_integer(value))
 			return "expected a JSON integer";
 		return model__check_integer(idx, json_integer_value(value));
-	case MODEL_JSON_NUMBER:
-		return json_is_number(value) ? NULL : "expected a JSON number";
+	case MODEL_JSON_NUMBER: return json_is_number(value) ? NULL : "expected a JSON number";
 	default:
 		if (!json_is_string(value))
 			return "expected a JSON string";
-		return model__check_string(idx, json_string_value(value), json_string_length(value));
+		return model__check_string(idx, json_string_value(value),
+		                           json_string_length(value));
 	}
 }

@@ -11,13 +11,13 @@
 #include "model_int.h"
 
 #define PATH_MAX_LEN 1024
-#define MAX_DEPTH 128       /* nesting of objects; jansson allows deeper */
-#define MAX_CHOICES 32      /* distinct choice elements tracked per object */
+#define MAX_DEPTH    128 /* nesting of objects; jansson allows deeper */
+#define MAX_CHOICES  32  /* distinct choice elements tracked per object */
 
 typedef struct vctx {
 	diag_list *d;
-	size_t start_errors;     /* d->errors when validation began */
-	size_t max_errors;       /* stop walking after this many new errors */
+	size_t start_errors; /* d->errors when validation began */
+	size_t max_errors;   /* stop walking after this many new errors */
 	int depth;
 	size_t len;              /* of path */
 	char path[PATH_MAX_LEN]; /* "Patient.name[0].given[1]" */
@@ -75,21 +75,14 @@ static void path_pop(vctx *v, size_t old)
 static const char *json_kind(const json_t *j)
 {
 	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a number";
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
 	}
 }
 
@@ -115,8 +108,8 @@ static void validate_primitive(vctx *v, const model__prop *p, const json_t *j)
 			goto shape;
 		problem = model__check_integer(idx, json_integer_value(j));
 		if (problem)
-			diag_error(v->d, "value", v->path, "Invalid %s %lld: %s", model__str(t->name),
-			           (long long)json_integer_value(j), problem);
+			diag_error(v->d, "value", v->path, "Invalid %s %lld: %s",
+			           model__str(t->name), (long long)json_integer_value(j), problem);
 		return;
 	case MODEL_JSON_NUMBER:
 		if (!json_is_number(j))
@@ -127,14 +120,15 @@ static void validate_primitive(vctx *v, const model__prop *p, const json_t *j)
 			goto shape;
 		problem = model__check_string(idx, json_string_value(j), json_string_length(j));
 		if (problem) {
-			diag_error(v->d, "value", v->path, "Invalid %s '%.80s': %s", model__str(t->name),
-			           json_string_value(j), problem);
+			diag_error(v->d, "value", v->path, "Invalid %s '%.80s': %s",
+			           model__str(t->name), json_string_value(j), problem);
 			return;
 		}
 		if (p->binding && !model__binding_allows(p->binding, json_string_value(j)))
 			diag_error(v->d, "code-invalid", v->path,
 			           "The code '%.80s' is not in the required value set %s",
-			           json_string_value(j), model__str(model__bindings[p->binding - 1].url));
+			           json_string_value(j),
+			           model__str(model__bindings[p->binding - 1].url));
 		return;
 	}
 shape:
@@ -152,16 +146,13 @@ static void validate_item(vctx *v, const model__prop *p, const json_t *j)
 	const model_type *t = prop_type(p);
 
 	switch (t->kind) {
-	case MODEL_KIND_PRIMITIVE:
-		validate_primitive(v, p, j);
-		return;
-	case MODEL_KIND_RESOURCE:
-		validate_resource(v, j);
-		return;
+	case MODEL_KIND_PRIMITIVE: validate_primitive(v, p, j); return;
+	case MODEL_KIND_RESOURCE: validate_resource(v, j); return;
 	default:
 		if (!json_is_object(j)) {
-			diag_error(v->d, "structure", v->path, "Expected an object for %s, found %s",
-			           model__str(t->name), json_kind(j));
+			diag_error(v->d, "structure", v->path,
+			           "Expected an object for %s, found %s", model__str(t->name),
+			           json_kind(j));
 			return;
 		}
 		validate_object(v, t, j);
@@ -177,7 +168,8 @@ static void validate_value(vctx *v, const model__prop *p, const char *key, const
 	if (!(p->flags & MODEL__ARRAY)) {
 		if (json_is_array(j))
 			diag_error(v->d, "structure", v->path,
-			           "Element %s has at most one value; an array is not allowed", key);
+			           "Element %s has at most one value; an array is not allowed",
+			           key);
 		else if (json_is_null(j))
 			diag_error(v->d, "structure", v->path, "null is not allowed for %s", key);
 		else
@@ -186,8 +178,8 @@ static void validate_value(vctx *v, const model__prop *p, const char *key, const
 		return;
 	}
 	if (!json_is_array(j)) {
-		diag_error(v->d, "structure", v->path, "Element %s repeats; its value must be an array",
-		           key);
+		diag_error(v->d, "structure", v->path,
+		           "Element %s repeats; its value must be an array", key);
 	} else if (json_array_size(j) == 0) {
 		diag_error(v->d, "structure", v->path, "Arrays may not be empty");
 	} else {
@@ -202,10 +194,11 @@ static void validate_value(vctx *v, const model__prop *p, const char *key, const
 				validate_item(v, p, item);
 			else if (prop_type(p)->kind != MODEL_KIND_PRIMITIVE || !ext_aligned ||
 			         !json_is_object(json_array_get(ext, i)))
-				diag_error(v->d, "structure", v->path,
-				           "null is only allowed in a primitive array whose _%s entry "
-				           "at the same position has an extension",
-				           key);
+				diag_error(
+				        v->d, "structure", v->path,
+				        "null is only allowed in a primitive array whose _%s entry "
+				        "at the same position has an extension",
+				        key);
 			path_pop(v, m);
 		}
 	}
@@ -229,8 +222,8 @@ static void validate_sibling(vctx *v, const model_type *t, const json_t *obj, co
 		           model__str(prop_type(p)->name));
 	} else if (!(p->flags & MODEL__ARRAY)) {
 		if (!json_is_object(ext))
-			diag_error(v->d, "structure", v->path, "%s must be an object, found %s", key,
-			           json_kind(ext));
+			diag_error(v->d, "structure", v->path, "%s must be an object, found %s",
+			           key, json_kind(ext));
 		else
 			validate_object(v, prop_type(p), ext);
 	} else if (!json_is_array(ext)) {
@@ -244,8 +237,8 @@ static void validate_sibling(vctx *v, const model_type *t, const json_t *obj, co
 			diag_error(v->d, "structure", v->path, "Arrays may not be empty");
 		if (json_is_array(values) && json_array_size(values) != n)
 			diag_error(v->d, "structure", v->path,
-			           "%s has %zu entries but %s has %zu; they must align", key, n, base,
-			           json_array_size(values));
+			           "%s has %zu entries but %s has %zu; they must align", key, n,
+			           base, json_array_size(values));
 		for (size_t i = 0; i < n && !stopped(v); i++) {
 			const json_t *item = json_array_get(ext, i);
 			size_t m = path_push_index(v, i);
@@ -253,8 +246,8 @@ static void validate_sibling(vctx *v, const model_type *t, const json_t *obj, co
 			if (json_is_object(item))
 				validate_object(v, prop_type(p), item);
 			else if (!json_is_null(item))
-				diag_error(v->d, "structure", v->path, "Expected an object or null, found %s",
-				           json_kind(item));
+				diag_error(v->d, "structure", v->path,
+				           "Expected an object or null, found %s", json_kind(item));
 			else if (!json_is_array(values) || json_is_null(json_array_get(values, i)))
 				diag_error(v->d, "structure", v->path,
 				           "Entry has neither a value nor an extension");
@@ -289,7 +282,7 @@ static const struct {
 	const char *type;
 	const char *element;
 } relaxed_required[] = {
-	{"Questionnaire.item", "linkId"},
+        {"Questionnaire.item", "linkId"},
 };
 
 static int required_is_relaxed(const model_type *t, const model__prop *p)
@@ -321,9 +314,9 @@ static void check_required(vctx *v, const model_type *t, const json_t *obj)
 		if (!found) {
 			size_t mark = path_push_name(v, model__str(p->element));
 
-			diag_add(v->d, required_is_relaxed(t, p) ? DIAG_WARNING : DIAG_ERROR, "required",
-			         v->path, "Missing required element %s of %s", model__str(p->element),
-			         model__str(t->name));
+			diag_add(v->d, required_is_relaxed(t, p) ? DIAG_WARNING : DIAG_ERROR,
+			         "required", v->path, "Missing required element %s of %s",
+			         model__str(p->element), model__str(t->name));
 			path_pop(v, mark);
 		}
 		i = j - 1;
@@ -338,7 +331,8 @@ static void validate_object(vctx *v, const model_type *t, const json_t *obj)
 	json_t *val;
 
 	if (v->depth >= MAX_DEPTH) {
-		diag_error(v->d, "structure", v->path, "Nested more than %d levels deep", MAX_DEPTH);
+		diag_error(v->d, "structure", v->path, "Nested more than %d levels deep",
+		           MAX_DEPTH);
 		return;
 	}
 	if (json_object_size(obj) == 0) {
@@ -346,7 +340,8 @@ static void validate_object(vctx *v, const model_type *t, const json_t *obj)
 		return;
 	}
 	v->depth++;
-	json_object_foreach ((json_t *)obj, key, val) {
+	json_object_foreach((json_t *)obj, key, val)
+	{
 		const model__prop *p;
 
 		if (stopped(v))
@@ -375,7 +370,8 @@ static void validate_object(vctx *v, const model_type *t, const json_t *obj)
 				size_t mark = path_push_name(v, key);
 
 				diag_error(v->d, "structure", v->path,
-				           "Choice element %s may have only one value", model__str(p->element));
+				           "Choice element %s may have only one value",
+				           model__str(p->element));
 				path_pop(v, mark);
 			} else if (nchoices < MAX_CHOICES) {
 				choices[nchoices++] = p->element;
@@ -419,8 +415,8 @@ static void validate_resource(vctx *v, const json_t *res)
 	}
 	t = model_type_get(json_string_value(rt));
 	if (!model_type_is_concrete_resource(t)) {
-		diag_error(v->d, "structure", v->len ? v->path : NULL, "Unknown resource type '%.80s'",
-		           json_string_value(rt));
+		diag_error(v->d, "structure", v->len ? v->path : NULL,
+		           "Unknown resource type '%.80s'", json_string_value(rt));
 		return;
 	}
 	if (v->len == 0) {

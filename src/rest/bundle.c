@@ -19,27 +19,26 @@
 #include "../model/model.h"
 #include "rest_int.h"
 
-
 struct bundle_run {
 	rctx *outer;
 	int transaction;
-	size_t n;             /* entries */
-	rctx **sub;           /* per entry: its sub-request, NULL if it never got one */
-	rest_entry *io;       /* per entry: inputs and captured response */
-	const char **method;  /* per entry: request.method */
-	int *processed;       /* per entry: dispatched already */
-	char **assigned;      /* per entry: "Type/id" chosen up front for a create, or NULL */
+	size_t n;            /* entries */
+	rctx **sub;          /* per entry: its sub-request, NULL if it never got one */
+	rest_entry *io;      /* per entry: inputs and captured response */
+	const char **method; /* per entry: request.method */
+	int *processed;      /* per entry: dispatched already */
+	char **assigned;     /* per entry: "Type/id" chosen up front for a create, or NULL */
 	/* fullUrl (and resolved conditional reference) -> "Type/id", for
 	 * rewriting references: open addressing, grows at half full */
 	const char **map_key, **map_val;
 	size_t nmap, map_cap;
-	const char *ref_error;  /* a conditional reference that did not resolve */
+	const char *ref_error; /* a conditional reference that did not resolve */
 	int ref_status;
 	/* collected writes */
 	store_op *ops;
 	rctx **owner;
 	size_t nops;
-	atomic_int pending;   /* batch: writes not yet done, +1 while submitting */
+	atomic_int pending; /* batch: writes not yet done, +1 while submitting */
 };
 
 /* ---- small helpers ---- */
@@ -74,7 +73,8 @@ static int map_add(bundle_run *run, const char *key, const char *val)
 	arena *a = run->outer->a;
 	if (2 * (run->nmap + 1) > run->map_cap) {
 		size_t cap = run->map_cap ? run->map_cap * 2 : 64;
-		const char **k = arena_calloc(a, cap * sizeof *k), **v = arena_calloc(a, cap * sizeof *v);
+		const char **k = arena_calloc(a, cap * sizeof *k),
+		           **v = arena_calloc(a, cap * sizeof *v);
 		for (size_t i = 0; i < run->map_cap; i++) {
 			if (!run->map_key[i])
 				continue;
@@ -105,8 +105,10 @@ static const char *resolve_conditional(bundle_run *run, const char *s, size_t le
 	rctx *c = run->outer;
 	const char *q = memchr(s, '?', len);
 	char type[72];
+	if (!q || memchr(s, ' ', len))
+		return NULL;
 	size_t tl = (size_t)(q - s);
-	if (!q || tl == 0 || tl >= sizeof type || memchr(s, ' ', len))
+	if (tl == 0 || tl >= sizeof type)
 		return NULL;
 	memcpy(type, s, tl);
 	type[tl] = 0;
@@ -131,13 +133,14 @@ static const char *resolve_conditional(bundle_run *run, const char *s, size_t le
 	if (search_parse(c->a, tname, keys, vals, np, 1, &sq, &d) ||
 	    search_compile(sq, SEARCH_SQLITE, 0, c->a, &sql, &d) ||
 	    store_search(c->r->cfg.store, c->a, &sql, 2, 0, &hits, &n, &more)) {
-		run->ref_error = arena_printf(c->a, "the conditional reference '%s' is not a valid search", text);
+		run->ref_error = arena_printf(
+		        c->a, "the conditional reference '%s' is not a valid search", text);
 		run->ref_status = 400;
 		return NULL;
 	}
 	if (n != 1) {
-		run->ref_error = arena_printf(c->a, "the conditional reference '%s' matches %s", text,
-		                              n ? "more than one resource" : "no resource");
+		run->ref_error = arena_printf(c->a, "the conditional reference '%s' matches %s",
+		                              text, n ? "more than one resource" : "no resource");
 		run->ref_status = 412;
 		return NULL;
 	}
@@ -235,7 +238,8 @@ static const char *remap_lookup(void *ctx, const char *s, size_t len)
 	for (size_t k = 0; k < run->nops; k++) {
 		store_op *op = &run->ops[k];
 		rctx *o = run->owner[k];
-		if (op->kind != STORE_OP_CREATE || !op->condition || op->matches != 1 || !o->assigned_id)
+		if (op->kind != STORE_OP_CREATE || !op->condition || op->matches != 1 ||
+		    !o->assigned_id)
 			continue;
 		size_t tl = strlen(op->type), il = strlen(o->assigned_id);
 		if (len == tl + 1 + il && !memcmp(s, op->type, tl) && s[tl] == '/' &&
@@ -460,8 +464,8 @@ static int duplicate_or_reply(bundle_run *run)
 	for (size_t i = 1; i < k; i++) {
 		if (!cmp_op(&ptr[i - 1], &ptr[i])) {
 			rest_reply_error(run->outer, 400, "duplicate",
-			                 "The transaction touches %s/%s more than once", ptr[i]->type,
-			                 ptr[i]->id);
+			                 "The transaction touches %s/%s more than once",
+			                 ptr[i]->type, ptr[i]->id);
 			return -1;
 		}
 	}
@@ -513,7 +517,8 @@ static long assign_ids(bundle_run *run, const json_t *entries)
 				return (long)i;
 		} else if (!strcmp(run->method[i], "PUT") && full && rtype && !strchr(url, '?')) {
 			const char *slash = strchr(url, '/');
-			if (slash && !strncmp(url, rtype, (size_t)(slash - url)) && map_add(run, full, url))
+			if (slash && !strncmp(url, rtype, (size_t)(slash - url)) &&
+			    map_add(run, full, url))
 				return (long)i;
 		}
 	}
@@ -547,10 +552,13 @@ void rest_bundle(rctx *c)
 	diag_list d;
 	diag_init(&d, c->a);
 	const char *ct = rest_header(c, "Content-Type");
-	if (ct && strncasecmp(ct, "application/fhir+json", 21) && strncasecmp(ct, "application/json", 16))
-		return rest_reply_error(c, 415, "not-supported", "Send the Bundle as application/fhir+json");
+	if (ct && strncasecmp(ct, "application/fhir+json", 21) &&
+	    strncasecmp(ct, "application/json", 16))
+		return rest_reply_error(c, 415, "not-supported",
+		                        "Send the Bundle as application/fhir+json");
 	if (!len)
-		return rest_reply_error(c, 400, "required", "POST to the base needs a batch or transaction Bundle");
+		return rest_reply_error(c, 400, "required",
+		                        "POST to the base needs a batch or transaction Bundle");
 	if (json_parse(src, len, &c->json, &d))
 		return rest_reply_diags(c, 400, &d);
 	const char *rt = jstr(c->json, "resourceType"), *type = jstr(c->json, "type");
@@ -572,9 +580,10 @@ void rest_bundle(rctx *c)
 	if (n > max_entries) {
 		json_decref(c->json);
 		c->json = NULL;
-		return rest_reply_error(c, 413, "too-long",
-		                        "The Bundle has %zu entries; at most %zu are accepted (--max-entries)",
-		                        n, max_entries);
+		return rest_reply_error(
+		        c, 413, "too-long",
+		        "The Bundle has %zu entries; at most %zu are accepted (--max-entries)", n,
+		        max_entries);
 	}
 	bundle_run *run = arena_calloc(c->a, sizeof *run);
 	run->outer = c;
@@ -607,7 +616,8 @@ void rest_bundle(rctx *c)
 			if (run->transaction) {
 				json_decref(c->json);
 				c->json = NULL;
-				return rest_reply_error(c, 400, "invalid", "Transaction entry %zu %s", i, why);
+				return rest_reply_error(c, 400, "invalid",
+				                        "Transaction entry %zu %s", i, why);
 			}
 			run->io[i].status = 400;
 			run->processed[i] = 1;
@@ -620,14 +630,17 @@ void rest_bundle(rctx *c)
 	if (dup >= 0) {
 		json_decref(c->json);
 		c->json = NULL;
-		return rest_reply_error(c, 400, "duplicate",
-		                        "Entry %ld repeats the fullUrl of an earlier entry; fullUrls must be "
-		                        "unique within a Bundle", dup);
+		return rest_reply_error(
+		        c, 400, "duplicate",
+		        "Entry %ld repeats the fullUrl of an earlier entry; fullUrls must be "
+		        "unique within a Bundle",
+		        dup);
 	}
 	/* writes in processing order: DELETE, POST, PUT/PATCH; GETs after commit */
 	for (int rank = 0; rank < 3; rank++) {
 		for (size_t i = 0; i < n; i++) {
-			if (run->processed[i] || !run->method[i] || method_rank(run->method[i]) != rank)
+			if (run->processed[i] || !run->method[i] ||
+			    method_rank(run->method[i]) != rank)
 				continue;
 			entry_body(run, src, starts[i], ends[i], &run->io[i]);
 			if (run->ref_error) {
@@ -635,8 +648,10 @@ void rest_bundle(rctx *c)
 				run->sub[i] = e;
 				run->processed[i] = 1;
 				e->path = json_string_value(json_object_get(
-					json_object_get(json_array_get(entries, i), "request"), "url"));
-				rest_reply_error(e, run->ref_status, "processing", "%s", run->ref_error);
+				        json_object_get(json_array_get(entries, i), "request"),
+				        "url"));
+				rest_reply_error(e, run->ref_status, "processing", "%s",
+				                 run->ref_error);
 				run->ref_error = NULL;
 				if (!run->transaction)
 					continue;
@@ -675,7 +690,8 @@ void rest_bundle(rctx *c)
 	}
 	http_req_suspend(c->req, bundle_resumed);
 	if (run->transaction) {
-		if (store_write_async(c->r->cfg.store, run->ops, run->nops, transaction_done, run)) {
+		if (store_write_async(c->r->cfg.store, run->ops, run->nops, transaction_done,
+		                      run)) {
 			for (size_t k = 0; k < run->nops; k++)
 				run->ops[k].status = STORE_ERROR;
 			http_req_resume(c->req);

@@ -15,12 +15,13 @@
 #define BRON_VERSION "0.1.0"
 #endif
 
-static const char *const type_interactions[] = {"read",   "vread",  "update",           "patch",
-                                                "delete", "create", "history-instance", "history-type",
-                                                "search-type", NULL};
+static const char *const type_interactions[] = {
+        "read",         "vread",       "update", "patch", "delete", "create", "history-instance",
+        "history-type", "search-type", NULL};
 
-static const char *const sp_type_names[] = {"number",    "date",     "string", "token", "reference",
-                                            "composite", "quantity", "uri",    "special"};
+static const char *const sp_type_names[] = {"number",   "date",      "string",
+                                            "token",    "reference", "composite",
+                                            "quantity", "uri",       "special"};
 
 /* The search parameters of one type, as CapabilityStatement.rest.resource.searchParam. */
 static void put_search_params(buf *b, const char *type)
@@ -46,15 +47,16 @@ void rest__build_capability(rest *r)
 	buf_init(&b, 0);
 	char now[40];
 	base_format_instant(base_now_us(), now, sizeof now);
-	buf_printf(&b,
-	           "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\",\"date\":\"%s\","
-	           "\"publisher\":\"Bron\",\"kind\":\"instance\","
-	           "\"software\":{\"name\":\"Bron\",\"version\":\"%s\"},"
-	           "\"implementation\":{\"description\":\"Bron FHIR R4 server\"},"
-	           "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],"
-	           "\"patchFormat\":[\"application/json-patch+json\"],"
-	           "\"rest\":[{\"mode\":\"server\",\"resource\":[",
-	           now, BRON_VERSION);
+	buf_printf(
+	        &b,
+	        "{\"resourceType\":\"CapabilityStatement\",\"status\":\"active\",\"date\":\"%s\","
+	        "\"publisher\":\"Bron\",\"kind\":\"instance\","
+	        "\"software\":{\"name\":\"Bron\",\"version\":\"%s\"},"
+	        "\"implementation\":{\"description\":\"Bron FHIR R4 server\"},"
+	        "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],"
+	        "\"patchFormat\":[\"application/json-patch+json\"],"
+	        "\"rest\":[{\"mode\":\"server\",\"resource\":[",
+	        now, BRON_VERSION);
 	size_t n = model_resource_count();
 	for (size_t i = 0; i < n; i++) {
 		const char *name = model_type_name(model_resource_at(i));
@@ -64,7 +66,8 @@ void rest__build_capability(rest *r)
 		json_put_string(&b, name);
 		buf_puts(&b, ",\"interaction\":[");
 		for (const char *const *it = type_interactions; *it; it++)
-			buf_printf(&b, "%s{\"code\":\"%s\"}", it == type_interactions ? "" : ",", *it);
+			buf_printf(&b, "%s{\"code\":\"%s\"}", it == type_interactions ? "" : ",",
+			           *it);
 		buf_puts(&b, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
 		             "\"updateCreate\":true,\"conditionalCreate\":true,"
 		             "\"conditionalRead\":\"full-support\",\"conditionalUpdate\":true,"

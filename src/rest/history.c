@@ -33,7 +33,8 @@ static int parse_date_range(const char *s, int64_t *lo, int64_t *hi)
 		if (base_parse_instant(tmp, lo))
 			return -1;
 		snprintf(tmp, sizeof tmp, "%04d-01-01", y + 1);
-	} else if (n == 7 && sscanf(s, "%4d-%2d", &y, &m) == 2 && s[4] == '-' && m >= 1 && m <= 12) {
+	} else if (n == 7 && sscanf(s, "%4d-%2d", &y, &m) == 2 && s[4] == '-' && m >= 1 &&
+	           m <= 12) {
 		snprintf(tmp, sizeof tmp, "%04d-%02d-01", y, m);
 		if (base_parse_instant(tmp, lo))
 			return -1;
@@ -63,8 +64,8 @@ static int parse_date_range(const char *s, int64_t *lo, int64_t *hi)
 static void put_url_encoded(buf *b, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~:|,", *p))
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~:|,", *p))
 			buf_putc(b, (char)*p);
 		else
 			buf_printf(b, "%%%02X", *p);
@@ -117,9 +118,14 @@ static void put_entry(rctx *c, buf *b, const store_version *v)
 	if (v->version == 1 && !v->deleted)
 		buf_printf(b, ",\"request\":{\"method\":\"POST\",\"url\":\"%s\"}", v->type);
 	else
-		buf_printf(b, ",\"request\":{\"method\":\"%s\",\"url\":\"%s/%s\"}", method, v->type, v->id);
-	buf_printf(b, ",\"response\":{\"status\":\"%s\",\"etag\":\"W/\\\"%lld\\\"\",\"lastModified\":\"%s\"}}",
-	           v->deleted ? "204 No Content" : v->version == 1 ? "201 Created" : "200 OK",
+		buf_printf(b, ",\"request\":{\"method\":\"%s\",\"url\":\"%s/%s\"}", method, v->type,
+		           v->id);
+	buf_printf(b,
+	           ",\"response\":{\"status\":\"%s\",\"etag\":\"W/"
+	           "\\\"%lld\\\"\",\"lastModified\":\"%s\"}}",
+	           v->deleted        ? "204 No Content"
+	           : v->version == 1 ? "201 Created"
+	                             : "200 OK",
 	           (long long)v->version, lu);
 }
 
@@ -132,24 +138,29 @@ void rest_history(rctx *c)
 	long n;
 	if ((s = rest_query(c, "_count"))) {
 		if (base_parse_long(s, 0, 1000, &n))
-			return rest_reply_error(c, 400, "invalid", "_count must be a number from 0 to 1000, not '%s'", s);
+			return rest_reply_error(c, 400, "invalid",
+			                        "_count must be a number from 0 to 1000, not '%s'",
+			                        s);
 		q.count = (size_t)n;
 	}
 	int64_t lo, hi;
 	if ((s = rest_query(c, "_since"))) {
 		if (parse_date_range(s, &lo, &hi))
-			return rest_reply_error(c, 400, "invalid", "_since must be an instant, not '%s'", s);
+			return rest_reply_error(c, 400, "invalid",
+			                        "_since must be an instant, not '%s'", s);
 		q.since = lo;
 	}
 	if ((s = rest_query(c, "_at"))) {
 		if (parse_date_range(s, &lo, &hi))
-			return rest_reply_error(c, 400, "invalid", "_at must be a date or dateTime, not '%s'", s);
+			return rest_reply_error(c, 400, "invalid",
+			                        "_at must be a date or dateTime, not '%s'", s);
 		q.at_start = lo;
 		q.at_end = hi;
 	}
 	if ((s = rest_query(c, "_page"))) {
 		if (base_parse_long(s, 1, 0x7fffffffffffffffL, &n))
-			return rest_reply_error(c, 400, "invalid", "_page '%s' is not a valid page cursor", s);
+			return rest_reply_error(c, 400, "invalid",
+			                        "_page '%s' is not a valid page cursor", s);
 		q.before_seq = n;
 	}
 	if (c->id) {
@@ -157,7 +168,8 @@ void rest_history(rctx *c)
 		store_version v;
 		int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &v);
 		if (rc == STORE_NOT_FOUND)
-			return rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
+			return rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type,
+			                        c->id);
 	}
 	store_version *items;
 	size_t count;

@@ -162,7 +162,8 @@ static int values_equal(const json_t *x, const json_t *y)
 		json_t *v;
 		if (json_object_size(x) != json_object_size(y))
 			return 0;
-		json_object_foreach((json_t *)x, k, v) {
+		json_object_foreach((json_t *)x, k, v)
+		{
 			const json_t *w = json_object_get(y, k);
 			if (!w || !values_equal(v, w))
 				return 0;
@@ -212,7 +213,8 @@ static int apply_one(arena *a, json_t *doc, const json_t *op, size_t idx, diag_l
 	const char *from = json_string_value(json_object_get(op, "from"));
 	char *where = arena_printf(a, "patch[%zu]", idx);
 	if (!json_is_object(op) || !name || !path) {
-		diag_error(d, "invalid", where, "Each patch operation needs \"op\" and \"path\" strings");
+		diag_error(d, "invalid", where,
+		           "Each patch operation needs \"op\" and \"path\" strings");
 		return 400;
 	}
 	int needs_value = !strcmp(name, "add") || !strcmp(name, "replace") || !strcmp(name, "test");
@@ -253,7 +255,8 @@ static int apply_one(arena *a, json_t *doc, const json_t *op, size_t idx, diag_l
 	} else { /* move */
 		size_t fl = strlen(from);
 		if (!strncmp(path, from, fl) && path[fl] == '/') {
-			diag_error(d, "invalid", where, "Cannot move '%s' into its own child", from);
+			diag_error(d, "invalid", where, "Cannot move '%s' into its own child",
+			           from);
 			return 400;
 		}
 		json_t *v = NULL;
@@ -264,7 +267,8 @@ static int apply_one(arena *a, json_t *doc, const json_t *op, size_t idx, diag_l
 		}
 	}
 	if (rc) {
-		diag_error(d, "processing", where, "Cannot %s at '%s': no such location", name, path);
+		diag_error(d, "processing", where, "Cannot %s at '%s': no such location", name,
+		           path);
 		return 422;
 	}
 	return 0;
@@ -278,7 +282,8 @@ int rest__json_patch(json_t *doc, const json_t *patch, diag_list *d)
 	}
 	size_t i;
 	json_t *op;
-	json_array_foreach(patch, i, op) {
+	json_array_foreach(patch, i, op)
+	{
 		int st = apply_one(d->a, doc, op, i, d);
 		if (st)
 			return st;

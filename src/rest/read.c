@@ -80,8 +80,7 @@ void rest_read(rctx *c)
 	case STORE_NOT_FOUND:
 		rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
 		return;
-	default:
-		rest_reply_error(c, 500, "exception", "The store could not be read");
+	default: rest_reply_error(c, 500, "exception", "The store could not be read");
 	}
 }
 
@@ -90,22 +89,23 @@ void rest_vread(rctx *c)
 	if (rest_check_params_or_reply(c, read_params))
 		return;
 	long ver;
-	if (base_parse_long(c->vid, 1, 0x7fffffffffffffffL,
-	                    &ver)) {
-		rest_reply_error(c, 404, "not-found", "%s/%s has no version '%s'", c->type, c->id, c->vid);
+	if (base_parse_long(c->vid, 1, 0x7fffffffffffffffL, &ver)) {
+		rest_reply_error(c, 404, "not-found", "%s/%s has no version '%s'", c->type, c->id,
+		                 c->vid);
 		return;
 	}
 	store_version v;
 	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, ver, &v);
 	if (rc == STORE_OK && v.deleted) {
 		rest_set_version_headers(c, v.version, v.last_updated);
-		rest_reply_error(c, 410, "deleted", "Version %ld of %s/%s is a deletion", ver, c->type,
-		                 c->id);
+		rest_reply_error(c, 410, "deleted", "Version %ld of %s/%s is a deletion", ver,
+		                 c->type, c->id);
 	} else if (rc == STORE_OK) {
 		if (!not_modified(c, &v))
 			send_version(c, 200, &v);
 	} else if (rc == STORE_NOT_FOUND) {
-		rest_reply_error(c, 404, "not-found", "%s/%s has no version %ld", c->type, c->id, ver);
+		rest_reply_error(c, 404, "not-found", "%s/%s has no version %ld", c->type, c->id,
+		                 ver);
 	} else {
 		rest_reply_error(c, 500, "exception", "The store could not be read");
 	}

@@ -10,7 +10,7 @@
 #include "../json/json.h"
 #include "rest_int.h"
 
-#define FHIR_JSON "application/fhir+json; charset=utf-8"
+#define FHIR_JSON  "application/fhir+json; charset=utf-8"
 #define PLAIN_JSON "application/json; charset=utf-8"
 
 const char *rest_header(rctx *c, const char *name)
@@ -27,7 +27,8 @@ const char *rest_header(rctx *c, const char *name)
 	if (!strcasecmp(name, "If-Modified-Since"))
 		return e->if_modified_since;
 	if (!strcasecmp(name, "Content-Type"))
-		return NULL; /* entries are FHIR JSON, or a JSON Patch for PATCH (checked by bundle.c) */
+		return NULL; /* entries are FHIR JSON, or a JSON Patch for PATCH (checked by
+		                bundle.c) */
 	/* everything else (Prefer, Host, Accept) is the Bundle's own request's */
 	return http_req_header(c->req, name);
 }
@@ -75,7 +76,9 @@ void rest_send(rctx *c, int status, const char *body, size_t len)
 {
 	if (!c->entry) {
 		http_res_send(c->req, status, body, len,
-		              !(body && len) ? NULL : c->plain_json ? PLAIN_JSON : FHIR_JSON);
+		              !(body && len)  ? NULL
+		              : c->plain_json ? PLAIN_JSON
+		                              : FHIR_JSON);
 		return;
 	}
 	c->entry->status = status;
@@ -132,8 +135,8 @@ static void send_outcome(rctx *c, int status, buf *b)
 	rest_reply_json(c, status, body, len);
 }
 
-static void reply_one(rctx *c, int status, const char *severity, const char *code,
-                      const char *fmt, va_list ap)
+static void reply_one(rctx *c, int status, const char *severity, const char *code, const char *fmt,
+                      va_list ap)
 {
 	char *msg = arena_vprintf(c->a, fmt, ap);
 	buf b;
@@ -168,8 +171,8 @@ void rest_reply_diags(rctx *c, int status, const diag_list *d)
 	for (size_t i = 0; i < d->count; i++) {
 		if (i)
 			buf_putc(&b, ',');
-		put_issue(&b, severity_name(d->items[i].severity), d->items[i].code, d->items[i].message,
-		          d->items[i].expression);
+		put_issue(&b, severity_name(d->items[i].severity), d->items[i].code,
+		          d->items[i].message, d->items[i].expression);
 	}
 	if (!d->count)
 		put_issue(&b, "error", "processing", "The request could not be processed", NULL);
@@ -244,8 +247,9 @@ int rest_check_params_or_reply(rctx *c, const char *const *allowed)
 			if (!strcmp(k, *a))
 				ok = 1;
 		if (!ok && !c->lenient) {
-			rest_reply_error(c, 400, "not-supported",
-			                 "Unknown or unsupported parameter '%s' for this interaction", k);
+			rest_reply_error(
+			        c, 400, "not-supported",
+			        "Unknown or unsupported parameter '%s' for this interaction", k);
 			return -1;
 		}
 	}
@@ -257,8 +261,8 @@ int rest_valid_id(const char *id)
 	size_t n = 0;
 	for (const char *p = id; *p; p++, n++) {
 		char ch = *p;
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '.'))
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
 			return 0;
 	}
 	return n >= 1 && n <= 64;

@@ -16,7 +16,7 @@
 
 struct rest {
 	rest_config cfg;
-	char *capability;      /* CapabilityStatement JSON, built once */
+	char *capability; /* CapabilityStatement JSON, built once */
 	size_t capability_len;
 };
 
@@ -32,16 +32,16 @@ typedef enum prefer_return {
 typedef struct rest_entry {
 	/* in */
 	const char *if_match, *if_none_match, *if_none_exist, *if_modified_since;
-	const char **keys, **vals;   /* query parameters of entry.request.url */
+	const char **keys, **vals; /* query parameters of entry.request.url */
 	size_t nparams;
-	const char *body;            /* the entry's resource bytes (POST/PUT/PATCH) */
+	const char *body; /* the entry's resource bytes (POST/PUT/PATCH) */
 	size_t body_len;
 	/* out */
 	int status;
-	const char *res_body;        /* arena-owned, NULL when none */
+	const char *res_body; /* arena-owned, NULL when none */
 	size_t res_len;
 	const char *etag, *location;
-	int64_t last_modified;       /* microseconds, 0 when none */
+	int64_t last_modified; /* microseconds, 0 when none */
 } rest_entry;
 
 typedef struct rctx rctx;
@@ -52,37 +52,37 @@ typedef void (*rest_cont_fn)(rctx *c);
 /* Everything one request needs, allocated from its arena. */
 struct rctx {
 	rest *r;
-	http_req *req;         /* the HTTP request (also for Bundle entries: the outer one) */
-	rest_entry *entry;     /* non-NULL: this is a Bundle entry, see rest_entry */
+	http_req *req;     /* the HTTP request (also for Bundle entries: the outer one) */
+	rest_entry *entry; /* non-NULL: this is a Bundle entry, see rest_entry */
 	arena *a;
 	const char *method;
-	const char *path;      /* the URL path (for messages) */
-	const char *type;      /* resource type from the URL, or NULL */
-	const char *id;        /* logical id from the URL, or NULL */
-	const char *vid;       /* version from the URL, or NULL */
-	int pretty;            /* _pretty=true */
-	int plain_json;        /* answer application/json rather than application/fhir+json */
-	prefer_return prefer;  /* Prefer: return=... */
-	int lenient;           /* Prefer: handling=lenient (ignore unknown parameters) */
-	int strict;            /* Prefer: handling=strict (unknown search parameters are errors) */
+	const char *path;     /* the URL path (for messages) */
+	const char *type;     /* resource type from the URL, or NULL */
+	const char *id;       /* logical id from the URL, or NULL */
+	const char *vid;      /* version from the URL, or NULL */
+	int pretty;           /* _pretty=true */
+	int plain_json;       /* answer application/json rather than application/fhir+json */
+	prefer_return prefer; /* Prefer: return=... */
+	int lenient;          /* Prefer: handling=lenient (ignore unknown parameters) */
+	int strict;           /* Prefer: handling=strict (unknown search parameters are errors) */
 	const char *compartment_id; /* Patient/[id]/[type] search: the patient's id */
-	int everything;        /* Patient/[id]/$everything: _since and _type, paged */
-	const char *base;      /* absolute base URL, no trailing slash */
+	int everything;             /* Patient/[id]/$everything: _since and _type, paged */
+	const char *base;           /* absolute base URL, no trailing slash */
 	/* a pending write */
 	store_op op;
-	json_t *json;          /* parsed body (decref'ed at the end of the write) */
-	const char *src;       /* body bytes the canonical form is built from */
+	json_t *json;    /* parsed body (decref'ed at the end of the write) */
+	const char *src; /* body bytes the canonical form is built from */
 	size_t src_len;
-	buf out;               /* canonical bytes of the new version */
-	search_rows rows;      /* index rows of the new version */
-	const char *indexed_id;/* the id the rows were computed for */
-	search_sql cond;       /* conditional create/update/delete */
-	const char *body_id;   /* conditional update: the id in the body, or NULL */
-	int id_mismatch;       /* conditional update matched a resource of another id */
+	buf out;                /* canonical bytes of the new version */
+	search_rows rows;       /* index rows of the new version */
+	const char *indexed_id; /* the id the rows were computed for */
+	search_sql cond;        /* conditional create/update/delete */
+	const char *body_id;    /* conditional update: the id in the body, or NULL */
+	int id_mismatch;        /* conditional update matched a resource of another id */
 	int patch_attempts;
-	rest_cont_fn cont;     /* what finishes the interaction after the write */
-	bundle_run *bundle;    /* set for the entries of a batch/transaction */
-	char *assigned_id;     /* create inside a Bundle: the id chosen up front */
+	rest_cont_fn cont;  /* what finishes the interaction after the write */
+	bundle_run *bundle; /* set for the entries of a batch/transaction */
+	char *assigned_id;  /* create inside a Bundle: the id chosen up front */
 };
 
 /* ---- the request as interactions see it (reply.c): HTTP or a Bundle entry ---- */
@@ -99,7 +99,7 @@ void rest_send(rctx *c, int status, const char *body, size_t len);
 
 /* An OperationOutcome with one issue. `code` is a FHIR IssueType. */
 void rest_reply_error(rctx *c, int status, const char *code, const char *fmt, ...)
-	BASE_PRINTF(4, 5);
+        BASE_PRINTF(4, 5);
 /* An OperationOutcome with the collected diagnostics. */
 void rest_reply_diags(rctx *c, int status, const diag_list *d);
 /* An informational OperationOutcome with the given status. */
@@ -120,16 +120,16 @@ int rest_valid_id(const char *id);
 
 /* ---- the interactions ---- */
 
-void rest_read(rctx *c);              /* read.c */
-void rest_vread(rctx *c);             /* read.c */
-void rest_create(rctx *c);            /* write.c */
-void rest_update(rctx *c);            /* write.c */
-void rest_delete(rctx *c);            /* write.c */
-void rest_patch(rctx *c);             /* write.c */
-void rest_history(rctx *c);           /* history.c: type/id narrow it */
-void rest_capabilities(rctx *c);      /* capability.c */
-void rest_search(rctx *c);            /* search.c: type (c->type) or system level */
-void rest_everything(rctx *c);        /* search.c: Patient/[id]/$everything */
+void rest_read(rctx *c);         /* read.c */
+void rest_vread(rctx *c);        /* read.c */
+void rest_create(rctx *c);       /* write.c */
+void rest_update(rctx *c);       /* write.c */
+void rest_delete(rctx *c);       /* write.c */
+void rest_patch(rctx *c);        /* write.c */
+void rest_history(rctx *c);      /* history.c: type/id narrow it */
+void rest_capabilities(rctx *c); /* capability.c */
+void rest_search(rctx *c);       /* search.c: type (c->type) or system level */
+void rest_everything(rctx *c);   /* search.c: Patient/[id]/$everything */
 /* Build the CapabilityStatement once (capability.c). */
 void rest__build_capability(rest *r);
 

@@ -33,9 +33,14 @@ void rest_free(rest *r)
 
 static int is_json_media(const char *m, size_t n)
 {
-	static const char *const ok[] = {"application/fhir+json", "application/json",
-	                                 "application/json+fhir", "application/*", "*/*", "json",
-	                                 "text/json", NULL};
+	static const char *const ok[] = {"application/fhir+json",
+	                                 "application/json",
+	                                 "application/json+fhir",
+	                                 "application/*",
+	                                 "*/*",
+	                                 "json",
+	                                 "text/json",
+	                                 NULL};
 	for (const char *const *p = ok; *p; p++)
 		if (strlen(*p) == n && !strncasecmp(m, *p, n))
 			return 1;
@@ -109,7 +114,8 @@ static int negotiate_or_reply(rctx *c)
 	const char *accept = rest_header(c, "Accept");
 	if (!fmt && accept && *accept && !accepts_json(accept)) {
 		rest_reply_error(c, 406, "not-supported",
-		                 "None of the accepted media types (%s) is supported; use application/fhir+json",
+		                 "None of the accepted media types (%s) is supported; use "
+		                 "application/fhir+json",
 		                 accept);
 		return -1;
 	}
@@ -119,7 +125,8 @@ static int negotiate_or_reply(rctx *c)
 		if (!strcmp(pretty, "true"))
 			c->pretty = 1;
 		else if (strcmp(pretty, "false")) {
-			rest_reply_error(c, 400, "invalid", "_pretty must be true or false, not '%s'", pretty);
+			rest_reply_error(c, 400, "invalid",
+			                 "_pretty must be true or false, not '%s'", pretty);
 			return -1;
 		}
 	}
@@ -165,8 +172,10 @@ static int known_type_or_reply(rctx *c, const char *type)
 static int valid_id_or_reply(rctx *c, const char *id)
 {
 	if (!rest_valid_id(id)) {
-		rest_reply_error(c, 400, "invalid",
-		                 "Invalid id '%s': ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", id);
+		rest_reply_error(
+		        c, 400, "invalid",
+		        "Invalid id '%s': ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'",
+		        id);
 		return -1;
 	}
 	return 0;
@@ -207,9 +216,9 @@ static void dispatch(rctx *c, const char **seg, int n)
 		if (get)
 			return rest_search(c);
 		if (!strcmp(m, "PUT"))
-			return rest_update(c);   /* conditional update */
+			return rest_update(c); /* conditional update */
 		if (!strcmp(m, "DELETE"))
-			return rest_delete(c);   /* conditional delete */
+			return rest_delete(c); /* conditional delete */
 		return method_not_allowed(c, "GET, POST, PUT, DELETE");
 	}
 	if (n == 2 && !strcmp(seg[1], "_search")) {
@@ -297,12 +306,13 @@ void rest_handle(http_req *req, void *ctx)
 	c->path = path;
 	size_t bl = strlen(r->cfg.base_path);
 	if (strncmp(path, r->cfg.base_path, bl) || (path[bl] && path[bl] != '/')) {
-		rest_reply_error(c, 404, "not-found", "No FHIR endpoint at '%s'; the base is %s", path,
-		                 r->cfg.base_path);
+		rest_reply_error(c, 404, "not-found", "No FHIR endpoint at '%s'; the base is %s",
+		                 path, r->cfg.base_path);
 		return;
 	}
 	if (http_req_body_too_big(req)) {
-		rest_reply_error(c, 413, "too-long", "The request body exceeds the maximum of %zu bytes",
+		rest_reply_error(c, 413, "too-long",
+		                 "The request body exceeds the maximum of %zu bytes",
 		                 r->cfg.max_body);
 		return;
 	}

@@ -25,7 +25,8 @@ static void params_add(arena *a, params *p, const char *k, const char *v)
 {
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		const char **k2 = arena_alloc(a, cap * sizeof *k2), **v2 = arena_alloc(a, cap * sizeof *v2);
+		const char **k2 = arena_alloc(a, cap * sizeof *k2),
+		           **v2 = arena_alloc(a, cap * sizeof *v2);
 		if (p->n) {
 			memcpy(k2, p->keys, p->n * sizeof *k2);
 			memcpy(v2, p->vals, p->n * sizeof *v2);
@@ -58,7 +59,8 @@ static char *form_decode(arena *a, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			out[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+		           hexval(s[i + 2]) >= 0) {
 			out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		} else {
@@ -80,7 +82,8 @@ static void parse_form(arena *a, const char *body, size_t len, params *p)
 		if (j > i) {
 			const char *eq = memchr(body + i, '=', j - i);
 			size_t kl = eq ? (size_t)(eq - (body + i)) : j - i;
-			const char *v = eq ? form_decode(a, eq + 1, (size_t)(body + j - eq - 1)) : "";
+			const char *v =
+			        eq ? form_decode(a, eq + 1, (size_t)(body + j - eq - 1)) : "";
 			params_add(a, p, form_decode(a, body + i, kl), v);
 		}
 		i = j + 1;
@@ -111,7 +114,8 @@ static const char *strip_base(rctx *c, const char *v)
 	buf_init(&b, 0);
 	const char *p = v;
 	while (*p) {
-		if (!strncmp(p, c->base, bl) && p[bl] == '/' && (p == v || p[-1] == ',' || p[-1] == '$'))
+		if (!strncmp(p, c->base, bl) && p[bl] == '/' &&
+		    (p == v || p[-1] == ',' || p[-1] == '$'))
 			p += bl + 1;
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
@@ -134,8 +138,8 @@ typedef struct page {
 	store_version *items;
 	size_t n;
 	int more;
-	size_t offset;       /* sorted queries: OFFSET of this page */
-	int64_t after_rid;   /* unsorted queries: keyset cursor of this page */
+	size_t offset;     /* sorted queries: OFFSET of this page */
+	int64_t after_rid; /* unsorted queries: keyset cursor of this page */
 	int sorted;
 } page;
 
@@ -190,14 +194,10 @@ static int keep_member(void *ctx, const char *key, size_t len)
 	model_prop p;
 	int known = model_prop_find(sh->type, name, &p) == 0;
 	switch (sh->summary) {
-	case SEARCH_SUMMARY_DATA:
-		return strcmp(name, "text") != 0;
-	case SEARCH_SUMMARY_TEXT:
-		return !strcmp(name, "text") || (known && p.min > 0);
-	case SEARCH_SUMMARY_TRUE:
-		return known && (p.is_summary || p.min > 0);
-	default:
-		break;
+	case SEARCH_SUMMARY_DATA: return strcmp(name, "text") != 0;
+	case SEARCH_SUMMARY_TEXT: return !strcmp(name, "text") || (known && p.min > 0);
+	case SEARCH_SUMMARY_TRUE: return known && (p.is_summary || p.min > 0);
+	default: break;
 	}
 	if (known && p.min > 0)
 		return 1; /* mandatory elements stay, as the spec asks */
@@ -205,15 +205,15 @@ static int keep_member(void *ctx, const char *key, size_t len)
 		size_t el = strlen(*e);
 		/* "value" selects valueQuantity etc. of a choice element */
 		if (!strcmp(*e, name) ||
-		    (known && p.is_choice && !strncmp(name, *e, el) && el + 3 == strlen(p.element) &&
-		     !strncmp(p.element, *e, el)))
+		    (known && p.is_choice && !strncmp(name, *e, el) &&
+		     el + 3 == strlen(p.element) && !strncmp(p.element, *e, el)))
 			return 1;
 	}
 	return 0;
 }
 
 #define SUBSETTED                                                                                  \
-	"{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ObservationValue\","                  \
+	"{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ObservationValue\","               \
 	"\"code\":\"SUBSETTED\"}"
 
 /* Mark a subsetted resource (search.html#summary): add the SUBSETTED tag to
@@ -244,7 +244,8 @@ static void put_subsetted(buf *b, const char *in, size_t len)
 /* The body of an entry as _summary/_elements ask. */
 static void put_shaped(rctx *c, buf *b, const store_version *v, const search_query *q)
 {
-	shape sh = {.type = model_type_get(v->type), .summary = search_query_summary(q),
+	shape sh = {.type = model_type_get(v->type),
+	            .summary = search_query_summary(q),
 	            .elements = search_query_elements(q)};
 	buf f;
 	buf_init(&f, 0);
@@ -317,7 +318,8 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 			search_sql sql;
 			diag_list d;
 			diag_init(&d, c->a);
-			if (search_compile_include(&incs[i], from, nfrom, SEARCH_SQLITE, c->a, &sql, &d))
+			if (search_compile_include(&incs[i], from, nfrom, SEARCH_SQLITE, c->a, &sql,
+			                           &d))
 				continue;
 			store_version *got;
 			size_t n;
@@ -360,12 +362,14 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 		snprintf(paging, sizeof paging, "_offset=%zu", pg->offset);
 	else
 		snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->after_rid);
-	put_link(c, &b, q, "self", (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
+	put_link(c, &b, q, "self",
+	         (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
 	if (pg->more && pg->n) {
 		if (pg->sorted)
 			snprintf(paging, sizeof paging, "_offset=%zu", pg->offset + pg->n);
 		else
-			snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->items[pg->n - 1].rid);
+			snprintf(paging, sizeof paging, "_page_after=%lld",
+			         (long long)pg->items[pg->n - 1].rid);
 		buf_putc(&b, ',');
 		put_link(c, &b, q, "next", paging);
 	}
@@ -405,8 +409,9 @@ static int collect_params_or_reply(rctx *c, params *p)
 		size_t len;
 		const char *body = rest_body(c, &len);
 		if (len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33))) {
-			rest_reply_error(c, 415, "not-supported",
-			                 "POST _search takes application/x-www-form-urlencoded parameters");
+			rest_reply_error(
+			        c, 415, "not-supported",
+			        "POST _search takes application/x-www-form-urlencoded parameters");
 			return -1;
 		}
 		parse_form(c->a, body, len, p);
@@ -427,14 +432,17 @@ void rest_search(rctx *c)
 		long v;
 		if (c->everything && !strcmp(p.keys[i], "_since")) {
 			/* $everything's _since: resources changed since then */
-			params_add(c->a, &sp, "_lastUpdated", arena_printf(c->a, "ge%s", p.vals[i]));
-		} else if (c->everything && (!strcmp(p.keys[i], "start") || !strcmp(p.keys[i], "end"))) {
-			return rest_reply_error(c, 400, "not-supported",
-			                        "$everything does not support '%s' (care dates) yet",
-			                        p.keys[i]);
+			params_add(c->a, &sp, "_lastUpdated",
+			           arena_printf(c->a, "ge%s", p.vals[i]));
+		} else if (c->everything &&
+		           (!strcmp(p.keys[i], "start") || !strcmp(p.keys[i], "end"))) {
+			return rest_reply_error(
+			        c, 400, "not-supported",
+			        "$everything does not support '%s' (care dates) yet", p.keys[i]);
 		} else if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after")) {
 			if (base_parse_long(p.vals[i], 0, 0x7fffffffffffffffL, &v))
-				return rest_reply_error(c, 400, "invalid", "%s must be a non-negative number",
+				return rest_reply_error(c, 400, "invalid",
+				                        "%s must be a non-negative number",
 				                        p.keys[i]);
 			if (p.keys[i][1] == 'o')
 				offset = (size_t)v;
@@ -465,8 +473,8 @@ void rest_search(rctx *c)
 	size_t count = search_query_count(q);
 	int64_t total = -1;
 	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
-		if (store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0, &pg.items,
-		                 &pg.n, &pg.more))
+		if (store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0,
+		                 &pg.items, &pg.n, &pg.more))
 			return rest_reply_error(c, 500, "exception", "The search could not be run");
 	}
 	search_total tm = search_query_total(q);
@@ -476,7 +484,8 @@ void rest_search(rctx *c)
 		if (after && search_compile(q, SEARCH_SQLITE, 0, c->a, &all, &cd))
 			return rest_reply_diags(c, 400, &cd);
 		if (store_search_count(c->r->cfg.store, &all, &total))
-			return rest_reply_error(c, 500, "exception", "The search could not be counted");
+			return rest_reply_error(c, 500, "exception",
+			                        "The search could not be counted");
 	} else if (!pg.more && !offset && !after) {
 		total = (int64_t)pg.n; /* the whole result is on this page */
 	}
@@ -521,7 +530,9 @@ int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
 	}
 	if (!p.n) {
 		rest_reply_error(c, 400, "invalid", "A conditional %s needs search parameters",
-		                 query ? "create" : !strcmp(c->method, "PUT") ? "update" : "delete");
+		                 query                       ? "create"
+		                 : !strcmp(c->method, "PUT") ? "update"
+		                                             : "delete");
 		return -1;
 	}
 	diag_list d;

@@ -63,12 +63,13 @@ static int walk_concepts(const json_t *concepts, const char *system, const char 
 	int found = 0;
 	if (depth > 64)
 		return 0;
-	json_array_foreach(concepts, i, con) {
+	json_array_foreach(concepts, i, con)
+	{
 		const char *code = json_string_value(json_object_get(con, "code"));
 		int here = from && code && !strcmp(code, from);
 		if (above) {
-			if (here || walk_concepts(json_object_get(con, "concept"), system, from, 1, 0, b,
-			                          depth + 1)) {
+			if (here || walk_concepts(json_object_get(con, "concept"), system, from, 1,
+			                          0, b, depth + 1)) {
 				add_code(b, system, code);
 				return 1;
 			}
@@ -90,29 +91,35 @@ static void valueset_codes(rctx *c, const json_t *vs, buf *b, int depth)
 	size_t i, k;
 	json_t *x, *y;
 	const json_t *contains = json_object_get(json_object_get(vs, "expansion"), "contains");
-	json_array_foreach(contains, i, x) {
+	json_array_foreach(contains, i, x)
+	{
 		add_code(b, json_string_value(json_object_get(x, "system")),
 		         json_string_value(json_object_get(x, "code")));
 		json_array_foreach(json_object_get(x, "contains"), k, y)
-			add_code(b, json_string_value(json_object_get(y, "system")),
-			         json_string_value(json_object_get(y, "code")));
+		        add_code(b, json_string_value(json_object_get(y, "system")),
+		                 json_string_value(json_object_get(y, "code")));
 	}
 	if (json_array_size(contains))
 		return;
-	json_array_foreach(json_object_get(json_object_get(vs, "compose"), "include"), i, x) {
+	json_array_foreach(json_object_get(json_object_get(vs, "compose"), "include"), i, x)
+	{
 		const char *system = json_string_value(json_object_get(x, "system"));
 		const json_t *concepts = json_object_get(x, "concept");
 		if (json_array_size(concepts)) {
 			json_array_foreach(concepts, k, y)
-				add_code(b, system, json_string_value(json_object_get(y, "code")));
+			        add_code(b, system, json_string_value(json_object_get(y, "code")));
 		} else if (system) {
 			json_t *cs = find_canonical(c, "CodeSystem", system);
 			if (cs)
-				walk_concepts(json_object_get(cs, "concept"), system, NULL, 0, 1, b, 0);
+				walk_concepts(json_object_get(cs, "concept"), system, NULL, 0, 1, b,
+				              0);
 			json_decref(cs);
 		}
-		json_array_foreach(json_object_get(x, "valueSet"), k, y) {
-			json_t *inner = depth < 8 ? find_canonical(c, "ValueSet", json_string_value(y)) : NULL;
+		json_array_foreach(json_object_get(x, "valueSet"), k, y)
+		{
+			json_t *inner =
+			        depth < 8 ? find_canonical(c, "ValueSet", json_string_value(y))
+			                  : NULL;
 			if (inner)
 				valueset_codes(c, inner, b, depth + 1);
 			json_decref(inner);
@@ -142,7 +149,8 @@ int rest__expand_terminology_or_reply(rctx *c, const char **key, const char **va
 		json_t *vs = find_canonical(c, "ValueSet", *val);
 		if (!vs) {
 			buf_free(&b);
-			rest_reply_error(c, 400, "not-found", "No ValueSet with url '%s' is stored here", *val);
+			rest_reply_error(c, 400, "not-found",
+			                 "No ValueSet with url '%s' is stored here", *val);
 			return -1;
 		}
 		valueset_codes(c, vs, &b, 0);
@@ -156,11 +164,13 @@ int rest__expand_terminology_or_reply(rctx *c, const char **key, const char **va
 		}
 		char *system = arena_strndup(c->a, *val, (size_t)(bar - *val));
 		json_t *cs = find_canonical(c, "CodeSystem", system);
-		if (!cs || !walk_concepts(json_object_get(cs, "concept"), system, bar + 1, above, 0, &b, 0)) {
+		if (!cs || !walk_concepts(json_object_get(cs, "concept"), system, bar + 1, above, 0,
+		                          &b, 0)) {
 			json_decref(cs);
 			buf_free(&b);
-			rest_reply_error(c, 400, "not-found", "No stored CodeSystem '%s' holds code '%s'",
-			                 system, bar + 1);
+			rest_reply_error(c, 400, "not-found",
+			                 "No stored CodeSystem '%s' holds code '%s'", system,
+			                 bar + 1);
 			return -1;
 		}
 		json_decref(cs);
@@ -171,4 +181,3 @@ int rest__expand_terminology_or_reply(rctx *c, const char **key, const char **va
 	buf_free(&b);
 	return 0;
 }
-

@@ -31,7 +31,8 @@ static int resource_body_or_reply(rctx *c)
 	const char *ct = rest_header(c, "Content-Type");
 	if (!json_content_type(ct)) {
 		rest_reply_error(c, 415, "not-supported",
-		                 "Content-Type '%s' is not supported; send application/fhir+json", ct);
+		                 "Content-Type '%s' is not supported; send application/fhir+json",
+		                 ct);
 		return -1;
 	}
 	size_t len;
@@ -39,8 +40,8 @@ static int resource_body_or_reply(rctx *c)
 	diag_list d;
 	diag_init(&d, c->a);
 	if (len == 0) {
-		rest_reply_error(c, 400, "required", "The request has no body; a %s resource is expected",
-		                 c->type);
+		rest_reply_error(c, 400, "required",
+		                 "The request has no body; a %s resource is expected", c->type);
 		return -1;
 	}
 	if (json_parse(body, len, &c->json, &d)) {
@@ -49,11 +50,13 @@ static int resource_body_or_reply(rctx *c)
 	}
 	const json_t *rt = json_object_get(c->json, "resourceType");
 	if (!json_is_object(c->json) || !json_is_string(rt)) {
-		rest_reply_error(c, 400, "structure", "The body is not a FHIR resource (no resourceType)");
+		rest_reply_error(c, 400, "structure",
+		                 "The body is not a FHIR resource (no resourceType)");
 		goto fail;
 	}
 	if (strcmp(json_string_value(rt), c->type)) {
-		rest_reply_error(c, 400, "invalid", "resourceType '%s' does not match the URL's type '%s'",
+		rest_reply_error(c, 400, "invalid",
+		                 "resourceType '%s' does not match the URL's type '%s'",
 		                 json_string_value(rt), c->type);
 		goto fail;
 	}
@@ -110,9 +113,10 @@ void rest__new_id(arena *a, char **out)
 		r[i] = (unsigned char)(ms >> (40 - 8 * i));
 	r[6] = (r[6] & 0x0f) | 0x70;
 	r[8] = (r[8] & 0x3f) | 0x80;
-	*out = arena_printf(a, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	                    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-	                    r[12], r[13], r[14], r[15]);
+	*out = arena_printf(a,
+	                    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	                    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+	                    r[11], r[12], r[13], r[14], r[15]);
 }
 
 static void written(void *ctx)
@@ -132,15 +136,14 @@ static void reply_written(rctx *c, int status)
 		rest_set_header(c, "Content-Location", loc);
 	rest_set_version_headers(c, op->version, op->last_updated);
 	switch (c->prefer) {
-	case PREFER_MINIMAL:
-		rest_send(c, status, NULL, 0);
-		break;
+	case PREFER_MINIMAL: rest_send(c, status, NULL, 0); break;
 	case PREFER_OUTCOME:
 		rest_reply_info(c, status, "%s/%s version %lld %s", op->type, op->id,
 		                (long long)op->version, status == 201 ? "created" : "updated");
 		break;
 	default:
-		rest_reply_json(c, status, arena_memdup(c->a, op->body, op->body_len), op->body_len);
+		rest_reply_json(c, status, arena_memdup(c->a, op->body, op->body_len),
+		                op->body_len);
 	}
 }
 
@@ -150,36 +153,41 @@ static void reply_store_error(rctx *c)
 	switch (op->status) {
 	case STORE_CONFLICT:
 		if (op->prev_version)
-			rest_reply_error(c, 412, "conflict",
-			                 "Version conflict: If-Match asked for version %lld but %s/%s is at "
-			                 "version %lld",
-			                 (long long)op->if_match, op->type, op->id, (long long)op->prev_version);
+			rest_reply_error(
+			        c, 412, "conflict",
+			        "Version conflict: If-Match asked for version %lld but %s/%s is at "
+			        "version %lld",
+			        (long long)op->if_match, op->type, op->id,
+			        (long long)op->prev_version);
 		else
-			rest_reply_error(c, 412, "conflict", "If-Match given but %s/%s does not exist",
-			                 op->type, op->id);
+			rest_reply_error(c, 412, "conflict",
+			                 "If-Match given but %s/%s does not exist", op->type,
+			                 op->id);
 		break;
 	case STORE_EXISTS:
 		rest_reply_error(c, 409, "duplicate", "%s/%s already exists", op->type, op->id);
 		break;
 	case STORE_INVALID:
 		if (c->id_mismatch)
-			rest_reply_error(c, 400, "invalid",
-			                 "The resource id '%s' differs from the id of the resource the "
-			                 "condition matched (%s)", c->body_id, op->id);
+			rest_reply_error(
+			        c, 400, "invalid",
+			        "The resource id '%s' differs from the id of the resource the "
+			        "condition matched (%s)",
+			        c->body_id, op->id);
 		else
 			rest_reply_error(c, 413, "too-long", "The resource is too large to store");
 		break;
 	case STORE_DUPLICATE:
 		rest_reply_error(c, 400, "duplicate",
-		                 "%s/%s is touched by more than one entry of the transaction", op->type,
-		                 op->id);
+		                 "%s/%s is touched by more than one entry of the transaction",
+		                 op->type, op->id);
 		break;
 	case STORE_MULTIPLE:
 		rest_reply_error(c, 412, "multiple-matches",
-		                 "The condition matched more than one %s; be more selective", op->type);
+		                 "The condition matched more than one %s; be more selective",
+		                 op->type);
 		break;
-	default:
-		rest_reply_error(c, 500, "exception", "The write could not be committed");
+	default: rest_reply_error(c, 500, "exception", "The write could not be committed");
 	}
 }
 
@@ -222,7 +230,8 @@ static int if_match_or_reply(rctx *c, int64_t *version)
 	const char *h = rest_header(c, "If-Match");
 	*version = 0;
 	if (h && rest_parse_etag(h, version)) {
-		rest_reply_error(c, 400, "invalid", "If-Match '%s' is not a version ETag like W/\"3\"", h);
+		rest_reply_error(c, 400, "invalid",
+		                 "If-Match '%s' is not a version ETag like W/\"3\"", h);
 		return -1;
 	}
 	return 0;
@@ -278,8 +287,12 @@ void rest_create(rctx *c)
 	char *id = c->assigned_id;
 	if (!id)
 		rest__new_id(c->a, &id);
-	c->op = (store_op){.kind = STORE_OP_CREATE, .type = c->type, .id = id,
-	                   .build = build_canonical, .build_ctx = c, .arena = c->a,
+	c->op = (store_op){.kind = STORE_OP_CREATE,
+	                   .type = c->type,
+	                   .id = id,
+	                   .build = build_canonical,
+	                   .build_ctx = c,
+	                   .arena = c->a,
 	                   .condition = cond ? &c->cond : NULL};
 	submit(c, on_written);
 }
@@ -300,15 +313,20 @@ void rest_update(rctx *c)
 		if (id && (!json_is_string(id) || !rest_valid_id(json_string_value(id)))) {
 			json_decref(c->json);
 			c->json = NULL;
-			return rest_reply_error(c, 400, "invalid", "The resource id is not a valid id");
+			return rest_reply_error(c, 400, "invalid",
+			                        "The resource id is not a valid id");
 		}
 		char *fresh = c->assigned_id;
 		if (!fresh)
 			rest__new_id(c->a, &fresh);
 		c->body_id = id ? arena_strdup(c->a, json_string_value(id)) : NULL;
-		c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type,
-		                   .id = c->body_id ? c->body_id : fresh, .if_match = if_match,
-		                   .build = build_canonical, .build_ctx = c, .arena = c->a,
+		c->op = (store_op){.kind = STORE_OP_UPDATE,
+		                   .type = c->type,
+		                   .id = c->body_id ? c->body_id : fresh,
+		                   .if_match = if_match,
+		                   .build = build_canonical,
+		                   .build_ctx = c,
+		                   .arena = c->a,
 		                   .condition = &c->cond};
 		return submit(c, on_written);
 	}
@@ -321,8 +339,12 @@ void rest_update(rctx *c)
 		c->json = NULL;
 		return;
 	}
-	c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type, .id = c->id,
-	                   .if_match = if_match, .build = build_canonical, .build_ctx = c,
+	c->op = (store_op){.kind = STORE_OP_UPDATE,
+	                   .type = c->type,
+	                   .id = c->id,
+	                   .if_match = if_match,
+	                   .build = build_canonical,
+	                   .build_ctx = c,
 	                   .arena = c->a};
 	submit(c, on_written);
 }
@@ -360,8 +382,12 @@ void rest_delete(rctx *c)
 	int64_t if_match;
 	if (if_match_or_reply(c, &if_match))
 		return;
-	c->op = (store_op){.kind = STORE_OP_DELETE, .type = c->type, .id = c->id, .if_match = if_match,
-	                   .arena = c->a, .condition = conditional ? &c->cond : NULL};
+	c->op = (store_op){.kind = STORE_OP_DELETE,
+	                   .type = c->type,
+	                   .id = c->id,
+	                   .if_match = if_match,
+	                   .arena = c->a,
+	                   .condition = conditional ? &c->cond : NULL};
 	submit(c, on_deleted);
 }
 
@@ -409,7 +435,8 @@ static int binary_patch_or_reply(rctx *c, json_t **patch)
 	    !data) {
 		json_decref(*patch);
 		rest_reply_error(c, 415, "not-supported",
-		                 "A PATCH entry needs a Binary with contentType application/json-patch+json");
+		                 "A PATCH entry needs a Binary with contentType "
+		                 "application/json-patch+json");
 		return -1;
 	}
 	size_t n = strlen(data);
@@ -455,10 +482,11 @@ static void patch_attempt(rctx *c)
 	if (rc)
 		return rest_reply_error(c, 500, "exception", "The store could not be read");
 	if (if_match && if_match != cur.version)
-		return rest_reply_error(c, 412, "conflict",
-		                        "Version conflict: If-Match asked for version %lld but %s/%s is at "
-		                        "version %lld",
-		                        (long long)if_match, c->type, c->id, (long long)cur.version);
+		return rest_reply_error(
+		        c, 412, "conflict",
+		        "Version conflict: If-Match asked for version %lld but %s/%s is at "
+		        "version %lld",
+		        (long long)if_match, c->type, c->id, (long long)cur.version);
 	size_t len;
 	const char *body = rest_body(c, &len);
 	diag_list d;
@@ -470,16 +498,18 @@ static void patch_attempt(rctx *c)
 		return;
 	if (json_parse(cur.body, cur.body_len, &doc, &d)) {
 		json_decref(patch);
-		return rest_reply_error(c, 500, "exception", "The stored resource could not be parsed");
+		return rest_reply_error(c, 500, "exception",
+		                        "The stored resource could not be parsed");
 	}
 	int status = rest__json_patch(doc, patch, &d);
 	json_decref(patch);
 	if (!status) {
 		const json_t *rt = json_object_get(doc, "resourceType");
 		const json_t *id = json_object_get(doc, "id");
-		if (!json_is_string(rt) || strcmp(json_string_value(rt), c->type) || !json_is_string(id) ||
-		    strcmp(json_string_value(id), c->id)) {
-			diag_error(&d, "invalid", NULL, "A patch may not change resourceType or id");
+		if (!json_is_string(rt) || strcmp(json_string_value(rt), c->type) ||
+		    !json_is_string(id) || strcmp(json_string_value(id), c->id)) {
+			diag_error(&d, "invalid", NULL,
+			           "A patch may not change resourceType or id");
 			status = 422;
 		} else if (model_validate(doc, &d)) {
 			status = 422;
@@ -496,8 +526,12 @@ static void patch_attempt(rctx *c)
 	c->src_len = src.len;
 	buf_free(&src);
 	c->json = doc;
-	c->op = (store_op){.kind = STORE_OP_UPDATE, .type = c->type, .id = c->id,
-	                   .if_match = cur.version, .build = build_canonical, .build_ctx = c};
+	c->op = (store_op){.kind = STORE_OP_UPDATE,
+	                   .type = c->type,
+	                   .id = c->id,
+	                   .if_match = cur.version,
+	                   .build = build_canonical,
+	                   .build_ctx = c};
 	submit(c, on_patched);
 }
 
@@ -511,7 +545,8 @@ void rest_patch(rctx *c)
 	size_t n = ct ? strcspn(ct, "; ") : 0;
 	if (!ct || n != 27 || strncasecmp(ct, "application/json-patch+json", n)) {
 		rest_reply_error(c, 415, "not-supported",
-		                 "PATCH needs Content-Type application/json-patch+json (JSON Patch); got '%s'",
+		                 "PATCH needs Content-Type application/json-patch+json (JSON "
+		                 "Patch); got '%s'",
 		                 ct ? ct : "none");
 		return;
 	}

@@ -537,7 +537,8 @@ static void param_sql(sql *s, const search__cond *c, const char *r, int drive)
 	char x[16];
 	snprintf(x, sizeof x, "x%d", a);
 	/* full text (_text/_content) has its own table, without a value index */
-	const char *tbl = t == MODEL_SP_STRING && c->mod == SEARCH__MOD_TEXT ? "sp_text" : table_of(t);
+	const char *tbl =
+	        t == MODEL_SP_STRING && c->mod == SEARCH__MOD_TEXT ? "sp_text" : table_of(t);
 	if (drive && !negate) {
 		putf(s, "%s.rid IN (SELECT %s.rid FROM %s %s WHERE ", r, x, tbl, x);
 		pid_match(s, x, c, pid, 0);

@@ -61,13 +61,14 @@ int search_compile_include(const search_include *inc, const int64_t *rids, size_
 	uint32_t pid = 0;
 	if (!any_param) {
 		if (!strcmp(inc->source_type, "*")) {
-			diag_error(d, "not-supported", NULL, "A named parameter needs a source type");
+			diag_error(d, "not-supported", NULL,
+			           "A named parameter needs a source type");
 			return -1;
 		}
 		pid = search_pid(inc->source_type, inc->param);
 		if (!pid) {
-			diag_error(d, "not-found", NULL, "%s has no search parameter '%s'", inc->source_type,
-			           inc->param);
+			diag_error(d, "not-found", NULL, "%s has no search parameter '%s'",
+			           inc->source_type, inc->param);
 			return -1;
 		}
 	}
@@ -76,7 +77,8 @@ int search_compile_include(const search_include *inc, const int64_t *rids, size_
 	buf_puts(&s.text, "r.deleted = 0 AND ");
 	if (!inc->reverse) {
 		/* the resources the page's resources point at */
-		buf_puts(&s.text, "(r.type, r.id) IN (SELECT ttype, tid FROM sp_reference WHERE rid IN ");
+		buf_puts(&s.text,
+		         "(r.type, r.id) IN (SELECT ttype, tid FROM sp_reference WHERE rid IN ");
 		rid_list(&s, rids, n);
 		if (!any_param) {
 			buf_puts(&s.text, " AND pid = ");
@@ -100,7 +102,8 @@ int search_compile_include(const search_include *inc, const int64_t *rids, size_
 			bind_int(&s, pid);
 			buf_puts(&s.text, " AND ");
 		}
-		buf_puts(&s.text, "(x.ttype, x.tid) IN (SELECT type, id FROM resource WHERE rid IN ");
+		buf_puts(&s.text,
+		         "(x.ttype, x.tid) IN (SELECT type, id FROM resource WHERE rid IN ");
 		rid_list(&s, rids, n);
 		if (inc->target_type) {
 			buf_puts(&s.text, " AND type = ");

@@ -67,7 +67,8 @@ static void add_string_parts(search__index_ctx *c, const json_t *o, const char *
 		if (json_is_array(v)) {
 			size_t i;
 			const json_t *e;
-			json_array_foreach (v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				add_string(c, json_string_value(e));
 			}
 		} else {
@@ -120,7 +121,8 @@ static void add_codeable(search__index_ctx *c, const json_t *cc)
 	size_t i;
 	const json_t *coding;
 
-	json_array_foreach (json_object_get(cc, "coding"), i, coding) {
+	json_array_foreach(json_object_get(cc, "coding"), i, coding)
+	{
 		add_coding(c, coding);
 	}
 	const char *text = member(cc, "text");
@@ -143,7 +145,8 @@ static void add_identifier(search__index_ctx *c, const json_t *id)
 	/* :of-type rows (search_int.h, SEARCH_OF_TYPE_COMPONENT) */
 	uint32_t pid = c->pid;
 	c->pid = search_component_pid(pid, SEARCH_OF_TYPE_COMPONENT);
-	json_array_foreach (json_object_get(type, "coding"), i, coding) {
+	json_array_foreach(json_object_get(type, "coding"), i, coding)
+	{
 		const char *tcode = member(coding, "code");
 		if (tcode == NULL)
 			continue;
@@ -161,9 +164,7 @@ static void index_token(search__index_ctx *c, const fp_item *it)
 	const char *t = fp_item_type(it);
 
 	switch (fp_item_kind(it)) {
-	case FP_BOOLEAN:
-		add_token(c, NULL, fp_item_boolean(it) ? "true" : "false", NULL);
-		return;
+	case FP_BOOLEAN: add_token(c, NULL, fp_item_boolean(it) ? "true" : "false", NULL); return;
 	case FP_NODE: break;
 	default: {
 		const char *v = fp_item_string(it, c->scratch);
@@ -230,7 +231,8 @@ static void add_timing(search__index_ctx *c, const json_t *timing)
 	const json_t *ev;
 	int any = 0;
 
-	json_array_foreach (json_object_get(timing, "event"), i, ev) {
+	json_array_foreach(json_object_get(timing, "event"), i, ev)
+	{
 		if (search__index_date(json_string_value(ev), &l, &h) == 0) {
 			lo = l < lo ? l : lo;
 			hi = h > hi ? h : hi;
@@ -281,7 +283,8 @@ static int json_number(const json_t *v, double *value, double *lo, double *hi)
 	return s ? search__index_number(s, value, lo, hi) : -1;
 }
 
-static int item_number(search__index_ctx *c, const fp_item *it, double *value, double *lo, double *hi)
+static int item_number(search__index_ctx *c, const fp_item *it, double *value, double *lo,
+                       double *hi)
 {
 	if (fp_item_kind(it) == FP_NODE)
 		return json_number(fp_item_json(it), value, lo, hi);
@@ -303,10 +306,10 @@ static void index_number(search__index_ctx *c, const fp_item *it)
 		r->d[2] = hi;
 	} else if (t && strcmp(t, "Range") == 0) {
 		double lv, ll, lh, hv, hl, hh;
-		int has_low = json_number(json_object_get(json_object_get(j, "low"), "value"), &lv, &ll,
-		                          &lh) == 0;
-		int has_high = json_number(json_object_get(json_object_get(j, "high"), "value"), &hv,
-		                           &hl, &hh) == 0;
+		int has_low = json_number(json_object_get(json_object_get(j, "low"), "value"), &lv,
+		                          &ll, &lh) == 0;
+		int has_high = json_number(json_object_get(json_object_get(j, "high"), "value"),
+		                           &hv, &hl, &hh) == 0;
 		if (!has_low && !has_high)
 			return;
 		search_row *r = search__row_add(c, SEARCH_ROW_NUMBER);
@@ -318,8 +321,9 @@ static void index_number(search__index_ctx *c, const fp_item *it)
 
 static int is_quantity_type(const char *t)
 {
-	static const char *const names[] = {"Quantity", "Age",          "Duration",      "Distance",
-	                                    "Count",    "SimpleQuantity", "MoneyQuantity", NULL};
+	static const char *const names[] = {"Quantity",      "Age",   "Duration",
+	                                    "Distance",      "Count", "SimpleQuantity",
+	                                    "MoneyQuantity", NULL};
 	for (const char *const *n = names; t && *n; n++)
 		if (strcmp(t, *n) == 0)
 			return 1;
@@ -405,10 +409,9 @@ static void index_quantity(search__index_ctx *c, const fp_item *it)
 
 static void index_uri(search__index_ctx *c, const fp_item *it)
 {
-	const char *s = fp_item_kind(it) == FP_NODE ? json_string_value(fp_item_json(it))
-	                                            : fp_item_kind(it) == FP_STRING
-	                                                  ? fp_item_string(it, c->scratch)
-	                                                  : NULL;
+	const char *s = fp_item_kind(it) == FP_NODE     ? json_string_value(fp_item_json(it))
+	                : fp_item_kind(it) == FP_STRING ? fp_item_string(it, c->scratch)
+	                                                : NULL;
 	if (s && *s) {
 		search_row *r = search__row_add(c, SEARCH_ROW_URI);
 		r->s[0] = search__str(c, s);
@@ -597,7 +600,8 @@ int search_index_base(const json_t *resource, const char *type, const char *id, 
 	memset(out, 0, sizeof *out);
 	if (search_init() || !json_is_object(resource) || (t = search__type_get(type)) == NULL) {
 		if (d)
-			diag_error(d, "not-supported", NULL, "resources of type %s cannot be indexed",
+			diag_error(d, "not-supported", NULL,
+			           "resources of type %s cannot be indexed",
 			           type ? type : "(none)");
 		return -1;
 	}

@@ -29,8 +29,8 @@ static int is_id(const char *s, size_t n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '.'))
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
 			return 0;
 	}
 	return 1;
@@ -67,7 +67,8 @@ static const char *contained_type(search__index_ctx *c, const char *id)
 	size_t i;
 	const json_t *res;
 
-	json_array_foreach (json_object_get(c->resource, "contained"), i, res) {
+	json_array_foreach(json_object_get(c->resource, "contained"), i, res)
+	{
 		const char *rid = json_string_value(json_object_get(res, "id"));
 		if (rid && strcmp(rid, id) == 0)
 			return json_string_value(json_object_get(res, "resourceType"));

@@ -46,7 +46,7 @@ static void put_xhtml_text(buf *b, const char *s)
 	static const struct {
 		const char *name;
 		const char *text;
-	} entities[] = {{"amp;", "&"}, {"lt;", "<"},   {"gt;", ">"},
+	} entities[] = {{"amp;", "&"},   {"lt;", "<"},   {"gt;", ">"},
 	                {"quot;", "\""}, {"apos;", "'"}, {"nbsp;", " "}};
 
 	while (*s) {
@@ -98,14 +98,16 @@ static void put_strings(buf *b, const json_t *v, const char *key, int depth)
 	} else if (json_is_object(v)) {
 		const char *k;
 		const json_t *m;
-		json_object_foreach ((json_t *)v, k, m) {
+		json_object_foreach((json_t *)v, k, m)
+		{
 			if (strcmp(k, "resourceType") != 0)
 				put_strings(b, m, k, depth + 1);
 		}
 	} else if (json_is_array(v)) {
 		size_t i;
 		const json_t *e;
-		json_array_foreach (v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			put_strings(b, e, key, depth + 1);
 		}
 	}
@@ -120,7 +122,8 @@ void search__index_text(search__index_ctx *c, const search__param *p)
 		return;
 	buf_init(&b, MAX_TEXT + 64 * 1024);
 	if (text) {
-		const char *div = json_string_value(json_object_get(json_object_get(c->resource, "text"), "div"));
+		const char *div = json_string_value(
+		        json_object_get(json_object_get(c->resource, "text"), "div"));
 		if (div)
 			put_xhtml_text(&b, div);
 	} else {
@@ -128,7 +131,8 @@ void search__index_text(search__index_ctx *c, const search__param *p)
 	}
 	if (b.len) {
 		if (b.len > MAX_TEXT)
-			b.data[MAX_TEXT] = '\0'; /* may cut a UTF-8 sequence; normalising drops it */
+			b.data[MAX_TEXT] =
+			        '\0'; /* may cut a UTF-8 sequence; normalising drops it */
 		const char *norm = search_normalize(c->a, b.data);
 		if (*norm) {
 			c->pid = p->pid;

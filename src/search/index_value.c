@@ -106,7 +106,8 @@ int search__index_date(const char *s, int64_t *lo, int64_t *hi)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int oh, om;
-		if (digits(p + 1, 2, &oh) || oh > 14 || p[3] != ':' || digits(p + 4, 2, &om) || om > 59)
+		if (digits(p + 1, 2, &oh) || oh > 14 || p[3] != ':' || digits(p + 4, 2, &om) ||
+		    om > 59)
 			return -1;
 		off = (int64_t)(oh * 60 + om) * 60 * US_PER_SEC * (*p == '-' ? -1 : 1);
 		p += 6;

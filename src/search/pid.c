@@ -159,7 +159,8 @@ static void share_identical(search__type *t)
 {
 	for (size_t j = 0; j < t->count && j < 255; j++) {
 		search__param *p = &t->params[j];
-		if (!p->expr || p->sp->type == MODEL_SP_COMPOSITE || p->sp->type == MODEL_SP_SPECIAL)
+		if (!p->expr || p->sp->type == MODEL_SP_COMPOSITE ||
+		    p->sp->type == MODEL_SP_SPECIAL)
 			continue;
 		for (size_t k = 0; k < j; k++) {
 			search__param *q = &t->params[k];
@@ -194,7 +195,8 @@ static void init_table(void)
 		t->params = base_calloc(t->count ? t->count : 1, sizeof *t->params);
 		for (size_t j = 0; j < t->count && j < 255; j++)
 			if (init_param(t, j, sps[j], &d))
-				init_rc = -1; /* a generated expression that does not compile: a bug */
+				init_rc = -1; /* a generated expression that does not compile: a bug
+				               */
 		share_identical(t);
 	}
 	arena_free(a);

@@ -13,6 +13,7 @@
  */
 #include "search_int.h"
 
+// clang-format off
 /* Value indexes both engines need: equality and prefix ranges lead with pid
  * (every condition binds it). */
 #define VALUE_INDEXES                                                                              \
@@ -75,6 +76,8 @@ static const char sqlite_sql[] =
 static const char postgres_sql[] =
 	TABLES("BIGINT NOT NULL", "DOUBLE PRECISION NOT NULL", "TEXT COLLATE \"C\" NOT NULL",
 	       NO_KEY, "") VALUE_INDEXES PG_RID_INDEXES;
+
+// clang-format on
 
 const char *search_schema_sql(search_dialect dialect)
 {

@@ -54,7 +54,7 @@ typedef enum search_row_kind {
 	SEARCH_ROW_QUANTITY,
 	SEARCH_ROW_REFERENCE,
 	SEARCH_ROW_URI,
-	SEARCH_ROW_TEXT      /* _text/_content full text: s[0] the normalised text (sp_text) */
+	SEARCH_ROW_TEXT /* _text/_content full text: s[0] the normalised text (sp_text) */
 } search_row_kind;
 
 /* One index row. Which fields are used depends on kind (see the table
@@ -62,16 +62,16 @@ typedef enum search_row_kind {
 typedef struct search_row {
 	search_row_kind kind;
 	uint32_t pid;
-	uint32_t grp;        /* composite: the ordinal of the element the components came from; else 0 */
-	const char *s[5];    /* string: norm, exact | token: system, code, text |
-	                      * reference: ttype, tid, url, isystem, ivalue | uri: uri |
-	                      * quantity: system, code, ccode */
-	double d[4];         /* number: value, lo, hi | quantity: value, lo, hi, cvalue */
-	int64_t lo, hi;      /* date */
+	uint32_t grp; /* composite: the ordinal of the element the components came from; else 0 */
+	const char *s[5]; /* string: norm, exact | token: system, code, text |
+	                   * reference: ttype, tid, url, isystem, ivalue | uri: uri |
+	                   * quantity: system, code, ccode */
+	double d[4];      /* number: value, lo, hi | quantity: value, lo, hi, cvalue */
+	int64_t lo, hi;   /* date */
 } search_row;
 
 typedef struct search_rows {
-	search_row *items;   /* arena-owned */
+	search_row *items; /* arena-owned */
 	size_t count, cap;
 	const char **patients; /* ids of the Patients whose compartment holds the resource */
 	size_t npatients, patients_cap;
@@ -99,9 +99,16 @@ char *search_normalize(arena *a, const char *s);
 
 typedef struct search_query search_query; /* parsed; arena-owned */
 
-typedef enum search_total { SEARCH_TOTAL_NONE, SEARCH_TOTAL_ESTIMATE, SEARCH_TOTAL_ACCURATE } search_total;
+typedef enum search_total {
+	SEARCH_TOTAL_NONE,
+	SEARCH_TOTAL_ESTIMATE,
+	SEARCH_TOTAL_ACCURATE
+} search_total;
 typedef enum search_summary {
-	SEARCH_SUMMARY_FALSE, SEARCH_SUMMARY_TRUE, SEARCH_SUMMARY_TEXT, SEARCH_SUMMARY_DATA,
+	SEARCH_SUMMARY_FALSE,
+	SEARCH_SUMMARY_TRUE,
+	SEARCH_SUMMARY_TEXT,
+	SEARCH_SUMMARY_DATA,
 	SEARCH_SUMMARY_COUNT
 } search_summary;
 
@@ -128,7 +135,7 @@ int search_parse(arena *a, const char *type, const char *const *keys, const char
 void search_query_in_patient_compartment(search_query *q, const char *patient_id);
 
 /* Result shaping, as parsed. */
-size_t search_query_count(const search_query *q);          /* _count (default 20, max 1000) */
+size_t search_query_count(const search_query *q); /* _count (default 20, max 1000) */
 search_total search_query_total(const search_query *q);
 search_summary search_query_summary(const search_query *q);
 const char *const *search_query_elements(const search_query *q); /* NULL-terminated or NULL */
@@ -141,7 +148,11 @@ const char *search_query_canonical(const search_query *q);
  * placeholders (the PostgreSQL engine renumbers them), and the binds. */
 typedef enum search_dialect { SEARCH_SQLITE, SEARCH_POSTGRES } search_dialect;
 
-typedef enum search_bind_kind { SEARCH_BIND_TEXT, SEARCH_BIND_INT, SEARCH_BIND_REAL } search_bind_kind;
+typedef enum search_bind_kind {
+	SEARCH_BIND_TEXT,
+	SEARCH_BIND_INT,
+	SEARCH_BIND_REAL
+} search_bind_kind;
 typedef struct search_bind {
 	search_bind_kind kind;
 	const char *text;
@@ -150,9 +161,9 @@ typedef struct search_bind {
 } search_bind;
 
 typedef struct search_sql {
-	const char *where;     /* e.g. "r.type = ? AND r.deleted = 0 AND r.rid IN (SELECT ...)" */
-	const char *order_by;  /* e.g. "r.rid" or a sort-key expression list ending in r.rid */
-	search_bind *binds;    /* for `where` then `order_by`, in order */
+	const char *where;    /* e.g. "r.type = ? AND r.deleted = 0 AND r.rid IN (SELECT ...)" */
+	const char *order_by; /* e.g. "r.rid" or a sort-key expression list ending in r.rid */
+	search_bind *binds;   /* for `where` then `order_by`, in order */
 	size_t nbinds;
 } search_sql;
 

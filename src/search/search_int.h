@@ -206,7 +206,7 @@ int search__date_range(const char *s, int64_t *lo, int64_t *hi);
  *  - no rows: _id, _lastUpdated (r.id / r.last_updated), _query.
  */
 
-#define SEARCH_UCUM "http://unitsofmeasure.org"
+#define SEARCH_UCUM    "http://unitsofmeasure.org"
 #define SEARCH_ISO4217 "urn:iso:std:iso:4217"
 /* The string item that ends each composite item's component results. */
 #define SEARCH__GROUP_MARK "bron:group-end"
@@ -216,21 +216,21 @@ struct fp_item;
 
 /* One search parameter as it applies to one resource type. */
 typedef struct search__param {
-	const model_search_param *sp;        /* the model's definition */
-	uint32_t pid;                        /* search_pid(type, sp->code) */
-	struct fp_expr *expr;                /* cut to this type's branches; NULL: none */
-	const model_search_param **comp_sp;  /* composite: component definitions */
-	struct fp_expr **comp_expr;          /* composite: component k over all items, each
-	                                      * item's results followed by SEARCH__GROUP_MARK */
-	int in_compartment;                  /* puts the type in the Patient compartment */
-	int shared;                          /* same kind and expression as an earlier parameter:
-	                                      * uses its pid and rows (expr is NULL) */
+	const model_search_param *sp;       /* the model's definition */
+	uint32_t pid;                       /* search_pid(type, sp->code) */
+	struct fp_expr *expr;               /* cut to this type's branches; NULL: none */
+	const model_search_param **comp_sp; /* composite: component definitions */
+	struct fp_expr **comp_expr;         /* composite: component k over all items, each
+	                                     * item's results followed by SEARCH__GROUP_MARK */
+	int in_compartment;                 /* puts the type in the Patient compartment */
+	int shared;                         /* same kind and expression as an earlier parameter:
+	                                     * uses its pid and rows (expr is NULL) */
 } search__param;
 
 typedef struct search__type {
-	const char *name;        /* resource type */
-	uint32_t index;          /* position in model_resource_at */
-	search__param *params;   /* in model_search_params_for order */
+	const char *name;      /* resource type */
+	uint32_t index;        /* position in model_resource_at */
+	search__param *params; /* in model_search_params_for order */
 	size_t count;
 } search__type;
 
@@ -258,14 +258,14 @@ const char *search__index_number_text(const json_t *v, char *out, size_t outlen)
 
 /* The state of one search_index() call, shared by index*.c. */
 typedef struct search__index_ctx {
-	arena *a;                 /* the caller's: rows and their strings */
-	arena *scratch;           /* evaluations; reset after each parameter */
+	arena *a;       /* the caller's: rows and their strings */
+	arena *scratch; /* evaluations; reset after each parameter */
 	const json_t *resource;
 	const char *type, *id;
 	search_rows *out;
-	diag_list *d;             /* warnings, may be NULL */
-	uint32_t pid, grp;        /* of the rows being added */
-	const char *base;         /* this server's base URL: references under it are local */
+	diag_list *d;      /* warnings, may be NULL */
+	uint32_t pid, grp; /* of the rows being added */
+	const char *base;  /* this server's base URL: references under it are local */
 	size_t base_len;
 } search__index_ctx;
 

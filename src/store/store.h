@@ -20,21 +20,21 @@ typedef struct store store;
 /* Status codes of store calls. */
 enum {
 	STORE_OK = 0,
-	STORE_NOT_FOUND,  /* no such resource or version */
-	STORE_GONE,       /* the current version is a deletion */
-	STORE_CONFLICT,   /* If-Match precondition failed */
-	STORE_EXISTS,     /* create of an id that exists */
-	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
-	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
-	STORE_MULTIPLE,   /* a condition matched more than one resource */
-	STORE_DUPLICATE,  /* one request touched the same resource twice */
-	STORE_ERROR       /* I/O or database failure */
+	STORE_NOT_FOUND, /* no such resource or version */
+	STORE_GONE,      /* the current version is a deletion */
+	STORE_CONFLICT,  /* If-Match precondition failed */
+	STORE_EXISTS,    /* create of an id that exists */
+	STORE_INVALID,   /* the op's build callback refused (its diag says why) */
+	STORE_MATCHED,   /* conditional create: one resource matched, nothing written */
+	STORE_MULTIPLE,  /* a condition matched more than one resource */
+	STORE_DUPLICATE, /* one request touched the same resource twice */
+	STORE_ERROR      /* I/O or database failure */
 };
 
 typedef struct store_options {
-	const char *dir;      /* data directory (created if missing) */
-	int sync_full;        /* 1: fsync every group commit (default); 0: leave to the OS */
-	size_t max_group;     /* most write requests per group commit (0: 256) */
+	const char *dir;  /* data directory (created if missing) */
+	int sync_full;    /* 1: fsync every group commit (default); 0: leave to the OS */
+	size_t max_group; /* most write requests per group commit (0: 256) */
 } store_options;
 
 /* Open (creating if needed) the store in opts->dir. On failure returns
@@ -51,10 +51,10 @@ typedef struct store_version {
 	int64_t version;
 	int64_t last_updated; /* microseconds since the epoch */
 	int deleted;          /* a deletion marker: no body */
-	const char *body;     /* canonical JSON, NOT NUL-terminated is not assumed: body[len] == 0 */
+	const char *body; /* canonical JSON, NOT NUL-terminated is not assumed: body[len] == 0 */
 	size_t body_len;
-	int64_t seq;          /* global write order, for history paging */
-	int64_t rid;          /* the resource's row id (search results and includes) */
+	int64_t seq; /* global write order, for history paging */
+	int64_t rid; /* the resource's row id (search results and includes) */
 } store_version;
 
 /* Read the current version (version == 0) or a given version of type/id.
@@ -66,13 +66,13 @@ int store_read(store *s, arena *a, const char *type, const char *id, int64_t ver
 
 /* History query: type and id narrow it (NULL for all). */
 typedef struct store_history_query {
-	const char *type;  /* NULL: system level */
-	const char *id;    /* NULL: type or system level */
-	int64_t since;     /* only versions with last_updated >= since (0: no bound) */
-	int64_t at_start;  /* _at: versions current at some time in [at_start, at_end] */
-	int64_t at_end;    /* 0: no _at */
-	int64_t before_seq;/* paging cursor: only seq < before_seq (0: from the newest) */
-	size_t count;      /* page size */
+	const char *type;   /* NULL: system level */
+	const char *id;     /* NULL: type or system level */
+	int64_t since;      /* only versions with last_updated >= since (0: no bound) */
+	int64_t at_start;   /* _at: versions current at some time in [at_start, at_end] */
+	int64_t at_end;     /* 0: no _at */
+	int64_t before_seq; /* paging cursor: only seq < before_seq (0: from the newest) */
+	size_t count;       /* page size */
 } store_history_query;
 
 /* Newest first. *items is arena-allocated; *more is 1 if another page exists. */
@@ -101,8 +101,8 @@ struct store_op {
 	store_op_kind kind;
 	const char *type;
 	const char *id;
-	int64_t if_match;      /* >0: the current version must be this one (STORE_CONFLICT) */
-	store_build_fn build;  /* create/update: fill body/body_len */
+	int64_t if_match;     /* >0: the current version must be this one (STORE_CONFLICT) */
+	store_build_fn build; /* create/update: fill body/body_len */
 	void *build_ctx;
 	const search_rows *index; /* create/update: the new version's index rows (may be NULL) */
 	/* Conditional create/update/delete: a search on `type`, evaluated inside
@@ -111,19 +111,19 @@ struct store_op {
 	 * match -> the op applies to it (id is replaced); more -> STORE_MULTIPLE;
 	 * none -> create: write; update: create with the given id; delete: no-op. */
 	const search_sql *condition;
-	arena *arena;          /* where the store allocates strings it returns (a matched id) */
-	int matches;           /* out: 0, 1, or 2 for "more than one" */
-	int condition_done;    /* the store evaluated the condition already (internal) */
-	int unique;            /* STORE_DUPLICATE if an earlier op of the request wrote the same
-	                        * resource (a transaction touches each resource once) */
+	arena *arena;       /* where the store allocates strings it returns (a matched id) */
+	int matches;        /* out: 0, 1, or 2 for "more than one" */
+	int condition_done; /* the store evaluated the condition already (internal) */
+	int unique;         /* STORE_DUPLICATE if an earlier op of the request wrote the same
+	                     * resource (a transaction touches each resource once) */
 	/* out (set by the store before build is called, then by build) */
-	int64_t version;       /* the new version (for delete: the marker's version, 0 if none) */
+	int64_t version; /* the new version (for delete: the marker's version, 0 if none) */
 	int64_t last_updated;
-	int64_t prev_version;  /* version before this op (0: none) */
-	int prev_deleted;      /* the previous version was a deletion */
-	const char *body;      /* build sets these: canonical bytes, owned by the requester */
+	int64_t prev_version; /* version before this op (0: none) */
+	int prev_deleted;     /* the previous version was a deletion */
+	const char *body;     /* build sets these: canonical bytes, owned by the requester */
 	size_t body_len;
-	int status;            /* STORE_* of this op */
+	int status; /* STORE_* of this op */
 };
 
 /* Called on the writer thread when the request's ops are durable (or failed). */

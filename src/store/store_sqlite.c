@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define INDEX_KINDS 8  /* search_row_kind values */
+#define INDEX_KINDS  8 /* search_row_kind values */
 #define INDEX_TABLES 9 /* sp_* tables including sp_compartment */
 
 typedef struct write_req {
@@ -36,66 +36,68 @@ typedef struct reader {
 } reader;
 
 struct store {
-	uint64_t serial;          /* tells thread-local readers which store they belong to */
-	char *path;               /* database file */
-	sqlite3 *wdb;             /* writer connection, owned by the writer thread */
+	uint64_t serial; /* tells thread-local readers which store they belong to */
+	char *path;      /* database file */
+	sqlite3 *wdb;    /* writer connection, owned by the writer thread */
 	sqlite3_stmt *w_get, *w_insert_version, *w_insert_current, *w_update_current;
-	sqlite3_stmt *w_index[INDEX_KINDS];         /* inserts per search_row_kind */
-	sqlite3_stmt *w_unindex[INDEX_TABLES];      /* deletes of a resource's rows */
+	sqlite3_stmt *w_index[INDEX_KINDS];    /* inserts per search_row_kind */
+	sqlite3_stmt *w_unindex[INDEX_TABLES]; /* deletes of a resource's rows */
 	sqlite3_stmt *w_compartment;
 	sqlite3_stmt *w_savepoint, *w_release, *w_rollback_to; /* per request of a group */
 	pthread_t writer;
-	pthread_mutex_t mu;       /* guards queue, stopping, readers */
+	pthread_mutex_t mu; /* guards queue, stopping, readers */
 	pthread_cond_t cv;
 	write_req *head, *tail;
 	int stopping;
 	size_t max_group;
-	reader *readers;          /* every reader connection, closed by store_close */
+	reader *readers; /* every reader connection, closed by store_close */
 };
 
 static atomic_uint_fast64_t next_serial = 1;
 
 /* The store's own tables; the search index tables come from search_schema_sql(). */
 static const char *schema_sql =
-	"CREATE TABLE IF NOT EXISTS resource_version("
-	"  seq INTEGER PRIMARY KEY,"           /* global write order */
-	"  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
-	"  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, version);"
-	"CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(type, seq);"
-	"CREATE TABLE IF NOT EXISTS resource("
-	"  rid INTEGER PRIMARY KEY,"           /* the key of every index row */
-	"  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
-	"  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	"  UNIQUE(type, id));"
-	"CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
-	"CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
-	"CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-	"INSERT INTO bron_schema SELECT 5 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+        "CREATE TABLE IF NOT EXISTS resource_version("
+        "  seq INTEGER PRIMARY KEY," /* global write order */
+        "  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+        "  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB);"
+        "CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(type, id, "
+        "version);"
+        "CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(type, seq);"
+        "CREATE TABLE IF NOT EXISTS resource("
+        "  rid INTEGER PRIMARY KEY," /* the key of every index row */
+        "  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+        "  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        "  UNIQUE(type, id));"
+        "CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
+        "CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
+        "CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
+        "INSERT INTO bron_schema SELECT 5 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
 
 #define SCHEMA_VERSION 5
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
-	"INSERT OR IGNORE INTO sp_string(pid,rid,grp,norm,exact) VALUES(?1,?2,?3,?4,?5)",
-	"INSERT OR IGNORE INTO sp_token(pid,rid,grp,system,code,text) VALUES(?1,?2,?3,?4,?5,?6)",
-	"INSERT OR IGNORE INTO sp_date(pid,rid,grp,lo,hi) VALUES(?1,?2,?3,?4,?5)",
-	"INSERT OR IGNORE INTO sp_number(pid,rid,grp,value,lo,hi) VALUES(?1,?2,?3,?4,?5,?6)",
-	"INSERT OR IGNORE INTO sp_quantity(pid,rid,grp,value,lo,hi,system,code,cvalue,ccode) "
-	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-	"INSERT OR IGNORE INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
-	"VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-	"INSERT OR IGNORE INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
-	"INSERT OR IGNORE INTO sp_text(pid,rid,norm) VALUES(?1,?2,?4)",
+        "INSERT OR IGNORE INTO sp_string(pid,rid,grp,norm,exact) VALUES(?1,?2,?3,?4,?5)",
+        "INSERT OR IGNORE INTO sp_token(pid,rid,grp,system,code,text) VALUES(?1,?2,?3,?4,?5,?6)",
+        "INSERT OR IGNORE INTO sp_date(pid,rid,grp,lo,hi) VALUES(?1,?2,?3,?4,?5)",
+        "INSERT OR IGNORE INTO sp_number(pid,rid,grp,value,lo,hi) VALUES(?1,?2,?3,?4,?5,?6)",
+        "INSERT OR IGNORE INTO sp_quantity(pid,rid,grp,value,lo,hi,system,code,cvalue,ccode) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        "INSERT OR IGNORE INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+        "INSERT OR IGNORE INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
+        "INSERT OR IGNORE INTO sp_text(pid,rid,norm) VALUES(?1,?2,?4)",
 };
-_Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS, "one per row kind");
+_Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS,
+               "one per row kind");
 
 static const char *const index_delete_sql[] = {
-	"DELETE FROM sp_string WHERE rid=?1",    "DELETE FROM sp_token WHERE rid=?1",
-	"DELETE FROM sp_date WHERE rid=?1",      "DELETE FROM sp_number WHERE rid=?1",
-	"DELETE FROM sp_quantity WHERE rid=?1",  "DELETE FROM sp_reference WHERE rid=?1",
-	"DELETE FROM sp_uri WHERE rid=?1",       "DELETE FROM sp_text WHERE rid=?1",
-	"DELETE FROM sp_compartment WHERE rid=?1",
+        "DELETE FROM sp_string WHERE rid=?1",      "DELETE FROM sp_token WHERE rid=?1",
+        "DELETE FROM sp_date WHERE rid=?1",        "DELETE FROM sp_number WHERE rid=?1",
+        "DELETE FROM sp_quantity WHERE rid=?1",    "DELETE FROM sp_reference WHERE rid=?1",
+        "DELETE FROM sp_uri WHERE rid=?1",         "DELETE FROM sp_text WHERE rid=?1",
+        "DELETE FROM sp_compartment WHERE rid=?1",
 };
 _Static_assert(sizeof index_delete_sql / sizeof *index_delete_sql == INDEX_TABLES, "one per table");
 
@@ -109,7 +111,8 @@ static char *errdup(sqlite3 *db, const char *what)
 
 static int open_conn(const char *path, int readonly, sqlite3 **out)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
+	int flags =
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
 	int rc = sqlite3_open_v2(path, out, flags, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -131,24 +134,35 @@ static int check_schema_version(sqlite3 *db, char **err)
 	if (version == SCHEMA_VERSION)
 		return 0;
 	*err = base_malloc(200);
-	snprintf(*err, 200, "the store has schema version %d; this bron knows version %d only", version,
-	         SCHEMA_VERSION);
+	snprintf(*err, 200, "the store has schema version %d; this bron knows version %d only",
+	         version, SCHEMA_VERSION);
 	return -1;
 }
 
 static int prepare_writer(store *s)
 {
 	sqlite3 *db = s->wdb;
-	if (sqlite3_prepare_v2(db, "SELECT version, deleted, last_updated, rid FROM resource "
-	                           "WHERE type=?1 AND id=?2", -1, &s->w_get, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
-	                           "VALUES(?1,?2,?3,?4,?5,?6)", -1, &s->w_insert_version, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT INTO resource(type,id,version,deleted,last_updated,seq) "
-	                           "VALUES(?1,?2,?3,?4,?5,?6)", -1, &s->w_insert_current, NULL) ||
-	    sqlite3_prepare_v2(db, "UPDATE resource SET version=?2, deleted=?3, last_updated=?4, seq=?5 "
-	                           "WHERE rid=?1", -1, &s->w_update_current, NULL) ||
-	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO sp_compartment(rid,patient) VALUES(?1,?2)", -1,
-	                       &s->w_compartment, NULL) ||
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT version, deleted, last_updated, rid FROM resource "
+	                       "WHERE type=?1 AND id=?2",
+	                       -1, &s->w_get, NULL) ||
+	    sqlite3_prepare_v2(
+	            db,
+	            "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
+	            "VALUES(?1,?2,?3,?4,?5,?6)",
+	            -1, &s->w_insert_version, NULL) ||
+	    sqlite3_prepare_v2(db,
+	                       "INSERT INTO resource(type,id,version,deleted,last_updated,seq) "
+	                       "VALUES(?1,?2,?3,?4,?5,?6)",
+	                       -1, &s->w_insert_current, NULL) ||
+	    sqlite3_prepare_v2(
+	            db,
+	            "UPDATE resource SET version=?2, deleted=?3, last_updated=?4, seq=?5 "
+	            "WHERE rid=?1",
+	            -1, &s->w_update_current, NULL) ||
+	    sqlite3_prepare_v2(db,
+	                       "INSERT OR IGNORE INTO sp_compartment(rid,patient) VALUES(?1,?2)",
+	                       -1, &s->w_compartment, NULL) ||
 	    sqlite3_prepare_v2(db, "SAVEPOINT req", -1, &s->w_savepoint, NULL) ||
 	    sqlite3_prepare_v2(db, "RELEASE req", -1, &s->w_release, NULL) ||
 	    sqlite3_prepare_v2(db, "ROLLBACK TO req", -1, &s->w_rollback_to, NULL))
@@ -194,7 +208,8 @@ int store_open(const store_options *opts, store **out, char **err)
 	if (mkdir(opts->dir, 0700) != 0 && errno != EEXIST) {
 		size_t n = strlen(opts->dir) + 128;
 		*err = base_malloc(n);
-		snprintf(*err, n, "cannot create data directory %s: %s", opts->dir, strerror(errno));
+		snprintf(*err, n, "cannot create data directory %s: %s", opts->dir,
+		         strerror(errno));
 		return STORE_ERROR;
 	}
 	store *s = base_calloc(1, sizeof *s);
@@ -212,8 +227,10 @@ int store_open(const store_options *opts, store **out, char **err)
 	 * on another thread never catches up with a busy writer, and the WAL
 	 * only restarts after a complete one */
 	const char *pragmas = opts->sync_full == 0
-		? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"
-		: "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;";
+	                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	                                "PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"
+	                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA "
+	                                "cache_size=-4096; PRAGMA temp_store=MEMORY;";
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, search_schema_sql(SEARCH_SQLITE), NULL, NULL, &msg) != SQLITE_OK) {
@@ -284,14 +301,17 @@ static reader *get_reader(store *s)
 		return tl_reader.r;
 	reader *r = base_calloc(1, sizeof *r);
 	if (open_conn(s->path, 1, &r->db) != SQLITE_OK ||
-	    sqlite3_prepare_v2(r->db,
-	                       "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM resource r "
-	                       "JOIN resource_version v ON v.seq = r.seq WHERE r.type=?1 AND r.id=?2",
-	                       -1, &r->read_current, NULL) ||
-	    sqlite3_prepare_v2(r->db,
-	                       "SELECT version, deleted, last_updated, body, seq FROM resource_version "
-	                       "WHERE type=?1 AND id=?2 AND version=?3",
-	                       -1, &r->read_version, NULL)) {
+	    sqlite3_prepare_v2(
+	            r->db,
+	            "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM "
+	            "resource r "
+	            "JOIN resource_version v ON v.seq = r.seq WHERE r.type=?1 AND r.id=?2",
+	            -1, &r->read_current, NULL) ||
+	    sqlite3_prepare_v2(
+	            r->db,
+	            "SELECT version, deleted, last_updated, body, seq FROM resource_version "
+	            "WHERE type=?1 AND id=?2 AND version=?3",
+	            -1, &r->read_version, NULL)) {
 		fprintf(stderr, "bron: cannot open a reader on %s: %s\n", s->path,
 		        r->db ? sqlite3_errmsg(r->db) : "out of memory");
 		sqlite3_finalize(r->read_current);
@@ -358,7 +378,8 @@ int store_history(store *s, arena *a, const store_history_query *q, store_versio
 		return STORE_ERROR;
 	char sql[768];
 	int len = snprintf(sql, sizeof sql,
-	                   "SELECT type, id, version, deleted, last_updated, body, seq FROM resource_version v "
+	                   "SELECT type, id, version, deleted, last_updated, body, seq FROM "
+	                   "resource_version v "
 	                   "WHERE 1");
 	if (q->type)
 		len += snprintf(sql + len, sizeof sql - len, " AND type=?1");
@@ -369,10 +390,11 @@ int store_history(store *s, arena *a, const store_history_query *q, store_versio
 	if (q->before_seq)
 		len += snprintf(sql + len, sizeof sql - len, " AND seq<?4");
 	if (q->at_end)
-		len += snprintf(sql + len, sizeof sql - len,
-		                " AND last_updated<=?6 AND NOT EXISTS (SELECT 1 FROM resource_version w "
-		                "WHERE w.type=v.type AND w.id=v.id AND w.version>v.version AND "
-		                "w.last_updated<=?5)");
+		len += snprintf(
+		        sql + len, sizeof sql - len,
+		        " AND last_updated<=?6 AND NOT EXISTS (SELECT 1 FROM resource_version w "
+		        "WHERE w.type=v.type AND w.id=v.id AND w.version>v.version AND "
+		        "w.last_updated<=?5)");
 	snprintf(sql + len, sizeof sql - len, " ORDER BY seq DESC LIMIT ?7");
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -441,14 +463,16 @@ int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t o
 	reader *r = get_reader(s);
 	if (!r)
 		return STORE_ERROR;
-	char *sql = arena_printf(a,
-	                         "SELECT r.rid, r.type, r.id, r.version, r.last_updated, v.body, r.seq "
-	                         "FROM resource r JOIN resource_version v ON v.seq = r.seq "
-	                         "WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
-	                         q->where, q->order_by && *q->order_by ? q->order_by : "r.rid");
+	char *sql =
+	        arena_printf(a,
+	                     "SELECT r.rid, r.type, r.id, r.version, r.last_updated, v.body, r.seq "
+	                     "FROM resource r JOIN resource_version v ON v.seq = r.seq "
+	                     "WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+	                     q->where, q->order_by && *q->order_by ? q->order_by : "r.rid");
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "bron: search query failed to compile: %s\n", sqlite3_errmsg(r->db));
+		fprintf(stderr, "bron: search query failed to compile: %s\n",
+		        sqlite3_errmsg(r->db));
 		return STORE_ERROR;
 	}
 	int status = STORE_OK;
@@ -612,9 +636,7 @@ static int insert_row(store *s, int64_t rid, const search_row *row)
 			bind_text(st, 4 + i, row->s[i]);
 		break;
 	case SEARCH_ROW_URI:
-	case SEARCH_ROW_TEXT:
-		bind_text(st, 4, row->s[0]);
-		break;
+	case SEARCH_ROW_TEXT: bind_text(st, 4, row->s[0]); break;
 	}
 	return step_done(st);
 }

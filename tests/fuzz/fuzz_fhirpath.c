@@ -12,16 +12,20 @@
 #include "fhirpath/fhirpath.h"
 
 static const char PATIENT[] =
-	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
-	"\"name\":[{\"use\":\"official\",\"family\":\"Chalmers\",\"given\":[\"Peter\",\"James\"]},"
-	"{\"given\":[\"Jim\"],\"_given\":[{\"extension\":[{\"url\":\"u\",\"valueString\":\"x\"}]}]}],"
-	"\"birthDate\":\"1974-12-25\",\"_birthDate\":{\"extension\":[{\"url\":\"http://hl7.org/fhir/"
-	"StructureDefinition/patient-birthTime\",\"valueDateTime\":\"1974-12-25T14:35:45-05:00\"}]},"
-	"\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o1\",\"name\":\"Org\"}],"
-	"\"managingOrganization\":{\"reference\":\"#o1\"},"
-	"\"generalPractitioner\":[{\"reference\":\"Practitioner/12\"}],"
-	"\"extension\":[{\"url\":\"e\",\"valueQuantity\":{\"value\":4.5,\"unit\":\"kg\",\"code\":\"kg\","
-	"\"system\":\"http://unitsofmeasure.org\"}}]}";
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
+        "\"name\":[{\"use\":\"official\",\"family\":\"Chalmers\",\"given\":[\"Peter\",\"James\"]},"
+        "{\"given\":[\"Jim\"],\"_given\":[{\"extension\":[{\"url\":\"u\",\"valueString\":\"x\"}]}]}"
+        "],"
+        "\"birthDate\":\"1974-12-25\",\"_birthDate\":{\"extension\":[{\"url\":\"http://hl7.org/"
+        "fhir/"
+        "StructureDefinition/"
+        "patient-birthTime\",\"valueDateTime\":\"1974-12-25T14:35:45-05:00\"}]},"
+        "\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o1\",\"name\":\"Org\"}],"
+        "\"managingOrganization\":{\"reference\":\"#o1\"},"
+        "\"generalPractitioner\":[{\"reference\":\"Practitioner/12\"}],"
+        "\"extension\":[{\"url\":\"e\",\"valueQuantity\":{\"value\":4.5,\"unit\":\"kg\",\"code\":"
+        "\"kg\","
+        "\"system\":\"http://unitsofmeasure.org\"}}]}";
 
 static void trace(void *ctx, const char *name, const fp_collection *c)
 {
@@ -50,7 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	diag_init(&d, a);
 	fp_expr *e = NULL;
 	if (fp_compile(src, &e, &d) == 0) {
-		fp_env env = {.trace = trace, .max_items = 20000, .max_depth = 100,
+		fp_env env = {.trace = trace,
+		              .max_items = 20000,
+		              .max_depth = 100,
 		              .max_bytes = 32 << 20};
 		fp_collection out;
 		if (fp_eval(e, res ? res : patient, &env, a, &out, &d) == 0) {

@@ -109,7 +109,8 @@ int main(int argc, char **argv)
 	double t0 = now_s();
 	for (int round = 0; round < rounds; round++) {
 		for (size_t i = 0; i < nres; i++) {
-			const char *type = json_string_value(json_object_get(res[i], "resourceType"));
+			const char *type =
+			        json_string_value(json_object_get(res[i], "resourceType"));
 			const model_search_param *const *sps;
 			size_t n = type ? model_search_params_for(type, &sps) : 0;
 			for (size_t k = 0; k < n; k++) {
@@ -122,7 +123,8 @@ int main(int argc, char **argv)
 				if (fp_eval(e, res[i], NULL, a, &out, &d)) {
 					errors++;
 					if (getenv("BENCH_VERBOSE") && d.count)
-						fprintf(stderr, "%s %s: %s\n", type, sps[k]->id, d.items[0].message);
+						fprintf(stderr, "%s %s: %s\n", type, sps[k]->id,
+						        d.items[0].message);
 				}
 				items += out.count;
 				evals++;

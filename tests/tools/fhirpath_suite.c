@@ -250,7 +250,8 @@ done:
 			describe(&r, a, stderr);
 			fprintf(stderr, "\n  expected%s [", tc->invalid ? " an error" : "");
 			for (int i = 0; i < tc->nouts; i++)
-				fprintf(stderr, "%s%s:%s", i ? ", " : "", tc->outs[i].type ? tc->outs[i].type : "?",
+				fprintf(stderr, "%s%s:%s", i ? ", " : "",
+				        tc->outs[i].type ? tc->outs[i].type : "?",
 				        tc->outs[i].text);
 			fprintf(stderr, "]\n");
 		}
@@ -301,14 +302,16 @@ static void dump_json(const tcase *cases, size_t n)
 		const tcase *tc = &cases[i];
 		json_t *outs = json_array();
 		for (int k = 0; k < tc->nouts; k++)
-			json_array_append_new(outs, json_pack("{s:o,s:s}", "type", opt_str(tc->outs[k].type),
-			                                      "value", tc->outs[k].text));
+			json_array_append_new(outs, json_pack("{s:o,s:s}", "type",
+			                                      opt_str(tc->outs[k].type), "value",
+			                                      tc->outs[k].text));
 		json_array_append_new(
-			arr, json_pack("{s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:b,s:b,s:o}", "name", tc->name, "group",
-			               opt_str(tc->group), "input", opt_str(tc->input), "expression",
-			               tc->expr ? tc->expr : "", "invalid", opt_str(tc->invalid), "mode",
-			               opt_str(tc->mode), "predicate", opt_str(tc->predicate), "unordered",
-			               tc->unordered, "skip", skipped(tc->name), "outputs", outs));
+		        arr, json_pack("{s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:b,s:b,s:o}", "name",
+		                       tc->name, "group", opt_str(tc->group), "input",
+		                       opt_str(tc->input), "expression", tc->expr ? tc->expr : "",
+		                       "invalid", opt_str(tc->invalid), "mode", opt_str(tc->mode),
+		                       "predicate", opt_str(tc->predicate), "unordered",
+		                       tc->unordered, "skip", skipped(tc->name), "outputs", outs));
 	}
 	json_dumpf(arr, stdout, JSON_INDENT(1));
 	json_decref(arr);
@@ -335,7 +338,8 @@ static int check_search_params(int verbose)
 			if (fp_compile(exprs[k], &e, &d)) {
 				bad++;
 				if (verbose)
-					fprintf(stderr, "search parameter %s: %s\n", sp->id, d.items[0].message);
+					fprintf(stderr, "search parameter %s: %s\n", sp->id,
+					        d.items[0].message);
 			}
 			fp_free(e);
 			arena_free(a);
@@ -364,7 +368,8 @@ int main(int argc, char **argv)
 			dir = argv[i];
 	}
 	if (!suite || !dir) {
-		fprintf(stderr, "usage: fhirpath_suite SUITE.xml INPUT_DIR [--skip FILE] [-v] [--only NAME] [--json]\n");
+		fprintf(stderr, "usage: fhirpath_suite SUITE.xml INPUT_DIR [--skip FILE] [-v] "
+		                "[--only NAME] [--json]\n");
 		return 2;
 	}
 	xmlDoc *doc = xmlReadFile(suite, NULL, XML_PARSE_NONET);

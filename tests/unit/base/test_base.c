@@ -364,7 +364,8 @@ static void test_parse_long(void **state)
 	assert_int_not_equal(base_parse_long("-", -10, 10, &v), 0);
 	assert_int_not_equal(base_parse_long("0x10", 0, 1000, &v), 0);
 	assert_int_not_equal(base_parse_long("9223372036854775808", 0, 0x7fffffffffffffffL, &v), 0);
-	assert_int_not_equal(base_parse_long("99999999999999999999999", 0, 0x7fffffffffffffffL, &v), 0);
+	assert_int_not_equal(base_parse_long("99999999999999999999999", 0, 0x7fffffffffffffffL, &v),
+	                     0);
 	/* the whole string: no surrounding whitespace */
 	assert_int_not_equal(base_parse_long("5 ", 0, 10, &v), 0);
 	assert_int_not_equal(base_parse_long(" 5", 0, 10, &v), 0);
@@ -427,7 +428,8 @@ static void test_parse_instant(void **state)
 	assert_int_equal(instant("2024-01-02T03:04:05+00:00"), instant("2024-01-02T03:04:05Z"));
 	assert_int_equal(instant("2024-01-02T03:04:05-00:00"), instant("2024-01-02T03:04:05Z"));
 	assert_int_equal(instant("2024-01-01T00:30:00+14:00"), instant("2023-12-31T10:30:00Z"));
-	assert_int_equal(instant("2024-01-02T03:04:05.250+02:00"), instant("2024-01-02T01:04:05.25Z"));
+	assert_int_equal(instant("2024-01-02T03:04:05.250+02:00"),
+	                 instant("2024-01-02T01:04:05.25Z"));
 	/* dates across the calendar */
 	assert_int_equal(instant("2000-02-29T00:00:00Z"), 951782400000000LL);
 	assert_int_equal(instant("2000-03-01T00:00:00Z") - instant("2000-02-28T00:00:00Z"),
@@ -450,48 +452,48 @@ static void test_parse_instant(void **state)
 static void test_parse_instant_invalid(void **state)
 {
 	static const char *bad[] = {
-		"",
-		"2024",
-		"2024-01",
-		"2024-1-02T00:00:00Z",
-		"24-01-02T00:00:00Z",
-		"2024/01/02T00:00:00Z",
-		"2024-13-01T00:00:00Z",
-		"2024-00-10T00:00:00Z",
-		"2024-01-00T00:00:00Z",
-		"2024-01-32T00:00:00Z",
-		"2023-02-29T00:00:00Z", /* not a leap year */
-		"1900-02-29T00:00:00Z", /* nor is 1900 */
-		"2024-02-30T00:00:00Z",
-		"2024-04-31T00:00:00Z",
-		"2024-06-31T00:00:00Z",
-		"2024-09-31T00:00:00Z",
-		"2024-11-31T00:00:00Z",
-		"2024-01-02T24:00:00Z",
-		"2024-01-02T23:60:00Z",
-		"2024-01-02T23:59:61Z",
-		"2024-01-02T3:04:05Z",
-		"2024-01-02T03:4:05Z",
-		"2024-01-02T03:04:5Z",
-		"2024-01-02T03:04:05.Z",
-		"2024-01-02T03:04:05.12a",
-		"2024-01-02T03:04:05ZZ",
-		"2024-01-02T03:04:05Z ",
-		" 2024-01-02T03:04:05Z",
-		"2024-01-02T03:04:05X",
-		"2024-01-02T03:04:05+1:00",
-		"2024-01-02T03:04:05+01",
-		"2024-01-02T03:04:05+0100",
-		"2024-01-02T03:04:05+01:00:00",
-		"2024-01-02T03:04:05+99:00",
-		"2024-01-02T03:04:05+15:00",
-		"2024-01-02T03:04:05+01:60",
-		"2024-01-02T",
-		"2024-01-02T03",
-		"2024-01-02T03:",
-		"2024-01-02X",
-		"2024-01-02 03:04:05Z",
-		"abcd-ef-ghT00:00:00Z",
+	        "",
+	        "2024",
+	        "2024-01",
+	        "2024-1-02T00:00:00Z",
+	        "24-01-02T00:00:00Z",
+	        "2024/01/02T00:00:00Z",
+	        "2024-13-01T00:00:00Z",
+	        "2024-00-10T00:00:00Z",
+	        "2024-01-00T00:00:00Z",
+	        "2024-01-32T00:00:00Z",
+	        "2023-02-29T00:00:00Z", /* not a leap year */
+	        "1900-02-29T00:00:00Z", /* nor is 1900 */
+	        "2024-02-30T00:00:00Z",
+	        "2024-04-31T00:00:00Z",
+	        "2024-06-31T00:00:00Z",
+	        "2024-09-31T00:00:00Z",
+	        "2024-11-31T00:00:00Z",
+	        "2024-01-02T24:00:00Z",
+	        "2024-01-02T23:60:00Z",
+	        "2024-01-02T23:59:61Z",
+	        "2024-01-02T3:04:05Z",
+	        "2024-01-02T03:4:05Z",
+	        "2024-01-02T03:04:5Z",
+	        "2024-01-02T03:04:05.Z",
+	        "2024-01-02T03:04:05.12a",
+	        "2024-01-02T03:04:05ZZ",
+	        "2024-01-02T03:04:05Z ",
+	        " 2024-01-02T03:04:05Z",
+	        "2024-01-02T03:04:05X",
+	        "2024-01-02T03:04:05+1:00",
+	        "2024-01-02T03:04:05+01",
+	        "2024-01-02T03:04:05+0100",
+	        "2024-01-02T03:04:05+01:00:00",
+	        "2024-01-02T03:04:05+99:00",
+	        "2024-01-02T03:04:05+15:00",
+	        "2024-01-02T03:04:05+01:60",
+	        "2024-01-02T",
+	        "2024-01-02T03",
+	        "2024-01-02T03:",
+	        "2024-01-02X",
+	        "2024-01-02 03:04:05Z",
+	        "abcd-ef-ghT00:00:00Z",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		int64_t us = 12345;
@@ -504,9 +506,17 @@ static void test_parse_instant_invalid(void **state)
 static void test_instant_round_trip(void **state)
 {
 	/* every millisecond-precision instant survives format -> parse */
-	int64_t samples[] = {0, 1000, -1000, 999000, 1700000000123000LL, 951782400000000LL,
-	                     951868799999000LL, -62135596800000000LL /* 0001-01-01 */,
-	                     253402300799999000LL, -86400000000LL, -1234567890123000LL,
+	int64_t samples[] = {0,
+	                     1000,
+	                     -1000,
+	                     999000,
+	                     1700000000123000LL,
+	                     951782400000000LL,
+	                     951868799999000LL,
+	                     -62135596800000000LL /* 0001-01-01 */,
+	                     253402300799999000LL,
+	                     -86400000000LL,
+	                     -1234567890123000LL,
 	                     4102444800000000LL /* 2100-01-01 */};
 	char out[32];
 	for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
@@ -567,15 +577,15 @@ static void test_http_date(void **state)
 	}
 
 	static const char *bad[] = {
-		"",
-		"garbage",
-		"Sun, 06 Nov 1994 08:49:37",     /* no zone */
-		"Sun, 06 Nov 1994 08:49:37 GMT x",
-		"Sun, 06 Nov 1994 08:49:37 UTC",
-		"Sun, 06 Foo 1994 08:49:37 GMT",
-		"Sun, 32 Nov 1994 08:49:37 GMT",
-		"Sun, 06 Nov 1994 25:49:37 GMT",
-		"1994-11-06T08:49:37Z",
+	        "",
+	        "garbage",
+	        "Sun, 06 Nov 1994 08:49:37", /* no zone */
+	        "Sun, 06 Nov 1994 08:49:37 GMT x",
+	        "Sun, 06 Nov 1994 08:49:37 UTC",
+	        "Sun, 06 Foo 1994 08:49:37 GMT",
+	        "Sun, 32 Nov 1994 08:49:37 GMT",
+	        "Sun, 06 Nov 1994 25:49:37 GMT",
+	        "1994-11-06T08:49:37Z",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		us = 12345;
@@ -615,24 +625,24 @@ static void test_alloc_wrappers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arena_alignment),
-		cmocka_unit_test(test_arena_growth),
-		cmocka_unit_test(test_arena_big_allocations),
-		cmocka_unit_test(test_arena_reset),
-		cmocka_unit_test(test_arena_strings),
-		cmocka_unit_test(test_buf_growth),
-		cmocka_unit_test(test_buf_max),
-		cmocka_unit_test(test_buf_detach),
-		cmocka_unit_test(test_diag_basic),
-		cmocka_unit_test(test_diag_limit),
-		cmocka_unit_test(test_parse_long),
-		cmocka_unit_test(test_format_instant),
-		cmocka_unit_test(test_parse_instant),
-		cmocka_unit_test(test_parse_instant_invalid),
-		cmocka_unit_test(test_instant_round_trip),
-		cmocka_unit_test(test_http_date),
-		cmocka_unit_test(test_now),
-		cmocka_unit_test(test_alloc_wrappers),
+	        cmocka_unit_test(test_arena_alignment),
+	        cmocka_unit_test(test_arena_growth),
+	        cmocka_unit_test(test_arena_big_allocations),
+	        cmocka_unit_test(test_arena_reset),
+	        cmocka_unit_test(test_arena_strings),
+	        cmocka_unit_test(test_buf_growth),
+	        cmocka_unit_test(test_buf_max),
+	        cmocka_unit_test(test_buf_detach),
+	        cmocka_unit_test(test_diag_basic),
+	        cmocka_unit_test(test_diag_limit),
+	        cmocka_unit_test(test_parse_long),
+	        cmocka_unit_test(test_format_instant),
+	        cmocka_unit_test(test_parse_instant),
+	        cmocka_unit_test(test_parse_instant_invalid),
+	        cmocka_unit_test(test_instant_round_trip),
+	        cmocka_unit_test(test_http_date),
+	        cmocka_unit_test(test_now),
+	        cmocka_unit_test(test_alloc_wrappers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,22 +20,25 @@
 #include "fhirpath/fhirpath.h"
 
 static const char PATIENT[] =
-	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
-	"\"name\":[{\"use\":\"official\",\"family\":\"Chalmers\",\"given\":[\"Peter\",\"James\"]},"
-	"{\"use\":\"usual\",\"given\":[\"Jim\"]}],"
-	"\"birthDate\":\"1974-12-25\",\"_birthDate\":{\"extension\":[{\"url\":\"http://hl7.org/fhir/"
-	"StructureDefinition/patient-birthTime\",\"valueDateTime\":\"1974-12-25T14:35:45-05:00\"}]},"
-	"\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o1\",\"name\":\"Acme\"}],"
-	"\"managingOrganization\":{\"reference\":\"#o1\"},"
-	"\"generalPractitioner\":[{\"reference\":\"Practitioner/12\"}]}";
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
+        "\"name\":[{\"use\":\"official\",\"family\":\"Chalmers\",\"given\":[\"Peter\",\"James\"]},"
+        "{\"use\":\"usual\",\"given\":[\"Jim\"]}],"
+        "\"birthDate\":\"1974-12-25\",\"_birthDate\":{\"extension\":[{\"url\":\"http://hl7.org/"
+        "fhir/"
+        "StructureDefinition/"
+        "patient-birthTime\",\"valueDateTime\":\"1974-12-25T14:35:45-05:00\"}]},"
+        "\"contained\":[{\"resourceType\":\"Organization\",\"id\":\"o1\",\"name\":\"Acme\"}],"
+        "\"managingOrganization\":{\"reference\":\"#o1\"},"
+        "\"generalPractitioner\":[{\"reference\":\"Practitioner/12\"}]}";
 
 static const char OBSERVATION[] =
-	"{\"resourceType\":\"Observation\",\"id\":\"o\",\"status\":\"final\","
-	"\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\"}]},"
-	"\"subject\":{\"reference\":\"Patient/123\"},"
-	"\"effectiveDateTime\":\"2020-03-01T10:00:00+01:00\","
-	"\"valueQuantity\":{\"value\":185,\"unit\":\"lbs\",\"system\":\"http://unitsofmeasure.org\","
-	"\"code\":\"[lb_av]\"}}";
+        "{\"resourceType\":\"Observation\",\"id\":\"o\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\"}]},"
+        "\"subject\":{\"reference\":\"Patient/123\"},"
+        "\"effectiveDateTime\":\"2020-03-01T10:00:00+01:00\","
+        "\"valueQuantity\":{\"value\":185,\"unit\":\"lbs\",\"system\":\"http://"
+        "unitsofmeasure.org\","
+        "\"code\":\"[lb_av]\"}}";
 
 /* Evaluate expr on json and compare the compact JSON of the result with
  * want; want NULL means an error is expected. */
@@ -102,8 +105,10 @@ static void test_navigation(void **state)
 	check(PATIENT, "Patient.name.where(use = 'usual').given", "[\"Jim\"]");
 	check(PATIENT, "name[0].family", "[\"Chalmers\"]");
 	check(PATIENT, "Practitioner.name", "[]");
-	check(PATIENT, "birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime')"
-	               ".value", "[\"1974-12-25T14:35:45-05:00\"]");
+	check(PATIENT,
+	      "birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime')"
+	      ".value",
+	      "[\"1974-12-25T14:35:45-05:00\"]");
 	check(PATIENT, "birthDate < @2000-01-01 and active", "[true]");
 	check(OBSERVATION, "Observation.value.unit", "[\"lbs\"]");
 	check(OBSERVATION, "(Observation.value as Quantity).value > 180", "[true]");
@@ -122,12 +127,14 @@ static void test_resolve(void **state)
 	check(PATIENT, "generalPractitioner.resolve() is Practitioner", "[true]");
 	check(OBSERVATION, "subject.where(resolve() is Patient).reference", "[\"Patient/123\"]");
 	check(OBSERVATION, "subject.where(resolve() is Group)", "[]");
-	const char *bundle =
-		"{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
-		"{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":\"Patient\",\"id\":\"a\","
-		"\"gender\":\"female\"}},"
-		"{\"fullUrl\":\"urn:uuid:2\",\"resource\":{\"resourceType\":\"Observation\",\"status\":"
-		"\"final\",\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"urn:uuid:1\"}}}]}";
+	const char *bundle = "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+	                     "{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":"
+	                     "\"Patient\",\"id\":\"a\","
+	                     "\"gender\":\"female\"}},"
+	                     "{\"fullUrl\":\"urn:uuid:2\",\"resource\":{\"resourceType\":"
+	                     "\"Observation\",\"status\":"
+	                     "\"final\",\"code\":{\"text\":\"x\"},\"subject\":{\"reference\":\"urn:"
+	                     "uuid:1\"}}}]}";
 	check(bundle, "Bundle.entry.resource.ofType(Observation).subject.resolve().gender",
 	      "[\"female\"]");
 }
@@ -162,9 +169,10 @@ static void test_operators(void **state)
 	check(NULL, "1 < 'a'", NULL);
 	check(NULL, "-8888888880.0 div 0.000000000000000001", "[]");
 	/* found by fuzzing: patterns that made glibc's regcomp exhaust memory */
-	check(NULL, "'zz'.matches('z+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
-	            "+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
-	            "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++')",
+	check(NULL,
+	      "'zz'.matches('z+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+	      "+++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+	      "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++')",
 	      NULL);
 	check(NULL, "'zz'.matches('(z{100}){100}(z{100}){100}')", NULL);
 	check(NULL, "'zz'.matches('^z{1,2}$')", "[true]");
@@ -200,7 +208,8 @@ static void test_functions(void **state)
 	check(NULL, "'<div>ok</div>'.htmlChecks()", "[true]");
 	check(NULL, "'<div><script>x</script></div>'.htmlChecks()", "[false]");
 	check(NULL, "%ucum", "[\"http://unitsofmeasure.org\"]");
-	check(NULL, "%`vs-administrative-gender`", "[\"http://hl7.org/fhir/ValueSet/administrative-gender\"]");
+	check(NULL, "%`vs-administrative-gender`",
+	      "[\"http://hl7.org/fhir/ValueSet/administrative-gender\"]");
 	check(NULL, "%nosuchvariable", NULL);
 }
 
@@ -259,7 +268,9 @@ static void test_limits(void **state)
 	assert_int_equal(fp_compile(deep, &e, &d), -1);
 	/* growth beyond max_items is an error, not a runaway */
 	assert_int_equal(fp_compile("(1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10)"
-	                            ".combine((1|2|3|4|5|6|7|8|9|10)))", &e, &d), 0);
+	                            ".combine((1|2|3|4|5|6|7|8|9|10)))",
+	                            &e, &d),
+	                 0);
 	fp_env env = {.max_items = 50};
 	fp_collection out;
 	assert_int_equal(fp_eval(e, NULL, &env, a, &out, &d), -1);
@@ -267,14 +278,17 @@ static void test_limits(void **state)
 	fp_free(e);
 	/* found by fuzzing: aggregate() squaring quantities grew units and memory
 	 * without bound; now units are capped and each evaluation has a budget */
-	assert_int_equal(fp_compile("(1|2|3|4|5|6|7|8|9|10|11|12).aggregate($total * $total, 2 'm')",
-	                            &e, &d), 0);
+	assert_int_equal(
+	        fp_compile("(1|2|3|4|5|6|7|8|9|10|11|12).aggregate($total * $total, 2 'm')", &e,
+	                   &d),
+	        0);
 	assert_int_equal(fp_eval(e, NULL, NULL, a, &out, &d), 0);
 	assert_int_equal(fp_collection_count(&out), 0);
 	fp_free(e);
 	assert_int_equal(fp_compile("(1|2|3|4|5|6|7|8|9|10).select((1|2|3|4|5|6|7|8|9|10)"
 	                            ".select((1|2|3|4|5|6|7|8|9|10).select(1|2|3|4|5|6|7|8|9|10)))",
-	                            &e, &d), 0);
+	                            &e, &d),
+	                 0);
 	fp_env small = {.max_bytes = 64 << 10};
 	assert_int_equal(fp_eval(e, NULL, &small, a, &out, &d), -1);
 	assert_non_null(strstr(d.items[d.count - 1].message, "bytes"));
@@ -282,8 +296,7 @@ static void test_limits(void **state)
 	arena_free(a);
 }
 
-static int gender_vs(void *ctx, const char *vs, const char *system, const char *code,
-                     int *member)
+static int gender_vs(void *ctx, const char *vs, const char *system, const char *code, int *member)
 {
 	(void)ctx;
 	(void)system;
@@ -298,7 +311,8 @@ static void test_member_of(void **state)
 	(void)state;
 	json_t *res = json_loads("{\"resourceType\":\"Patient\",\"gender\":\"male\","
 	                         "\"maritalStatus\":{\"coding\":[{\"system\":\"s\",\"code\":\"x\"},"
-	                         "{\"system\":\"s\",\"code\":\"female\"}]}}", 0, NULL);
+	                         "{\"system\":\"s\",\"code\":\"female\"}]}}",
+	                         0, NULL);
 	arena *a = arena_new(0);
 	diag_list d;
 	diag_init(&d, a);
@@ -307,10 +321,10 @@ static void test_member_of(void **state)
 		const char *expr;
 		int want; /* 1, 0, -1 empty */
 	} cases[] = {
-		{"gender.memberOf(%`vs-administrative-gender`)", 1},
-		{"'other'.memberOf(%`vs-administrative-gender`)", 0},
-		{"maritalStatus.memberOf(%`vs-administrative-gender`)", 1},
-		{"gender.memberOf('http://example.org/unknown')", -1},
+	        {"gender.memberOf(%`vs-administrative-gender`)", 1},
+	        {"'other'.memberOf(%`vs-administrative-gender`)", 0},
+	        {"maritalStatus.memberOf(%`vs-administrative-gender`)", 1},
+	        {"gender.memberOf('http://example.org/unknown')", -1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		fp_expr *e;
@@ -381,18 +395,18 @@ static void test_edge_inputs(void **state)
 {
 	(void)state;
 	static const char *const inputs[] = {
-		"'a'.replaceMatches('', 'x')",
-		"(1|2).sort(-$this, $this, -$this, $this)",
-		"@T23:59:59.999 + 1 'ms'",
-		"1.lowBoundary(28).highBoundary(0)",
-		"'\\u00e9t\\u00e9'.substring(1).toChars()",
-		"Patient.descendants().descendants().count() > 0",
-		"'x'.decode('base64').encode('hex')",
-		/* found by fuzzing: Decimal div beyond Integer was undefined behaviour */
-		"-8888888880.0 div 0.000000000000000001",
-		"99999999999999999999.0.floor() | 1e0.ceiling()",
-		"@2015-01-01 + 99999999999999 days",
-		"@2015-01-01T10:00 + 99999999999 'ms'",
+	        "'a'.replaceMatches('', 'x')",
+	        "(1|2).sort(-$this, $this, -$this, $this)",
+	        "@T23:59:59.999 + 1 'ms'",
+	        "1.lowBoundary(28).highBoundary(0)",
+	        "'\\u00e9t\\u00e9'.substring(1).toChars()",
+	        "Patient.descendants().descendants().count() > 0",
+	        "'x'.decode('base64').encode('hex')",
+	        /* found by fuzzing: Decimal div beyond Integer was undefined behaviour */
+	        "-8888888880.0 div 0.000000000000000001",
+	        "99999999999999999999.0.floor() | 1e0.ceiling()",
+	        "@2015-01-01 + 99999999999999 days",
+	        "@2015-01-01T10:00 + 99999999999 'ms'",
 	};
 	for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
 		json_t *res = json_loads(PATIENT, 0, NULL);
@@ -413,17 +427,17 @@ static void test_edge_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_syntax_errors),
-		cmocka_unit_test(test_navigation),
-		cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_operators),
-		cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_functions),
-		cmocka_unit_test(test_variables_and_readers),
-		cmocka_unit_test(test_member_of),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_edge_inputs),
+	        cmocka_unit_test(test_syntax_errors),
+	        cmocka_unit_test(test_navigation),
+	        cmocka_unit_test(test_resolve),
+	        cmocka_unit_test(test_operators),
+	        cmocka_unit_test(test_dates),
+	        cmocka_unit_test(test_functions),
+	        cmocka_unit_test(test_variables_and_readers),
+	        cmocka_unit_test(test_member_of),
+	        cmocka_unit_test(test_limits),
+	        cmocka_unit_test(test_threads),
+	        cmocka_unit_test(test_edge_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,28 +89,28 @@ static void test_parse_ok(void **state)
 static void test_parse_errors(void **state)
 {
 	static const char *bad[] = {
-		"",
-		"   ",
-		"{",
-		"{\"a\":}",
-		"{\"a\":1,}",
-		"[1,2,]",
-		"{'a':1}",
-		"{\"a\":1} x",
-		"{\"a\":1}{}",
-		"{\"a\":01}",
-		"{\"a\":.5}",
-		"{\"a\":NaN}",
-		"{\"a\":\"unterminated}",
-		"{\"a\":\"bad escape \\q\"}",
-		"{\"a\":\"\\u00\"}",
-		"{\"a\":\"tab\tinside\"}",
-		"{\"a\":\"\\u0000\"}",
-		"{\"a\":\"\xff\xfe\"}", /* not UTF-8 */
-		"{a:1}",
-		"{\"a\":1, \"a\":2}",                    /* duplicate keys */
-		"{\"a\":{\"b\":1,\"c\":2,\"b\":3}}",      /* nested duplicate */
-		"[{\"id\":\"x\"},{\"id\":\"y\",\"id\":\"y\"}]", /* duplicate in an array's object */
+	        "",
+	        "   ",
+	        "{",
+	        "{\"a\":}",
+	        "{\"a\":1,}",
+	        "[1,2,]",
+	        "{'a':1}",
+	        "{\"a\":1} x",
+	        "{\"a\":1}{}",
+	        "{\"a\":01}",
+	        "{\"a\":.5}",
+	        "{\"a\":NaN}",
+	        "{\"a\":\"unterminated}",
+	        "{\"a\":\"bad escape \\q\"}",
+	        "{\"a\":\"\\u00\"}",
+	        "{\"a\":\"tab\tinside\"}",
+	        "{\"a\":\"\\u0000\"}",
+	        "{\"a\":\"\xff\xfe\"}", /* not UTF-8 */
+	        "{a:1}",
+	        "{\"a\":1, \"a\":2}",                           /* duplicate keys */
+	        "{\"a\":{\"b\":1,\"c\":2,\"b\":3}}",            /* nested duplicate */
+	        "[{\"id\":\"x\"},{\"id\":\"y\",\"id\":\"y\"}]", /* duplicate in an array's object */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		arena *a = arena_new(0);
@@ -147,44 +147,56 @@ static void test_parse_errors(void **state)
 static void test_canonical_order(void **state)
 {
 	/* resourceType first, then id and meta from the server, then the rest in order */
-	canon_is("{\"active\":true,\"id\":\"old\",\"resourceType\":\"Patient\",\"gender\":\"male\"}", &META,
-	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\","
-	         "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\"},\"active\":true,\"gender\":\"male\"}");
+	canon_is(
+	        "{\"active\":true,\"id\":\"old\",\"resourceType\":\"Patient\",\"gender\":\"male\"}",
+	        &META,
+	        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\","
+	        "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\"},\"active\":true,\"gender\":"
+	        "\"male\"}");
 	/* whitespace everywhere */
-	canon_is(" \n\t{ \"resourceType\" : \"Patient\" ,\r\n \"name\" : [ { \"family\" : \"Doe\" , "
-	         "\"given\" : [ \"J\" , \"K\" ] } ] , \"active\" : false } \n",
-	         &META,
-	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\","
-	         "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\"},\"name\":[{\"family\":\"Doe\",\"given\":"
-	         "[\"J\",\"K\"]}],\"active\":false}");
+	canon_is(
+	        " \n\t{ \"resourceType\" : \"Patient\" ,\r\n \"name\" : [ { \"family\" : \"Doe\" , "
+	        "\"given\" : [ \"J\" , \"K\" ] } ] , \"active\" : false } \n",
+	        &META,
+	        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\","
+	        "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\"},\"name\":[{\"family\":\"Doe\","
+	        "\"given\":"
+	        "[\"J\",\"K\"]}],\"active\":false}");
 	/* only an id */
 	json_meta m = {"x", NULL, NULL};
-	canon_is("{\"resourceType\":\"Basic\"}", &m, "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{}}");
+	canon_is("{\"resourceType\":\"Basic\"}", &m,
+	         "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{}}");
 	/* no id: the client's id is dropped too */
 	json_meta none = {NULL, "1", NULL};
 	canon_is("{\"id\":\"client\",\"resourceType\":\"Basic\"}", &none,
 	         "{\"resourceType\":\"Basic\",\"meta\":{\"versionId\":\"1\"}}");
 	json_meta lu = {"a", NULL, "2024-01-01T00:00:00.000Z"};
 	canon_is("{\"resourceType\":\"Basic\"}", &lu,
-	         "{\"resourceType\":\"Basic\",\"id\":\"a\",\"meta\":{\"lastUpdated\":\"2024-01-01T00:00:00.000Z\"}}");
+	         "{\"resourceType\":\"Basic\",\"id\":\"a\",\"meta\":{\"lastUpdated\":\"2024-01-"
+	         "01T00:00:00.000Z\"}}");
 	/* the empty object */
 	canon_is("{}", &META,
-	         "{\"id\":\"p1\",\"meta\":{\"versionId\":\"3\",\"lastUpdated\":\"2024-01-02T03:04:05.678Z\"}}");
+	         "{\"id\":\"p1\",\"meta\":{\"versionId\":\"3\",\"lastUpdated\":\"2024-01-02T03:04:"
+	         "05.678Z\"}}");
 	canon_is("{ \n }", &m, "{\"id\":\"x\",\"meta\":{}}");
 	/* an id that needs escaping is escaped */
 	json_meta q = {"a\"b", "1", NULL};
-	canon_is("{\"resourceType\":\"Basic\"}", &q, "{\"resourceType\":\"Basic\",\"id\":\"a\\\"b\",\"meta\":{\"versionId\":\"1\"}}");
+	canon_is("{\"resourceType\":\"Basic\"}", &q,
+	         "{\"resourceType\":\"Basic\",\"id\":\"a\\\"b\",\"meta\":{\"versionId\":\"1\"}}");
 }
 
 static void test_canonical_meta(void **state)
 {
 	/* the client's meta members are kept in order, minus versionId and lastUpdated */
-	canon_is("{\"resourceType\":\"Patient\",\"meta\":{\"profile\":[\"http://x/p\"],\"versionId\":\"99\","
-	         "\"source\":\"#a\",\"lastUpdated\":\"1999-01-01T00:00:00Z\",\"tag\":[{\"code\":\"t\"}]},"
+	canon_is("{\"resourceType\":\"Patient\",\"meta\":{\"profile\":[\"http://x/"
+	         "p\"],\"versionId\":\"99\","
+	         "\"source\":\"#a\",\"lastUpdated\":\"1999-01-01T00:00:00Z\",\"tag\":[{\"code\":"
+	         "\"t\"}]},"
 	         "\"active\":true}",
 	         &META,
 	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"3\","
-	         "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\",\"profile\":[\"http://x/p\"],\"source\":\"#a\","
+	         "\"lastUpdated\":\"2024-01-02T03:04:05.678Z\",\"profile\":[\"http://x/"
+	         "p\"],\"source\":\"#a\","
 	         "\"tag\":[{\"code\":\"t\"}]},\"active\":true}");
 	/* meta before resourceType, with whitespace */
 	canon_is("{ \"meta\" : { \"security\" : [ ] } , \"resourceType\" : \"Basic\" }", &META,
@@ -195,13 +207,17 @@ static void test_canonical_meta(void **state)
 	canon_is("{\"resourceType\":\"Basic\",\"meta\":{\"versionId\":\"7\",\"source\":\"s\"}}", &m,
 	         "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{\"source\":\"s\"}}");
 	/* nested "meta" and "id" members (in contained resources) are not touched */
-	canon_is("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Basic\",\"id\":\"c1\","
+	canon_is("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Basic\",\"id\":"
+	         "\"c1\","
 	         "\"meta\":{\"versionId\":\"5\"}}],\"id\":\"zzz\"}",
 	         &m,
-	         "{\"resourceType\":\"Patient\",\"id\":\"x\",\"meta\":{},\"contained\":[{\"resourceType\":"
+	         "{\"resourceType\":\"Patient\",\"id\":\"x\",\"meta\":{},\"contained\":[{"
+	         "\"resourceType\":"
 	         "\"Basic\",\"id\":\"c1\",\"meta\":{\"versionId\":\"5\"}}]}");
 	/* members whose names merely start with or contain the special ones */
-	canon_is("{\"resourceType\":\"Basic\",\"idx\":1,\"metadata\":2,\"resourceTypes\":3,\"_id\":{}}", &m,
+	canon_is("{\"resourceType\":\"Basic\",\"idx\":1,\"metadata\":2,\"resourceTypes\":3,\"_id\":"
+	         "{}}",
+	         &m,
 	         "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{},\"idx\":1,\"metadata\":2,"
 	         "\"resourceTypes\":3,\"_id\":{}}");
 }
@@ -209,38 +225,48 @@ static void test_canonical_meta(void **state)
 static void test_canonical_bytes(void **state)
 {
 	json_meta m = {"x", "1", NULL};
-	const char *head = "{\"resourceType\":\"Observation\",\"id\":\"x\",\"meta\":{\"versionId\":\"1\"}";
+	const char *head =
+	        "{\"resourceType\":\"Observation\",\"id\":\"x\",\"meta\":{\"versionId\":\"1\"}";
 	char want[1024];
 	/* decimals exactly as sent */
-	snprintf(want, sizeof want, "%s,\"valueQuantity\":{\"value\":1.50,\"unit\":\"mg\"},\"a\":1e3,\"b\":-0.0,"
-	         "\"c\":1E+2,\"d\":12345678901234567890.123456789}", head);
-	canon_is("{\"resourceType\":\"Observation\",\"valueQuantity\":{ \"value\": 1.50, \"unit\": \"mg\" },"
+	snprintf(want, sizeof want,
+	         "%s,\"valueQuantity\":{\"value\":1.50,\"unit\":\"mg\"},\"a\":1e3,\"b\":-0.0,"
+	         "\"c\":1E+2,\"d\":12345678901234567890.123456789}",
+	         head);
+	canon_is("{\"resourceType\":\"Observation\",\"valueQuantity\":{ \"value\": 1.50, \"unit\": "
+	         "\"mg\" },"
 	         " \"a\": 1e3, \"b\": -0.0, \"c\": 1E+2, \"d\": 12345678901234567890.123456789 }",
 	         &m, want);
 	/* escapes and tricky strings exactly as sent, whitespace inside strings kept */
 	snprintf(want, sizeof want,
-	         "%s,\"s\":\"a } { ] [ , : \\\" \\\\ \\/ \\u00e9 \\n  x\",\"t\":\"\\\\\",\"u\":\"\\\"\","
+	         "%s,\"s\":\"a } { ] [ , : \\\" \\\\ \\/ \\u00e9 \\n  "
+	         "x\",\"t\":\"\\\\\",\"u\":\"\\\"\","
 	         "\"v\":[\"}\",\"{\",\"\\\\\\\"\"],\"w\":\"caf\xc3\xa9 \\ud83d\\ude00\"}",
 	         head);
-	canon_is("{\"resourceType\":\"Observation\", \"s\" : \"a } { ] [ , : \\\" \\\\ \\/ \\u00e9 \\n  x\" ,"
+	canon_is("{\"resourceType\":\"Observation\", \"s\" : \"a } { ] [ , : \\\" \\\\ \\/ \\u00e9 "
+	         "\\n  x\" ,"
 	         " \"t\" : \"\\\\\" , \"u\":\"\\\"\" , \"v\" : [ \"}\" , \"{\" , \"\\\\\\\"\" ] ,"
 	         "\"w\":\"caf\xc3\xa9 \\ud83d\\ude00\"}",
 	         &m, want);
 	/* keys with special characters */
 	snprintf(want, sizeof want, "%s,\"a b\":1,\"c\\\"d\":{\"}\":[]},\"e,f\":null}", head);
-	canon_is("{\"resourceType\":\"Observation\",\"a b\" : 1, \"c\\\"d\" : { \"}\" : [ ] }, \"e,f\" : null }",
+	canon_is("{\"resourceType\":\"Observation\",\"a b\" : 1, \"c\\\"d\" : { \"}\" : [ ] }, "
+	         "\"e,f\" : null }",
 	         &m, want);
 	/* deeply nested objects and arrays, with literals next to closing brackets */
-	snprintf(want, sizeof want, "%s,\"n\":[[[{\"a\":[true,false,null,{\"b\":[{}]}]}]]],\"z\":0}", head);
-	canon_is("{\"resourceType\":\"Observation\",\"n\":[ [ [ {\"a\" : [ true , false , null , { \"b\" : "
+	snprintf(want, sizeof want,
+	         "%s,\"n\":[[[{\"a\":[true,false,null,{\"b\":[{}]}]}]]],\"z\":0}", head);
+	canon_is("{\"resourceType\":\"Observation\",\"n\":[ [ [ {\"a\" : [ true , false , null , { "
+	         "\"b\" : "
 	         "[ { } ] } ] } ] ] ] , \"z\" : 0 }",
 	         &m, want);
 	/* resourceType missing: everything else still in order */
 	canon_is("{\"b\":1,\"meta\":{\"tag\":[]},\"a\":[2]}", &m,
 	         "{\"id\":\"x\",\"meta\":{\"versionId\":\"1\",\"tag\":[]},\"b\":1,\"a\":[2]}");
 	/* resourceType that is not a string is copied as it is */
-	canon_is("{\"x\":1,\"resourceType\":{\"a\":1}}", &m,
-	         "{\"resourceType\":{\"a\":1},\"id\":\"x\",\"meta\":{\"versionId\":\"1\"},\"x\":1}");
+	canon_is(
+	        "{\"x\":1,\"resourceType\":{\"a\":1}}", &m,
+	        "{\"resourceType\":{\"a\":1},\"id\":\"x\",\"meta\":{\"versionId\":\"1\"},\"x\":1}");
 }
 
 static void test_canonical_escaped_keys(void **state)
@@ -249,16 +275,22 @@ static void test_canonical_escaped_keys(void **state)
 	 * reader, so it must be replaced like "id", not kept as a second "id". */
 	json_meta m = {"p1", "2", NULL};
 	canon_is("{\"resourceType\":\"Patient\",\"\\u0069d\":\"client\",\"active\":true}", &m,
-	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},\"active\":true}");
+	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},"
+	         "\"active\":true}");
 	canon_is("{\"resource\\u0054ype\":\"Patient\",\"active\":true}", &m,
-	         "{\"resource\\u0054ype\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},\"active\":true}");
-	canon_is("{\"resourceType\":\"Patient\",\"m\\u0065ta\":{\"v\\u0065rsionId\":\"9\",\"source\":\"s\"}}", &m,
-	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\",\"source\":\"s\"}}");
+	         "{\"resource\\u0054ype\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},"
+	         "\"active\":true}");
+	canon_is("{\"resourceType\":\"Patient\",\"m\\u0065ta\":{\"v\\u0065rsionId\":\"9\","
+	         "\"source\":\"s\"}}",
+	         &m,
+	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\","
+	         "\"source\":\"s\"}}");
 	canon_is("{\"resourceType\":\"Patient\",\"meta\":{\"lastUpdat\\u0065d\":\"x\"}}", &m,
 	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"}}");
 	/* an escaped key that decodes to something else is just another member */
 	canon_is("{\"resourceType\":\"Patient\",\"\\u0069dx\":1,\"i\\\"d\":2}", &m,
-	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},\"\\u0069dx\":1,"
+	         "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\":\"2\"},"
+	         "\"\\u0069dx\":1,"
 	         "\"i\\\"d\":2}");
 }
 
@@ -275,7 +307,8 @@ static void test_canonical_not_object(void **state)
 
 static void test_canonical_toobig(void **state)
 {
-	const char *src = "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"A very long family name\"}]}";
+	const char *src = "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"A very long "
+	                  "family name\"}]}";
 	buf full;
 	buf_init(&full, 0);
 	assert_int_equal(json_canonical(src, strlen(src), &META, &full), 0);
@@ -297,7 +330,8 @@ static void test_canonical_toobig(void **state)
 
 static void test_canonical_len_bound(void **state)
 {
-	/* only `len` bytes are read; a copy without a terminating NUL would show overreads under ASan */
+	/* only `len` bytes are read; a copy without a terminating NUL would show overreads under
+	 * ASan */
 	const char *src = "{\"resourceType\":\"Basic\",\"s\":\"a\\\\\",\"n\":[1,2]}";
 	size_t len = strlen(src);
 	char *copy = malloc(len);
@@ -306,7 +340,8 @@ static void test_canonical_len_bound(void **state)
 	buf_init(&out, 0);
 	json_meta m = {"x", NULL, NULL};
 	assert_int_equal(json_canonical(copy, len, &m, &out), 0);
-	assert_string_equal(out.data, "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{},\"s\":\"a\\\\\",\"n\":[1,2]}");
+	assert_string_equal(out.data, "{\"resourceType\":\"Basic\",\"id\":\"x\",\"meta\":{},\"s\":"
+	                              "\"a\\\\\",\"n\":[1,2]}");
 	buf_reset(&out);
 	assert_int_equal(json_minify(copy, len, &out), 0);
 	assert_int_equal(out.len, len);
@@ -324,7 +359,8 @@ static void test_minify(void **state)
 	minify_is("", "");
 	minify_is("  {  }  ", "{}");
 	minify_is("{ \"a\" : [ 1 , 2 ] ,\n\t\"b\" : { } }\r\n", "{\"a\":[1,2],\"b\":{}}");
-	minify_is("[ \"a b\" , \" \\\" \" , \"\\\\\" , \"x\\\\\\\" y\" ]", "[\"a b\",\" \\\" \",\"\\\\\",\"x\\\\\\\" y\"]");
+	minify_is("[ \"a b\" , \" \\\" \" , \"\\\\\" , \"x\\\\\\\" y\" ]",
+	          "[\"a b\",\" \\\" \",\"\\\\\",\"x\\\\\\\" y\"]");
 	minify_is("{\"k e y\" : \"v\\n a l\"}", "{\"k e y\":\"v\\n a l\"}");
 	minify_is("[1.50, 1e3 ,-0.0, 2E-7]", "[1.50,1e3,-0.0,2E-7]");
 	minify_is("[true , false , null]", "[true,false,null]");
@@ -359,7 +395,8 @@ static void test_pretty_format(void **state)
 	assert_string_equal(again.data, want);
 	buf_reset(&again);
 	assert_int_equal(json_minify(out.data, out.len, &again), 0);
-	assert_string_equal(again.data, "{\"a\":[1,{\"b\":\"x y: {z}, [w]\"}],\"c\":{},\"d\":[],\"e\":true}");
+	assert_string_equal(again.data,
+	                    "{\"a\":[1,{\"b\":\"x y: {z}, [w]\"}],\"c\":{},\"d\":[],\"e\":true}");
 	buf_free(&again);
 	buf_free(&out);
 
@@ -384,7 +421,8 @@ static void pretty_round_trip(const char *src)
 	buf_init(&min2, 0);
 	assert_int_equal(json_minify(src, strlen(src), &min), 0);
 	assert_int_equal(json_minify(out.data, out.len, &min2), 0);
-	/* minify(pretty(x)) == minify(x) apart from the ": " the pretty writer adds inside no string */
+	/* minify(pretty(x)) == minify(x) apart from the ": " the pretty writer adds inside no
+	 * string */
 	assert_string_equal(min.data ? min.data : "", min2.data ? min2.data : "");
 	buf_free(&min);
 	buf_free(&min2);
@@ -398,7 +436,8 @@ static void test_pretty_round_trip(void **state)
 	pretty_round_trip("{}");
 	pretty_round_trip("[]");
 	pretty_round_trip("[[],{},[[]],{\"a\":{}}]");
-	pretty_round_trip("{\"a\":1.50,\"b\":[1e3,-2.5E-3],\"c\":\"\\\"quoted\\\" \\\\ , : { } [ ]\"}");
+	pretty_round_trip(
+	        "{\"a\":1.50,\"b\":[1e3,-2.5E-3],\"c\":\"\\\"quoted\\\" \\\\ , : { } [ ]\"}");
 	pretty_round_trip("  { \"deep\" : [ [ [ [ { \"x\" : [ null ] } ] ] ] ] }  ");
 	pretty_round_trip("[1]");
 	pretty_round_trip("{\"s\":\"line1\\nline2\\ttab\",\"t\":\"\\\\\"}");
@@ -524,7 +563,8 @@ static void test_put_string(void **state)
 	put_string_is("a/b", "\"a/b\""); /* slash needs no escape */
 	put_string_is("\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\"");
 	put_string_is("\x01\x1f x \x7f", "\"\\u0001\\u001f x \x7f\"");
-	put_string_is("caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""); /* UTF-8 as is */
+	put_string_is("caf\xc3\xa9 \xf0\x9f\x98\x80",
+	              "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""); /* UTF-8 as is */
 	put_string_is("end\\", "\"end\\\\\"");
 	put_string_is("\"start", "\"\\\"start\"");
 	/* every control character round-trips */
@@ -601,13 +641,12 @@ static json_t *expected(const json_t *orig, const json_meta *m)
 	json_t *om = json_object_get(orig, "meta");
 	const char *k;
 	json_t *v;
-	json_object_foreach(om, k, v)
-		if (strcmp(k, "versionId") && strcmp(k, "lastUpdated"))
-			json_object_set(meta, k, v);
+	json_object_foreach(om, k, v) if (strcmp(k, "versionId") && strcmp(k, "lastUpdated"))
+	        json_object_set(meta, k, v);
 	json_object_set_new(want, "meta", meta);
-	json_object_foreach((json_t *)orig, k, v)
-		if (strcmp(k, "resourceType") && strcmp(k, "id") && strcmp(k, "meta"))
-			json_object_set(want, k, v);
+	json_object_foreach((json_t *)orig, k, v) if (strcmp(k, "resourceType") &&
+	                                              strcmp(k, "id") && strcmp(k, "meta"))
+	        json_object_set(want, k, v);
 	return want;
 }
 
@@ -616,7 +655,8 @@ static void key_order(const json_t *o, buf *out)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach((json_t *)o, k, v) {
+	json_object_foreach((json_t *)o, k, v)
+	{
 		buf_puts(out, k);
 		buf_putc(out, '\n');
 	}
@@ -685,7 +725,8 @@ static void test_official_examples(void **state)
 {
 	const char *shared = getenv("BRON_SHARED");
 	char dir[4096];
-	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples", shared && *shared ? shared : "../shared");
+	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples",
+	         shared && *shared ? shared : "../shared");
 	DIR *dh = opendir(dir);
 	if (!dh) {
 		print_message("SKIP test_official_examples: %s not found (set BRON_SHARED to the "
@@ -711,23 +752,23 @@ static void test_official_examples(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_ok),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_canonical_order),
-		cmocka_unit_test(test_canonical_meta),
-		cmocka_unit_test(test_canonical_bytes),
-		cmocka_unit_test(test_canonical_escaped_keys),
-		cmocka_unit_test(test_canonical_not_object),
-		cmocka_unit_test(test_canonical_toobig),
-		cmocka_unit_test(test_canonical_len_bound),
-		cmocka_unit_test(test_minify),
-		cmocka_unit_test(test_pretty_format),
-		cmocka_unit_test(test_pretty_round_trip),
-		cmocka_unit_test(test_dump_scalars),
-		cmocka_unit_test(test_dump_reals_round_trip),
-		cmocka_unit_test(test_dump_containers),
-		cmocka_unit_test(test_put_string),
-		cmocka_unit_test(test_official_examples),
+	        cmocka_unit_test(test_parse_ok),
+	        cmocka_unit_test(test_parse_errors),
+	        cmocka_unit_test(test_canonical_order),
+	        cmocka_unit_test(test_canonical_meta),
+	        cmocka_unit_test(test_canonical_bytes),
+	        cmocka_unit_test(test_canonical_escaped_keys),
+	        cmocka_unit_test(test_canonical_not_object),
+	        cmocka_unit_test(test_canonical_toobig),
+	        cmocka_unit_test(test_canonical_len_bound),
+	        cmocka_unit_test(test_minify),
+	        cmocka_unit_test(test_pretty_format),
+	        cmocka_unit_test(test_pretty_round_trip),
+	        cmocka_unit_test(test_dump_scalars),
+	        cmocka_unit_test(test_dump_reals_round_trip),
+	        cmocka_unit_test(test_dump_containers),
+	        cmocka_unit_test(test_put_string),
+	        cmocka_unit_test(test_official_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -277,7 +277,8 @@ static void test_all_props_resolve(void **state)
 		for (size_t i = 0; i < model_type_element_count(t); i++) {
 			model_prop p;
 
-			assert_int_equal(model_prop_find(t, model_type_element_json_name(t, i), &p), 0);
+			assert_int_equal(model_prop_find(t, model_type_element_json_name(t, i), &p),
+			                 0);
 			assert_non_null(p.type);
 		}
 	}
@@ -341,7 +342,8 @@ static void test_search_params(void **state)
 
 static void test_composite(void **state)
 {
-	const model_search_param *sp = model_search_param_find("Observation", "code-value-quantity");
+	const model_search_param *sp =
+	        model_search_param_find("Observation", "code-value-quantity");
 
 	assert_non_null(sp);
 	assert_int_equal(sp->type, MODEL_SP_COMPOSITE);
@@ -363,7 +365,8 @@ static void test_composite(void **state)
 		assert_true(c->component_count >= 2);
 		for (size_t k = 0; k < c->component_count; k++) {
 			assert_non_null(c->components[k].code);
-			assert_non_null(model_search_param_find(c->bases[0], c->components[k].code));
+			assert_non_null(
+			        model_search_param_find(c->bases[0], c->components[k].code));
 		}
 	}
 }
@@ -516,23 +519,15 @@ static void test_primitive_check(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_type_lookup),
-		cmocka_unit_test(test_primitive_json),
-		cmocka_unit_test(test_derives),
-		cmocka_unit_test(test_props),
-		cmocka_unit_test(test_primitive_props),
-		cmocka_unit_test(test_choice),
-		cmocka_unit_test(test_backbone),
-		cmocka_unit_test(test_content_reference),
-		cmocka_unit_test(test_element_iteration),
-		cmocka_unit_test(test_resources),
-		cmocka_unit_test(test_all_props_resolve),
-		cmocka_unit_test(test_search_params),
-		cmocka_unit_test(test_composite),
-		cmocka_unit_test(test_params_for),
-		cmocka_unit_test(test_compartment),
-		cmocka_unit_test(test_bindings),
-		cmocka_unit_test(test_primitive_check),
+	        cmocka_unit_test(test_type_lookup),       cmocka_unit_test(test_primitive_json),
+	        cmocka_unit_test(test_derives),           cmocka_unit_test(test_props),
+	        cmocka_unit_test(test_primitive_props),   cmocka_unit_test(test_choice),
+	        cmocka_unit_test(test_backbone),          cmocka_unit_test(test_content_reference),
+	        cmocka_unit_test(test_element_iteration), cmocka_unit_test(test_resources),
+	        cmocka_unit_test(test_all_props_resolve), cmocka_unit_test(test_search_params),
+	        cmocka_unit_test(test_composite),         cmocka_unit_test(test_params_for),
+	        cmocka_unit_test(test_compartment),       cmocka_unit_test(test_bindings),
+	        cmocka_unit_test(test_primitive_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,8 @@ static void test_official_examples(void **state)
 	int files = 0, failed = 0;
 	arena *a = arena_new(0);
 
-	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples", shared && *shared ? shared : "../shared");
+	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples",
+	         shared && *shared ? shared : "../shared");
 	dp = opendir(dir);
 	if (dp == NULL) {
 		arena_free(a);
@@ -146,7 +147,8 @@ static void test_valid_resources(void **state)
 	ok("{\"resourceType\":\"Patient\",\"_birthDate\":{\"extension\":[{\"url\":\"http://x\","
 	   "\"valueDateTime\":\"1970-01-01T10:00:00+01:00\"}]}}");
 	ok("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"A\",null],"
-	   "\"_given\":[null,{\"extension\":[{\"url\":\"http://x\",\"valueCode\":\"masked\"}]}]}]}");
+	   "\"_given\":[null,{\"extension\":[{\"url\":\"http://"
+	   "x\",\"valueCode\":\"masked\"}]}]}]}");
 	ok("{\"resourceType\":\"Patient\",\"name\":[{\"_given\":[{\"id\":\"g1\"}]}]}");
 	ok("{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"x\"},"
 	   "\"valueQuantity\":{\"value\":1.5,\"unit\":\"kg\"},\"effectiveDateTime\":\"2024\"}");
@@ -317,7 +319,8 @@ static void test_long_string(void **state)
 
 	memset(s, 'x', n);
 	s[n] = '\0';
-	json_object_set_new(json_array_get(json_object_get(j, "name"), 0), "family", json_string(s));
+	json_object_set_new(json_array_get(json_object_get(j, "name"), 0), "family",
+	                    json_string(s));
 	diag_init(&d, a);
 	assert_int_equal(model_validate(j, &d), 1);
 	assert_string_equal(d.items[0].code, "value");
@@ -341,8 +344,8 @@ static void test_bad_required_code(void **state)
 
 static void test_contained(void **state)
 {
-	bad("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Foo\"}]}", "structure",
-	    "Patient.contained[0]");
+	bad("{\"resourceType\":\"Patient\",\"contained\":[{\"resourceType\":\"Foo\"}]}",
+	    "structure", "Patient.contained[0]");
 	bad("{\"resourceType\":\"Patient\",\"contained\":[{\"id\":\"x\"}]}", "structure",
 	    "Patient.contained[0]");
 	bad("{\"resourceType\":\"Patient\",\"contained\":[\"Organization\"]}", "structure",
@@ -363,7 +366,8 @@ static void test_contained(void **state)
 static void test_bad_sibling(void **state)
 {
 	/* _given must be an array like given */
-	bad("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"A\"],\"_given\":{\"id\":\"1\"}}]}",
+	bad("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"A\"],\"_given\":{\"id\":\"1\"}}]"
+	    "}",
 	    "structure", "Patient.name[0]._given");
 	/* and aligned with it */
 	bad("{\"resourceType\":\"Patient\",\"name\":[{\"given\":[\"A\",\"B\"],"
@@ -416,8 +420,9 @@ static void test_deep_nesting(void **state)
 	size_t depth = 200, cap = depth * 64 + 128, len = 0;
 	char *s = malloc(cap);
 
-	len += (size_t)snprintf(s + len, cap - len, "{\"resourceType\":\"Questionnaire\","
-	                                             "\"status\":\"draft\"");
+	len += (size_t)snprintf(s + len, cap - len,
+	                        "{\"resourceType\":\"Questionnaire\","
+	                        "\"status\":\"draft\"");
 	for (size_t i = 0; i < depth; i++)
 		len += (size_t)snprintf(s + len, cap - len,
 		                        ",\"item\":[{\"linkId\":\"x\",\"type\":\"group\"");
@@ -452,25 +457,16 @@ static void test_error_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_official_examples),
-		cmocka_unit_test(test_valid_resources),
-		cmocka_unit_test(test_not_a_resource),
-		cmocka_unit_test(test_unknown_element),
-		cmocka_unit_test(test_wrong_json_type),
-		cmocka_unit_test(test_array_vs_single),
-		cmocka_unit_test(test_nulls_and_empties),
-		cmocka_unit_test(test_bad_dates),
-		cmocka_unit_test(test_bad_ids),
-		cmocka_unit_test(test_bad_numbers),
-		cmocka_unit_test(test_bad_strings),
-		cmocka_unit_test(test_long_string),
-		cmocka_unit_test(test_bad_required_code),
-		cmocka_unit_test(test_contained),
-		cmocka_unit_test(test_bad_sibling),
-		cmocka_unit_test(test_choice_twice),
-		cmocka_unit_test(test_missing_required),
-		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_error_limit),
+	        cmocka_unit_test(test_official_examples), cmocka_unit_test(test_valid_resources),
+	        cmocka_unit_test(test_not_a_resource),    cmocka_unit_test(test_unknown_element),
+	        cmocka_unit_test(test_wrong_json_type),   cmocka_unit_test(test_array_vs_single),
+	        cmocka_unit_test(test_nulls_and_empties), cmocka_unit_test(test_bad_dates),
+	        cmocka_unit_test(test_bad_ids),           cmocka_unit_test(test_bad_numbers),
+	        cmocka_unit_test(test_bad_strings),       cmocka_unit_test(test_long_string),
+	        cmocka_unit_test(test_bad_required_code), cmocka_unit_test(test_contained),
+	        cmocka_unit_test(test_bad_sibling),       cmocka_unit_test(test_choice_twice),
+	        cmocka_unit_test(test_missing_required),  cmocka_unit_test(test_deep_nesting),
+	        cmocka_unit_test(test_error_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,7 +43,8 @@ static int apply(const char *doc, const char *patch, const char *want, const cha
 		json_t *w = parse(want);
 		if (!json_equal(d, w)) {
 			char *got = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-			print_message("patch %s\non %s\ngave %s\nwanted %s\n", patch, doc, got, want);
+			print_message("patch %s\non %s\ngave %s\nwanted %s\n", patch, doc, got,
+			              want);
 			free(got);
 			fail();
 		}
@@ -86,50 +87,61 @@ static void test_rfc_appendix_a(void **state)
 	ok("{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\"}]",
 	   "{\"baz\":\"qux\",\"foo\":\"bar\"}");
 	/* A.2 adding an array element */
-	ok("{\"foo\":[\"bar\",\"baz\"]}", "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
+	ok("{\"foo\":[\"bar\",\"baz\"]}",
+	   "[{\"op\":\"add\",\"path\":\"/foo/1\",\"value\":\"qux\"}]",
 	   "{\"foo\":[\"bar\",\"qux\",\"baz\"]}");
 	/* A.3 removing an object member */
-	ok("{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]", "{\"foo\":\"bar\"}");
+	ok("{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"remove\",\"path\":\"/baz\"}]",
+	   "{\"foo\":\"bar\"}");
 	/* A.4 removing an array element */
 	ok("{\"foo\":[\"bar\",\"qux\",\"baz\"]}", "[{\"op\":\"remove\",\"path\":\"/foo/1\"}]",
 	   "{\"foo\":[\"bar\",\"baz\"]}");
 	/* A.5 replacing a value */
-	ok("{\"baz\":\"qux\",\"foo\":\"bar\"}", "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
+	ok("{\"baz\":\"qux\",\"foo\":\"bar\"}",
+	   "[{\"op\":\"replace\",\"path\":\"/baz\",\"value\":\"boo\"}]",
 	   "{\"baz\":\"boo\",\"foo\":\"bar\"}");
 	/* A.6 moving a value */
 	ok("{\"foo\":{\"bar\":\"baz\",\"waldo\":\"fred\"},\"qux\":{\"corge\":\"grault\"}}",
 	   "[{\"op\":\"move\",\"from\":\"/foo/waldo\",\"path\":\"/qux/thud\"}]",
 	   "{\"foo\":{\"bar\":\"baz\"},\"qux\":{\"corge\":\"grault\",\"thud\":\"fred\"}}");
 	/* A.7 moving an array element */
-	ok("{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}", "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
+	ok("{\"foo\":[\"all\",\"grass\",\"cows\",\"eat\"]}",
+	   "[{\"op\":\"move\",\"from\":\"/foo/1\",\"path\":\"/foo/3\"}]",
 	   "{\"foo\":[\"all\",\"cows\",\"eat\",\"grass\"]}");
 	/* A.8 testing a value: success */
 	ok("{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}",
-	   "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"qux\"},{\"op\":\"test\",\"path\":\"/foo/1\",\"value\":2}]",
+	   "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"qux\"},{\"op\":\"test\",\"path\":\"/"
+	   "foo/1\",\"value\":2}]",
 	   "{\"baz\":\"qux\",\"foo\":[\"a\",2,\"c\"]}");
 	/* A.9 testing a value: error */
 	fails("{\"baz\":\"qux\"}", "[{\"op\":\"test\",\"path\":\"/baz\",\"value\":\"bar\"}]", 422);
 	/* A.10 adding a nested member object */
-	ok("{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/child\",\"value\":{\"grandchild\":{}}}]",
+	ok("{\"foo\":\"bar\"}",
+	   "[{\"op\":\"add\",\"path\":\"/child\",\"value\":{\"grandchild\":{}}}]",
 	   "{\"foo\":\"bar\",\"child\":{\"grandchild\":{}}}");
 	/* A.11 ignoring unrecognized elements */
-	ok("{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\",\"xyz\":123}]",
+	ok("{\"foo\":\"bar\"}",
+	   "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\",\"xyz\":123}]",
 	   "{\"foo\":\"bar\",\"baz\":\"qux\"}");
 	/* A.12 adding to a nonexistent target */
-	fails("{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]", 422);
+	fails("{\"foo\":\"bar\"}", "[{\"op\":\"add\",\"path\":\"/baz/bat\",\"value\":\"qux\"}]",
+	      422);
 	/* A.14 ~ escape ordering */
-	ok("{\"/\":9,\"~1\":10}", "[{\"op\":\"test\",\"path\":\"/~01\",\"value\":10}]", "{\"/\":9,\"~1\":10}");
+	ok("{\"/\":9,\"~1\":10}", "[{\"op\":\"test\",\"path\":\"/~01\",\"value\":10}]",
+	   "{\"/\":9,\"~1\":10}");
 	/* A.15 comparing strings and numbers */
 	fails("{\"/\":9,\"~1\":10}", "[{\"op\":\"test\",\"path\":\"/~01\",\"value\":\"10\"}]", 422);
 	/* A.16 adding an array value */
-	ok("{\"foo\":[\"bar\"]}", "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":[\"abc\",\"def\"]}]",
+	ok("{\"foo\":[\"bar\"]}",
+	   "[{\"op\":\"add\",\"path\":\"/foo/-\",\"value\":[\"abc\",\"def\"]}]",
 	   "{\"foo\":[\"bar\",[\"abc\",\"def\"]]}");
 }
 
 static void test_rfc_a13_duplicate_op(void **state)
 {
 	/* A.13 invalid JSON Patch document: the duplicate "op" is caught by json_parse */
-	const char *patch = "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\",\"op\":\"remove\"}]";
+	const char *patch =
+	        "[{\"op\":\"add\",\"path\":\"/baz\",\"value\":\"qux\",\"op\":\"remove\"}]";
 	arena *a = arena_new(0);
 	diag_list d;
 	diag_init(&d, a);
@@ -162,11 +174,14 @@ static void test_add(void **state)
 	ok("{}", "[{\"op\":\"add\",\"path\":\"/-\",\"value\":1}]", "{\"-\":1}");
 	/* ~0 and ~1 in the last token and in the middle */
 	ok("{}", "[{\"op\":\"add\",\"path\":\"/a~1b~0c\",\"value\":1}]", "{\"a/b~c\":1}");
-	ok("{\"x/y\":{}}", "[{\"op\":\"add\",\"path\":\"/x~1y/~0\",\"value\":1}]", "{\"x/y\":{\"~\":1}}");
+	ok("{\"x/y\":{}}", "[{\"op\":\"add\",\"path\":\"/x~1y/~0\",\"value\":1}]",
+	   "{\"x/y\":{\"~\":1}}");
 	ok("{}", "[{\"op\":\"add\",\"path\":\"/~01\",\"value\":1}]", "{\"~1\":1}");
 	/* the value is copied: later ops on it do not change the patch */
-	ok("{}", "[{\"op\":\"add\",\"path\":\"/a\",\"value\":{\"x\":1}},{\"op\":\"add\",\"path\":\"/a/y\",\"value\":2},"
-	        "{\"op\":\"add\",\"path\":\"/b\",\"value\":{\"x\":1}}]",
+	ok("{}",
+	   "[{\"op\":\"add\",\"path\":\"/a\",\"value\":{\"x\":1}},{\"op\":\"add\",\"path\":\"/a/"
+	   "y\",\"value\":2},"
+	   "{\"op\":\"add\",\"path\":\"/b\",\"value\":{\"x\":1}}]",
 	   "{\"a\":{\"x\":1,\"y\":2},\"b\":{\"x\":1}}");
 	/* the whole document */
 	ok("{\"a\":1}", "[{\"op\":\"add\",\"path\":\"\",\"value\":{\"b\":2}}]", "{\"b\":2}");
@@ -188,9 +203,11 @@ static void test_remove(void **state)
 	ok("{\"a\":1,\"b\":2}", "[{\"op\":\"remove\",\"path\":\"/a\"}]", "{\"b\":2}");
 	ok("[1,2,3]", "[{\"op\":\"remove\",\"path\":\"/0\"}]", "[2,3]");
 	ok("[1,2,3]", "[{\"op\":\"remove\",\"path\":\"/2\"}]", "[1,2]");
-	ok("{\"a\":{\"b\":{\"c\":[1,{\"d\":1,\"e\":2}]}}}", "[{\"op\":\"remove\",\"path\":\"/a/b/c/1/d\"}]",
+	ok("{\"a\":{\"b\":{\"c\":[1,{\"d\":1,\"e\":2}]}}}",
+	   "[{\"op\":\"remove\",\"path\":\"/a/b/c/1/d\"}]",
 	   "{\"a\":{\"b\":{\"c\":[1,{\"e\":2}]}}}");
-	ok("{\"a/b\":1,\"m~n\":2}", "[{\"op\":\"remove\",\"path\":\"/a~1b\"},{\"op\":\"remove\",\"path\":\"/m~0n\"}]", "{}");
+	ok("{\"a/b\":1,\"m~n\":2}",
+	   "[{\"op\":\"remove\",\"path\":\"/a~1b\"},{\"op\":\"remove\",\"path\":\"/m~0n\"}]", "{}");
 	ok("{\"a\":null}", "[{\"op\":\"remove\",\"path\":\"/a\"}]", "{}");
 	/* missing paths */
 	fails("{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"/b\"}]", 422);
@@ -199,12 +216,14 @@ static void test_remove(void **state)
 	fails("[1,2,3]", "[{\"op\":\"remove\",\"path\":\"/-\"}]", 422);
 	fails("[]", "[{\"op\":\"remove\",\"path\":\"/0\"}]", 422);
 	/* the same member twice: the second finds nothing */
-	fails("{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"/a\"},{\"op\":\"remove\",\"path\":\"/a\"}]", 422);
+	fails("{\"a\":1}",
+	      "[{\"op\":\"remove\",\"path\":\"/a\"},{\"op\":\"remove\",\"path\":\"/a\"}]", 422);
 }
 
 static void test_replace(void **state)
 {
-	ok("{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":{\"b\":[1]}}]", "{\"a\":{\"b\":[1]}}");
+	ok("{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":{\"b\":[1]}}]",
+	   "{\"a\":{\"b\":[1]}}");
 	ok("[1,2,3]", "[{\"op\":\"replace\",\"path\":\"/1\",\"value\":9}]", "[1,9,3]");
 	ok("[1,2,3]", "[{\"op\":\"replace\",\"path\":\"/2\",\"value\":9}]", "[1,2,9]");
 	ok("{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/a\",\"value\":null}]", "{\"a\":null}");
@@ -245,11 +264,14 @@ static void test_move(void **state)
 	/* within and between arrays, to "-" */
 	ok("[1,2,3]", "[{\"op\":\"move\",\"from\":\"/0\",\"path\":\"/-\"}]", "[2,3,1]");
 	ok("[1,2,3]", "[{\"op\":\"move\",\"from\":\"/2\",\"path\":\"/0\"}]", "[3,1,2]");
-	ok("{\"a\":[1,2],\"b\":[]}", "[{\"op\":\"move\",\"from\":\"/a/0\",\"path\":\"/b/0\"}]", "{\"a\":[2],\"b\":[1]}");
+	ok("{\"a\":[1,2],\"b\":[]}", "[{\"op\":\"move\",\"from\":\"/a/0\",\"path\":\"/b/0\"}]",
+	   "{\"a\":[2],\"b\":[1]}");
 	/* a parent onto its own child's place is fine; a child up over its parent too */
-	ok("{\"a\":{\"b\":{\"c\":1}}}", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/a\"}]", "{\"a\":{\"c\":1}}");
+	ok("{\"a\":{\"b\":{\"c\":1}}}", "[{\"op\":\"move\",\"from\":\"/a/b\",\"path\":\"/a\"}]",
+	   "{\"a\":{\"c\":1}}");
 	/* a member up to the root */
-	ok("{\"a\":{\"b\":1},\"c\":2}", "[{\"op\":\"move\",\"from\":\"/a\",\"path\":\"\"}]", "{\"b\":1}");
+	ok("{\"a\":{\"b\":1},\"c\":2}", "[{\"op\":\"move\",\"from\":\"/a\",\"path\":\"\"}]",
+	   "{\"b\":1}");
 	/* the root into its own child */
 	fails("{\"a\":1}", "[{\"op\":\"move\",\"from\":\"\",\"path\":\"/b\"}]", 400);
 	/* "/a" into "/ab" is not into its own child */
@@ -268,7 +290,8 @@ static void test_copy(void **state)
 	   "{\"a\":{\"x\":[1]},\"b\":{\"x\":[1]}}");
 	/* the copy is deep: changing it leaves the original */
 	ok("{\"a\":{\"x\":[1]}}",
-	   "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"},{\"op\":\"add\",\"path\":\"/b/x/-\",\"value\":2}]",
+	   "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"},{\"op\":\"add\",\"path\":\"/b/x/"
+	   "-\",\"value\":2}]",
 	   "{\"a\":{\"x\":[1]},\"b\":{\"x\":[1,2]}}");
 	ok("[1,2]", "[{\"op\":\"copy\",\"from\":\"/0\",\"path\":\"/-\"}]", "[1,2,1]");
 	ok("[1,2]", "[{\"op\":\"copy\",\"from\":\"/1\",\"path\":\"/0\"}]", "[2,1,2]");
@@ -276,14 +299,16 @@ static void test_copy(void **state)
 	ok("{\"a\":{\"b\":1}}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/c\"}]",
 	   "{\"a\":{\"b\":1,\"c\":{\"b\":1}}}");
 	/* the whole document as the source */
-	ok("{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"\",\"path\":\"/b\"}]", "{\"a\":1,\"b\":{\"a\":1}}");
+	ok("{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"\",\"path\":\"/b\"}]",
+	   "{\"a\":1,\"b\":{\"a\":1}}");
 	fails("{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"/x\",\"path\":\"/b\"}]", 422);
 	fails("{\"a\":1}", "[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/x/b\"}]", 422);
 }
 
 static void test_test(void **state)
 {
-	const char *doc = "{\"s\":\"x\",\"n\":1,\"r\":1.5,\"z\":1.0,\"b\":true,\"nul\":null,\"arr\":[1,{\"k\":[]}],"
+	const char *doc = "{\"s\":\"x\",\"n\":1,\"r\":1.5,\"z\":1.0,\"b\":true,\"nul\":null,"
+	                  "\"arr\":[1,{\"k\":[]}],"
 	                  "\"obj\":{\"p\":1,\"q\":[2]}}";
 	ok(doc, "[{\"op\":\"test\",\"path\":\"/s\",\"value\":\"x\"}]", doc);
 	ok(doc, "[{\"op\":\"test\",\"path\":\"/r\",\"value\":1.5}]", doc);
@@ -309,12 +334,16 @@ static void test_test(void **state)
 	fails(doc, "[{\"op\":\"test\",\"path\":\"/arr\",\"value\":[1]}]", 422);
 	fails(doc, "[{\"op\":\"test\",\"path\":\"/arr\",\"value\":[{\"k\":[]},1]}]", 422);
 	fails(doc, "[{\"op\":\"test\",\"path\":\"/obj\",\"value\":{\"p\":1}}]", 422);
-	fails(doc, "[{\"op\":\"test\",\"path\":\"/obj\",\"value\":{\"p\":1,\"q\":[2],\"r\":0}}]", 422);
+	fails(doc, "[{\"op\":\"test\",\"path\":\"/obj\",\"value\":{\"p\":1,\"q\":[2],\"r\":0}}]",
+	      422);
 	fails(doc, "[{\"op\":\"test\",\"path\":\"/missing\",\"value\":null}]", 422);
 	fails(doc, "[{\"op\":\"test\",\"path\":\"/arr/5\",\"value\":1}]", 422);
-	fails("{\"big\":9007199254740993}", "[{\"op\":\"test\",\"path\":\"/big\",\"value\":9007199254740992}]", 422);
+	fails("{\"big\":9007199254740993}",
+	      "[{\"op\":\"test\",\"path\":\"/big\",\"value\":9007199254740992}]", 422);
 	/* a failed test stops the patch: later ops do not run */
-	fails("{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":2},{\"op\":\"remove\",\"path\":\"/a\"}]", 422);
+	fails("{\"a\":1}",
+	      "[{\"op\":\"test\",\"path\":\"/a\",\"value\":2},{\"op\":\"remove\",\"path\":\"/a\"}]",
+	      422);
 }
 
 static void test_malformed(void **state)
@@ -352,7 +381,8 @@ static void test_malformed(void **state)
 	fails(doc, "[{\"op\":\"remove\",\"path\":\"/a\"},{\"op\":\"bogus\",\"path\":\"/a\"}]", 400);
 	/* and the diagnostic names the op's index */
 	json_t *d = parse(doc);
-	json_t *p = parse("[{\"op\":\"test\",\"path\":\"/a\",\"value\":1},{\"op\":\"bogus\",\"path\":\"/a\"}]");
+	json_t *p = parse("[{\"op\":\"test\",\"path\":\"/"
+	                  "a\",\"value\":1},{\"op\":\"bogus\",\"path\":\"/a\"}]");
 	arena *a = arena_new(0);
 	diag_list dl;
 	diag_init(&dl, a);
@@ -372,7 +402,8 @@ static void test_empty_patch(void **state)
 static void test_sequence(void **state)
 {
 	/* a FHIR-like patch: ops see the effect of the ones before them */
-	ok("{\"resourceType\":\"Patient\",\"id\":\"p\",\"name\":[{\"family\":\"Doe\"}],\"active\":false}",
+	ok("{\"resourceType\":\"Patient\",\"id\":\"p\",\"name\":[{\"family\":\"Doe\"}],\"active\":"
+	   "false}",
 	   "[{\"op\":\"test\",\"path\":\"/active\",\"value\":false},"
 	   "{\"op\":\"replace\",\"path\":\"/active\",\"value\":true},"
 	   "{\"op\":\"add\",\"path\":\"/name/0/given\",\"value\":[\"Jan\"]},"
@@ -382,24 +413,25 @@ static void test_sequence(void **state)
 	   "{\"op\":\"move\",\"from\":\"/name/1\",\"path\":\"/name/0\"},"
 	   "{\"op\":\"remove\",\"path\":\"/name/1/given/0\"},"
 	   "{\"op\":\"test\",\"path\":\"/name/1/given\",\"value\":[\"Piet\"]}]",
-	   "{\"resourceType\":\"Patient\",\"id\":\"p\",\"name\":[{\"family\":\"Smit\",\"given\":[\"Jan\",\"Piet\"]},"
+	   "{\"resourceType\":\"Patient\",\"id\":\"p\",\"name\":[{\"family\":\"Smit\",\"given\":["
+	   "\"Jan\",\"Piet\"]},"
 	   "{\"family\":\"Doe\",\"given\":[\"Piet\"]}],\"active\":true}");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc_appendix_a),
-		cmocka_unit_test(test_rfc_a13_duplicate_op),
-		cmocka_unit_test(test_add),
-		cmocka_unit_test(test_remove),
-		cmocka_unit_test(test_replace),
-		cmocka_unit_test(test_move),
-		cmocka_unit_test(test_copy),
-		cmocka_unit_test(test_test),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_empty_patch),
-		cmocka_unit_test(test_sequence),
+	        cmocka_unit_test(test_rfc_appendix_a),
+	        cmocka_unit_test(test_rfc_a13_duplicate_op),
+	        cmocka_unit_test(test_add),
+	        cmocka_unit_test(test_remove),
+	        cmocka_unit_test(test_replace),
+	        cmocka_unit_test(test_move),
+	        cmocka_unit_test(test_copy),
+	        cmocka_unit_test(test_test),
+	        cmocka_unit_test(test_malformed),
+	        cmocka_unit_test(test_empty_patch),
+	        cmocka_unit_test(test_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,7 +74,8 @@ static size_t count_rows(const indexed *x, uint32_t pid, int grp)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < x->rows.count; i++)
-		if (x->rows.items[i].pid == pid && (grp < 0 || x->rows.items[i].grp == (uint32_t)grp))
+		if (x->rows.items[i].pid == pid &&
+		    (grp < 0 || x->rows.items[i].grp == (uint32_t)grp))
 			n++;
 	return n;
 }
@@ -196,10 +197,12 @@ static void test_normalize(void **state)
 	check_norm("a\tb\nc", "a b c");
 	check_norm("", "");
 	check_norm(NULL, "");
-	check_norm("\xff\xfe bad", "bad");          /* invalid UTF-8 dropped */
-	check_norm("trunc\xc3", "trunc");            /* cut sequence */
-	check_norm("日本語", "日本語");               /* kept */
-	check_norm("van\xc2\xa0" "der Berg", "van der berg"); /* no-break space */
+	check_norm("\xff\xfe bad", "bad"); /* invalid UTF-8 dropped */
+	check_norm("trunc\xc3", "trunc");  /* cut sequence */
+	check_norm("日本語", "日本語");    /* kept */
+	check_norm("van\xc2\xa0"
+	           "der Berg",
+	           "van der berg"); /* no-break space */
 }
 
 /* ---- precision ranges ---- */
@@ -225,7 +228,8 @@ static void test_date_ranges(void **state)
 	check_date("2020-03-01T10:00:00Z", "2020-03-01T10:00:00Z", "2020-03-01T10:00:01Z");
 	check_date("2020-03-01T10:00:00", "2020-03-01T10:00:00Z", "2020-03-01T10:00:01Z");
 	check_date("2020-03-01T10:00Z", "2020-03-01T10:00:00Z", "2020-03-01T10:01:00Z");
-	check_date("2020-03-01T10:00:00.5-05:30", "2020-03-01T15:30:00.5Z", "2020-03-01T15:30:00.6Z");
+	check_date("2020-03-01T10:00:00.5-05:30", "2020-03-01T15:30:00.5Z",
+	           "2020-03-01T15:30:00.6Z");
 	check_date("2020-03-01T10:00:00.123456789Z", "2020-03-01T10:00:00.123456Z",
 	           "2020-03-01T10:00:00.123457Z");
 	check_date("1969-07-20", "1969-07-20T00:00:00Z", "1969-07-21T00:00:00Z");
@@ -269,8 +273,8 @@ static void test_number_ranges(void **state)
 	json_t *v = json_loads("[100, 1.5, 1.50, 100.0, 0.1, 1e-7, 123456.789]", 0, NULL);
 	const char *want[] = {"100", "1.5", "1.5", "100", "0.1", "1e-07", "123456.789"};
 	for (size_t i = 0; i < json_array_size(v); i++)
-		assert_string_equal(search__index_number_text(json_array_get(v, i), num, sizeof num),
-		                    want[i]);
+		assert_string_equal(
+		        search__index_number_text(json_array_get(v, i), num, sizeof num), want[i]);
 	assert_null(search__index_number_text(json_true(), num, sizeof num));
 	json_decref(v);
 }
@@ -347,23 +351,24 @@ static void test_ucum(void **state)
 /* ---- Patient ---- */
 
 static const char PATIENT[] =
-	"{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
-	"\"identifier\":[{\"use\":\"official\",\"type\":{\"coding\":[{\"system\":"
-	"\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"MR\"}],\"text\":\"Medical "
-	"Record\"},\"system\":\"urn:oid:1.2.36.146.595.217.0.1\",\"value\":\"12345\"},"
-	"{\"system\":\"http://fhir.nl/fhir/NamingSystem/bsn\",\"value\":\"999911120\"}],"
-	"\"name\":[{\"use\":\"official\",\"family\":\"Müller\",\"given\":[\"Renée\",\"Anne\"],"
-	"\"prefix\":[\"Dr.\"],\"suffix\":[\"PhD\"]},{\"text\":\"Renée Müller\",\"given\":[\"Renée\"]}],"
-	"\"telecom\":[{\"system\":\"phone\",\"value\":\"+31 20 555 1234\",\"use\":\"home\"},"
-	"{\"system\":\"email\",\"value\":\"renee@example.org\"}],"
-	"\"gender\":\"female\",\"birthDate\":\"1974-12\","
-	"\"deceasedBoolean\":false,"
-	"\"address\":[{\"line\":[\"Keizersgracht 1\",\"2e etage\"],\"city\":\"Den Haag\","
-	"\"postalCode\":\"2511 AB\",\"country\":\"NL\"}],"
-	"\"generalPractitioner\":[{\"reference\":\"Practitioner/gp1\"}],"
-	"\"link\":[{\"other\":{\"reference\":\"Patient/p0\"},\"type\":\"replaces\"}],"
-	"\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/"
-	"xhtml\\\"><p>Ren\u00e9e <b>M&#252;ller</b> &amp; co&#x2019;s</p></div>\"}}";
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"active\":true,"
+        "\"identifier\":[{\"use\":\"official\",\"type\":{\"coding\":[{\"system\":"
+        "\"http://terminology.hl7.org/CodeSystem/v2-0203\",\"code\":\"MR\"}],\"text\":\"Medical "
+        "Record\"},\"system\":\"urn:oid:1.2.36.146.595.217.0.1\",\"value\":\"12345\"},"
+        "{\"system\":\"http://fhir.nl/fhir/NamingSystem/bsn\",\"value\":\"999911120\"}],"
+        "\"name\":[{\"use\":\"official\",\"family\":\"Müller\",\"given\":[\"Renée\",\"Anne\"],"
+        "\"prefix\":[\"Dr.\"],\"suffix\":[\"PhD\"]},{\"text\":\"Renée "
+        "Müller\",\"given\":[\"Renée\"]}],"
+        "\"telecom\":[{\"system\":\"phone\",\"value\":\"+31 20 555 1234\",\"use\":\"home\"},"
+        "{\"system\":\"email\",\"value\":\"renee@example.org\"}],"
+        "\"gender\":\"female\",\"birthDate\":\"1974-12\","
+        "\"deceasedBoolean\":false,"
+        "\"address\":[{\"line\":[\"Keizersgracht 1\",\"2e etage\"],\"city\":\"Den Haag\","
+        "\"postalCode\":\"2511 AB\",\"country\":\"NL\"}],"
+        "\"generalPractitioner\":[{\"reference\":\"Practitioner/gp1\"}],"
+        "\"link\":[{\"other\":{\"reference\":\"Patient/p0\"},\"type\":\"replaces\"}],"
+        "\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/"
+        "xhtml\\\"><p>Ren\u00e9e <b>M&#252;ller</b> &amp; co&#x2019;s</p></div>\"}}";
 
 static void test_patient(void **state)
 {
@@ -402,8 +407,8 @@ static void test_patient(void **state)
 	must_find(&x, "identifier", "http://fhir.nl/fhir/NamingSystem/bsn", "999911120", "");
 	/* :of-type row: type system, type code, value */
 	uint32_t oftype = search_component_pid(pid_of(&x, "identifier"), SEARCH_OF_TYPE_COMPONENT);
-	assert_non_null(find_row(&x, oftype, 0, "http://terminology.hl7.org/CodeSystem/v2-0203", "MR",
-	                         "12345"));
+	assert_non_null(find_row(&x, oftype, 0, "http://terminology.hl7.org/CodeSystem/v2-0203",
+	                         "MR", "12345"));
 	assert_int_equal(count_rows(&x, oftype, -1), 1);
 	/* ContactPoint: the value, no system */
 	must_find(&x, "telecom", "", "+31 20 555 1234", "");
@@ -430,21 +435,22 @@ static void test_patient(void **state)
 /* ---- Observation ---- */
 
 static const char OBSERVATION[] =
-	"{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
-	"\"meta\":{\"lastUpdated\":\"2024-01-02T03:04:05Z\",\"profile\":[\"http://hl7.org/fhir/"
-	"StructureDefinition/vitalsigns\"],\"tag\":[{\"system\":\"http://x.org/tags\",\"code\":"
-	"\"t1\"}]},"
-	"\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
-	"observation-category\",\"code\":\"vital-signs\"}]}],"
-	"\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\",\"display\":"
-	"\"Body Weight\"},{\"system\":\"http://snomed.info/sct\",\"code\":\"27113001\"}],\"text\":"
-	"\"Gewicht\"},"
-	"\"subject\":{\"reference\":\"Patient/123\"},"
-	"\"encounter\":{\"reference\":\"Encounter/e1\"},"
-	"\"performer\":[{\"reference\":\"Practitioner/dr\"},{\"reference\":\"Patient/123\"}],"
-	"\"effectiveDateTime\":\"2020-03-01T10:00:00+01:00\","
-	"\"valueQuantity\":{\"value\":185.5,\"unit\":\"lbs\",\"system\":\"http://unitsofmeasure.org\","
-	"\"code\":\"[lb_av]\"}}";
+        "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\","
+        "\"meta\":{\"lastUpdated\":\"2024-01-02T03:04:05Z\",\"profile\":[\"http://hl7.org/fhir/"
+        "StructureDefinition/vitalsigns\"],\"tag\":[{\"system\":\"http://x.org/tags\",\"code\":"
+        "\"t1\"}]},"
+        "\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+        "observation-category\",\"code\":\"vital-signs\"}]}],"
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\",\"display\":"
+        "\"Body Weight\"},{\"system\":\"http://snomed.info/sct\",\"code\":\"27113001\"}],\"text\":"
+        "\"Gewicht\"},"
+        "\"subject\":{\"reference\":\"Patient/123\"},"
+        "\"encounter\":{\"reference\":\"Encounter/e1\"},"
+        "\"performer\":[{\"reference\":\"Practitioner/dr\"},{\"reference\":\"Patient/123\"}],"
+        "\"effectiveDateTime\":\"2020-03-01T10:00:00+01:00\","
+        "\"valueQuantity\":{\"value\":185.5,\"unit\":\"lbs\",\"system\":\"http://"
+        "unitsofmeasure.org\","
+        "\"code\":\"[lb_av]\"}}";
 
 static void test_observation(void **state)
 {
@@ -459,7 +465,8 @@ static void test_observation(void **state)
 	          "vital-signs", "");
 	must_find(&x, "status", "", "final", "");
 	must_find(&x, "_tag", "http://x.org/tags", "t1", "");
-	r = must_find(&x, "_profile", "http://hl7.org/fhir/StructureDefinition/vitalsigns", NULL, NULL);
+	r = must_find(&x, "_profile", "http://hl7.org/fhir/StructureDefinition/vitalsigns", NULL,
+	              NULL);
 	assert_int_equal(r->kind, SEARCH_ROW_URI);
 	must_find(&x, "subject", "Patient", "123", "");
 	must_find(&x, "patient", "Patient", "123", ""); /* subject.where(resolve() is Patient) */
@@ -491,19 +498,19 @@ static void test_observation(void **state)
 }
 
 static const char BLOOD_PRESSURE[] =
-	"{\"resourceType\":\"Observation\",\"id\":\"bp\",\"status\":\"final\","
-	"\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
-	"\"subject\":{\"reference\":\"http://other.example/fhir/Patient/77/_history/2\"},"
-	"\"effectivePeriod\":{\"start\":\"2021-05-06\"},"
-	"\"component\":["
-	"{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8480-6\"}]},"
-	"\"valueQuantity\":{\"value\":120,\"system\":\"http://unitsofmeasure.org\",\"code\":"
-	"\"mm[Hg]\"}},"
-	"{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8462-4\"}]},"
-	"\"valueQuantity\":{\"value\":80,\"system\":\"http://unitsofmeasure.org\",\"code\":"
-	"\"mm[Hg]\"}},"
-	"{\"code\":{\"text\":\"posture\"},\"valueCodeableConcept\":{\"coding\":[{\"code\":"
-	"\"sitting\"}]}}]}";
+        "{\"resourceType\":\"Observation\",\"id\":\"bp\",\"status\":\"final\","
+        "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"85354-9\"}]},"
+        "\"subject\":{\"reference\":\"http://other.example/fhir/Patient/77/_history/2\"},"
+        "\"effectivePeriod\":{\"start\":\"2021-05-06\"},"
+        "\"component\":["
+        "{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8480-6\"}]},"
+        "\"valueQuantity\":{\"value\":120,\"system\":\"http://unitsofmeasure.org\",\"code\":"
+        "\"mm[Hg]\"}},"
+        "{\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8462-4\"}]},"
+        "\"valueQuantity\":{\"value\":80,\"system\":\"http://unitsofmeasure.org\",\"code\":"
+        "\"mm[Hg]\"}},"
+        "{\"code\":{\"text\":\"posture\"},\"valueCodeableConcept\":{\"coding\":[{\"code\":"
+        "\"sitting\"}]}}]}";
 
 static void test_observation_components(void **state)
 {
@@ -547,18 +554,19 @@ static void test_observation_components(void **state)
 /* ---- Condition, Encounter, MedicationRequest ---- */
 
 static const char CONDITION[] =
-	"{\"resourceType\":\"Condition\",\"id\":\"c1\","
-	"\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
-	"condition-clinical\",\"code\":\"active\"}]},"
-	"\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"44054006\","
-	"\"display\":\"Diabetes mellitus type 2\"}]},"
-	"\"subject\":{\"reference\":\"Patient/p9\",\"display\":\"someone\"},"
-	"\"asserter\":{\"identifier\":{\"system\":\"http://fhir.nl/fhir/NamingSystem/uzi-nr-pers\","
-	"\"value\":\"123\"}},"
-	"\"onsetAge\":{\"value\":52,\"unit\":\"a\",\"system\":\"http://unitsofmeasure.org\",\"code\":"
-	"\"a\"},"
-	"\"abatementPeriod\":{\"end\":\"2022\"},"
-	"\"recordedDate\":\"2019-06-15\"}";
+        "{\"resourceType\":\"Condition\",\"id\":\"c1\","
+        "\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+        "condition-clinical\",\"code\":\"active\"}]},"
+        "\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"44054006\","
+        "\"display\":\"Diabetes mellitus type 2\"}]},"
+        "\"subject\":{\"reference\":\"Patient/p9\",\"display\":\"someone\"},"
+        "\"asserter\":{\"identifier\":{\"system\":\"http://fhir.nl/fhir/NamingSystem/uzi-nr-pers\","
+        "\"value\":\"123\"}},"
+        "\"onsetAge\":{\"value\":52,\"unit\":\"a\",\"system\":\"http://"
+        "unitsofmeasure.org\",\"code\":"
+        "\"a\"},"
+        "\"abatementPeriod\":{\"end\":\"2022\"},"
+        "\"recordedDate\":\"2019-06-15\"}";
 
 static void test_condition(void **state)
 {
@@ -589,16 +597,17 @@ static void test_condition(void **state)
 }
 
 static const char ENCOUNTER[] =
-	"{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
-	"\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/v3-ActCode\",\"code\":\"AMB\","
-	"\"display\":\"ambulatory\"},"
-	"\"type\":[{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"185349003\"}]}],"
-	"\"subject\":{\"reference\":\"Patient/p2\"},"
-	"\"participant\":[{\"individual\":{\"reference\":\"Practitioner/pr1\"}}],"
-	"\"period\":{\"start\":\"2020-01-01T08:00:00Z\",\"end\":\"2020-01-01T08:30:00Z\"},"
-	"\"length\":{\"value\":30,\"unit\":\"min\",\"system\":\"http://unitsofmeasure.org\","
-	"\"code\":\"min\"},"
-	"\"serviceProvider\":{\"reference\":\"Organization/org1\"}}";
+        "{\"resourceType\":\"Encounter\",\"id\":\"e1\",\"status\":\"finished\","
+        "\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+        "v3-ActCode\",\"code\":\"AMB\","
+        "\"display\":\"ambulatory\"},"
+        "\"type\":[{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"185349003\"}]}],"
+        "\"subject\":{\"reference\":\"Patient/p2\"},"
+        "\"participant\":[{\"individual\":{\"reference\":\"Practitioner/pr1\"}}],"
+        "\"period\":{\"start\":\"2020-01-01T08:00:00Z\",\"end\":\"2020-01-01T08:30:00Z\"},"
+        "\"length\":{\"value\":30,\"unit\":\"min\",\"system\":\"http://unitsofmeasure.org\","
+        "\"code\":\"min\"},"
+        "\"serviceProvider\":{\"reference\":\"Organization/org1\"}}";
 
 static void test_encounter(void **state)
 {
@@ -606,7 +615,8 @@ static void test_encounter(void **state)
 	const search_row *r;
 
 	index_json(&x, ENCOUNTER);
-	must_find(&x, "class", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "AMB", "ambulatory");
+	must_find(&x, "class", "http://terminology.hl7.org/CodeSystem/v3-ActCode", "AMB",
+	          "ambulatory");
 	must_find(&x, "type", "http://snomed.info/sct", "185349003", "");
 	must_find(&x, "status", "", "finished", "");
 	must_find(&x, "practitioner", "Practitioner", "pr1", "");
@@ -624,18 +634,19 @@ static void test_encounter(void **state)
 }
 
 static const char MEDICATION_REQUEST[] =
-	"{\"resourceType\":\"MedicationRequest\",\"id\":\"m1\",\"status\":\"active\","
-	"\"intent\":\"order\","
-	"\"contained\":[{\"resourceType\":\"Medication\",\"id\":\"med1\",\"code\":{\"text\":\"x\"}}],"
-	"\"medicationReference\":{\"reference\":\"#med1\"},"
-	"\"subject\":{\"reference\":\"Patient/p3\"},"
-	"\"requester\":{\"reference\":\"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a\"},"
-	"\"authoredOn\":\"2021-02-03T04:05:06.789Z\","
-	"\"dosageInstruction\":[{\"timing\":{\"event\":[\"2021-02-04\",\"2021-02-10\"],"
-	"\"repeat\":{\"boundsPeriod\":{\"start\":\"2021-02-01\",\"end\":\"2021-02-08\"}}}}],"
-	"\"instantiatesCanonical\":[\"http://example.org/fhir/PlanDefinition/pd1|2.0\"],"
-	"\"performer\":{\"type\":\"Organization\",\"identifier\":{\"system\":\"http://fhir.nl/"
-	"fhir/NamingSystem/agb-z\",\"value\":\"0123\"}}}";
+        "{\"resourceType\":\"MedicationRequest\",\"id\":\"m1\",\"status\":\"active\","
+        "\"intent\":\"order\","
+        "\"contained\":[{\"resourceType\":\"Medication\",\"id\":\"med1\",\"code\":{\"text\":\"x\"}}"
+        "],"
+        "\"medicationReference\":{\"reference\":\"#med1\"},"
+        "\"subject\":{\"reference\":\"Patient/p3\"},"
+        "\"requester\":{\"reference\":\"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a\"},"
+        "\"authoredOn\":\"2021-02-03T04:05:06.789Z\","
+        "\"dosageInstruction\":[{\"timing\":{\"event\":[\"2021-02-04\",\"2021-02-10\"],"
+        "\"repeat\":{\"boundsPeriod\":{\"start\":\"2021-02-01\",\"end\":\"2021-02-08\"}}}}],"
+        "\"instantiatesCanonical\":[\"http://example.org/fhir/PlanDefinition/pd1|2.0\"],"
+        "\"performer\":{\"type\":\"Organization\",\"identifier\":{\"system\":\"http://fhir.nl/"
+        "fhir/NamingSystem/agb-z\",\"value\":\"0123\"}}}";
 
 static void test_medication_request(void **state)
 {
@@ -675,15 +686,16 @@ static void test_reference_forms(void **state)
 	const search_row *r;
 
 	/* a versioned canonical: one row without the version, one with it */
-	index_json(&x, "{\"resourceType\":\"CarePlan\",\"id\":\"cp\",\"status\":\"active\","
-	               "\"intent\":\"plan\",\"subject\":{\"reference\":\"Group/g1\"},"
-	               "\"instantiatesCanonical\":[\"http://example.org/fhir/PlanDefinition/pd1|2.0\"],"
-	               "\"basedOn\":[{\"reference\":\"CarePlan/cp0/_history/3\"}],"
-	               "\"replaces\":[{\"reference\":\"12\"}],"
-	               "\"partOf\":[{\"reference\":\"https://x.org/no/type/here\"}],"
-	               "\"activity\":[{\"detail\":{\"status\":\"scheduled\",\"scheduledTiming\":{"
-	               "\"event\":[\"2021-02-04\",\"2021-02-10\"],\"repeat\":{\"boundsPeriod\":{"
-	               "\"start\":\"2021-02-01\",\"end\":\"2021-02-08\"}}}}}]}");
+	index_json(&x,
+	           "{\"resourceType\":\"CarePlan\",\"id\":\"cp\",\"status\":\"active\","
+	           "\"intent\":\"plan\",\"subject\":{\"reference\":\"Group/g1\"},"
+	           "\"instantiatesCanonical\":[\"http://example.org/fhir/PlanDefinition/pd1|2.0\"],"
+	           "\"basedOn\":[{\"reference\":\"CarePlan/cp0/_history/3\"}],"
+	           "\"replaces\":[{\"reference\":\"12\"}],"
+	           "\"partOf\":[{\"reference\":\"https://x.org/no/type/here\"}],"
+	           "\"activity\":[{\"detail\":{\"status\":\"scheduled\",\"scheduledTiming\":{"
+	           "\"event\":[\"2021-02-04\",\"2021-02-10\"],\"repeat\":{\"boundsPeriod\":{"
+	           "\"start\":\"2021-02-01\",\"end\":\"2021-02-08\"}}}}}]}");
 	/* Timing: one row over the events and the bounds */
 	assert_int_equal(count_rows(&x, pid_of(&x, "activity-date"), -1), 1);
 	r = must_find(&x, "activity-date", NULL, NULL, NULL);
@@ -702,37 +714,42 @@ static void test_reference_forms(void **state)
 	index_free(&x);
 
 	/* Bundle.composition: the first entry's resource itself */
-	index_json(&x, "{\"resourceType\":\"Bundle\",\"id\":\"b\",\"type\":\"document\","
-	               "\"identifier\":{\"system\":\"urn:ietf:rfc:3986\",\"value\":\"urn:uuid:1\"},"
-	               "\"timestamp\":\"2020-01-01T00:00:00Z\",\"entry\":[{\"fullUrl\":\"urn:uuid:2\","
-	               "\"resource\":{\"resourceType\":\"Composition\",\"id\":\"comp1\","
-	               "\"status\":\"final\",\"type\":{\"text\":\"t\"},\"date\":\"2020\","
-	               "\"author\":[{\"display\":\"a\"}],\"title\":\"T\"}}]}");
+	index_json(&x,
+	           "{\"resourceType\":\"Bundle\",\"id\":\"b\",\"type\":\"document\","
+	           "\"identifier\":{\"system\":\"urn:ietf:rfc:3986\",\"value\":\"urn:uuid:1\"},"
+	           "\"timestamp\":\"2020-01-01T00:00:00Z\",\"entry\":[{\"fullUrl\":\"urn:uuid:2\","
+	           "\"resource\":{\"resourceType\":\"Composition\",\"id\":\"comp1\","
+	           "\"status\":\"final\",\"type\":{\"text\":\"t\"},\"date\":\"2020\","
+	           "\"author\":[{\"display\":\"a\"}],\"title\":\"T\"}}]}");
 	must_find(&x, "composition", "Composition", "comp1", "");
 	must_find(&x, "identifier", "urn:ietf:rfc:3986", "urn:uuid:1", "");
 	must_find(&x, "type", "", "document", "");
 	index_free(&x);
 
 	/* a quantity with a comparator, and one without a code */
-	index_json(&x, "{\"resourceType\":\"Observation\",\"id\":\"q\",\"status\":\"final\","
-	               "\"code\":{\"text\":\"c\"},\"valueQuantity\":{\"value\":5,\"comparator\":\"<\","
-	               "\"system\":\"http://unitsofmeasure.org\",\"code\":\"mg\"}}");
+	index_json(&x,
+	           "{\"resourceType\":\"Observation\",\"id\":\"q\",\"status\":\"final\","
+	           "\"code\":{\"text\":\"c\"},\"valueQuantity\":{\"value\":5,\"comparator\":\"<\","
+	           "\"system\":\"http://unitsofmeasure.org\",\"code\":\"mg\"}}");
 	r = must_find(&x, "value-quantity", SEARCH_UCUM, "mg", "g");
 	assert_true(r->d[1] == -DBL_MAX);
 	assert_float_equal(r->d[2], 5, 0);
 	index_free(&x);
-	index_json(&x, "{\"resourceType\":\"Observation\",\"id\":\"q\",\"status\":\"final\","
-	               "\"code\":{\"text\":\"c\"},\"valueQuantity\":{\"value\":1.50,\"unit\":\"pills\"}}");
+	index_json(
+	        &x,
+	        "{\"resourceType\":\"Observation\",\"id\":\"q\",\"status\":\"final\","
+	        "\"code\":{\"text\":\"c\"},\"valueQuantity\":{\"value\":1.50,\"unit\":\"pills\"}}");
 	r = must_find(&x, "value-quantity", "", "pills", "");
 	assert_float_equal(r->d[1], 1.45, 1e-12); /* "1.50" reads back as 1.5 */
 	assert_float_equal(r->d[3], 0, 0);
 	index_free(&x);
 
 	/* number parameters, and a Range */
-	index_json(&x, "{\"resourceType\":\"RiskAssessment\",\"id\":\"r\",\"status\":\"final\","
-	               "\"subject\":{\"reference\":\"Patient/p\"},\"prediction\":["
-	               "{\"probabilityDecimal\":0.25},{\"probabilityRange\":{\"low\":{\"value\":0.1},"
-	               "\"high\":{\"value\":0.3}}}]}");
+	index_json(&x,
+	           "{\"resourceType\":\"RiskAssessment\",\"id\":\"r\",\"status\":\"final\","
+	           "\"subject\":{\"reference\":\"Patient/p\"},\"prediction\":["
+	           "{\"probabilityDecimal\":0.25},{\"probabilityRange\":{\"low\":{\"value\":0.1},"
+	           "\"high\":{\"value\":0.3}}}]}");
 	r = must_find(&x, "probability", NULL, NULL, NULL);
 	assert_int_equal(r->kind, SEARCH_ROW_NUMBER);
 	assert_int_equal(count_rows(&x, pid_of(&x, "probability"), -1), 2);
@@ -806,7 +823,8 @@ static void test_official_examples(void **state)
 	size_t rows = 0;
 	arena *a = arena_new(0);
 
-	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples", shared && *shared ? shared : "../shared");
+	snprintf(dir, sizeof dir, "%s/data/fhir-r4/examples",
+	         shared && *shared ? shared : "../shared");
 	dp = opendir(dir);
 	if (dp == NULL) {
 		arena_free(a);
@@ -919,7 +937,9 @@ static void test_speed(void **state)
 		arena_reset(a);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double per = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / n;
+	double per =
+	        ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+	        n;
 	print_message("search_index: %.1f us per Observation\n", per);
 	assert_true(per < 5000); /* ~40 us in a release build; generous for ASan */
 	arena_free(a);
@@ -929,23 +949,23 @@ static void test_speed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pid),
-		cmocka_unit_test(test_normalize),
-		cmocka_unit_test(test_date_ranges),
-		cmocka_unit_test(test_number_ranges),
-		cmocka_unit_test(test_ucum),
-		cmocka_unit_test(test_patient),
-		cmocka_unit_test(test_observation),
-		cmocka_unit_test(test_observation_components),
-		cmocka_unit_test(test_condition),
-		cmocka_unit_test(test_encounter),
-		cmocka_unit_test(test_medication_request),
-		cmocka_unit_test(test_reference_forms),
-		cmocka_unit_test(test_location_near),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_official_examples),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_speed),
+	        cmocka_unit_test(test_pid),
+	        cmocka_unit_test(test_normalize),
+	        cmocka_unit_test(test_date_ranges),
+	        cmocka_unit_test(test_number_ranges),
+	        cmocka_unit_test(test_ucum),
+	        cmocka_unit_test(test_patient),
+	        cmocka_unit_test(test_observation),
+	        cmocka_unit_test(test_observation_components),
+	        cmocka_unit_test(test_condition),
+	        cmocka_unit_test(test_encounter),
+	        cmocka_unit_test(test_medication_request),
+	        cmocka_unit_test(test_reference_forms),
+	        cmocka_unit_test(test_location_near),
+	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_official_examples),
+	        cmocka_unit_test(test_threads),
+	        cmocka_unit_test(test_speed),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

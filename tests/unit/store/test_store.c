@@ -84,9 +84,9 @@ static int teardown(void **state)
 /* Build context: the body names the version and time the store handed out,
  * so tests can see build ran after they were set. */
 typedef struct body_ctx {
-	const char *tag;  /* free text put in the body */
-	int refuse;       /* 1: build fails */
-	int calls;        /* how often build ran */
+	const char *tag; /* free text put in the body */
+	int refuse;      /* 1: build fails */
+	int calls;       /* how often build ran */
 	char body[256];
 } body_ctx;
 
@@ -96,9 +96,11 @@ static int build_body(store_op *op, void *ctx)
 	b->calls++;
 	if (b->refuse)
 		return 1;
-	int n = snprintf(b->body, sizeof b->body,
-	                 "{\"resourceType\":\"%s\",\"id\":\"%s\",\"v\":%lld,\"lu\":%lld,\"tag\":\"%s\"}", op->type,
-	                 op->id, (long long)op->version, (long long)op->last_updated, b->tag ? b->tag : "");
+	int n = snprintf(
+	        b->body, sizeof b->body,
+	        "{\"resourceType\":\"%s\",\"id\":\"%s\",\"v\":%lld,\"lu\":%lld,\"tag\":\"%s\"}",
+	        op->type, op->id, (long long)op->version, (long long)op->last_updated,
+	        b->tag ? b->tag : "");
 	op->body = b->body;
 	op->body_len = (size_t)n;
 	return 0;
@@ -148,7 +150,8 @@ static void expect_body(const store_version *v, const char *type, const char *id
                         const char *tag)
 {
 	char want[256];
-	snprintf(want, sizeof want, "{\"resourceType\":\"%s\",\"id\":\"%s\",\"v\":%lld,\"lu\":%lld,\"tag\":\"%s\"}",
+	snprintf(want, sizeof want,
+	         "{\"resourceType\":\"%s\",\"id\":\"%s\",\"v\":%lld,\"lu\":%lld,\"tag\":\"%s\"}",
 	         type, id, (long long)version, (long long)v->last_updated, tag);
 	assert_non_null(v->body);
 	assert_int_equal(v->body_len, strlen(want));
@@ -156,7 +159,8 @@ static void expect_body(const store_version *v, const char *type, const char *id
 	assert_int_equal(v->body[v->body_len], 0);
 }
 
-static size_t history_all(store *s, arena *a, const char *type, const char *id, store_version **items)
+static size_t history_all(store *s, arena *a, const char *type, const char *id,
+                          store_version **items)
 {
 	store_history_query q = {.type = type, .id = id, .count = 100000};
 	size_t n = 0;
@@ -262,7 +266,8 @@ static void test_crud(void **state)
 	assert_int_equal(op.prev_version, 3);
 	assert_int_equal(op.prev_deleted, 1);
 	assert_int_equal(op.last_updated, lu3);
-	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "nobody", 0, NULL, &op), STORE_OK);
+	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "nobody", 0, NULL, &op),
+	                 STORE_OK);
 	assert_int_equal(op.version, 0);
 	assert_int_equal(op.prev_version, 0);
 	assert_int_equal(store_read(f->s, f->a, "Patient", "nobody", 0, &v), STORE_NOT_FOUND);
@@ -280,7 +285,8 @@ static void test_crud(void **state)
 	expect_body(&v, "Patient", "p1", 4, "back");
 
 	/* update of an absent resource creates it at version 1 */
-	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "o1", 0, "uac", &op), STORE_OK);
+	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "o1", 0, "uac", &op),
+	                 STORE_OK);
 	assert_int_equal(op.version, 1);
 	assert_int_equal(op.prev_version, 0);
 	assert_int_equal(store_read(f->s, f->a, "Observation", "o1", 0, &v), STORE_OK);
@@ -292,15 +298,18 @@ static void test_create_exists(void **state)
 	fixture *f = *state;
 	store_op op;
 	store_version v;
-	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "first", &op), STORE_OK);
-	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "second", &op), STORE_EXISTS);
+	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "first", &op),
+	                 STORE_OK);
+	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "second", &op),
+	                 STORE_EXISTS);
 	assert_int_equal(op.prev_version, 1);
 	assert_int_equal(store_read(f->s, f->a, "Patient", "dup", 0, &v), STORE_OK);
 	assert_int_equal(v.version, 1);
 	expect_body(&v, "Patient", "dup", 1, "first");
 	/* a deleted id is still taken */
 	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "dup", 0, NULL, &op), STORE_OK);
-	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "third", &op), STORE_EXISTS);
+	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "dup", 0, "third", &op),
+	                 STORE_EXISTS);
 	store_version *items;
 	assert_int_equal(history_all(f->s, f->a, "Patient", "dup", &items), 2);
 	/* the same id under another type is free */
@@ -317,15 +326,19 @@ static void test_if_match(void **state)
 	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "m", 1, "v2", &op), STORE_OK);
 	assert_int_equal(op.version, 2);
 	/* stale and future versions conflict and change nothing */
-	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "m", 1, "stale", &op), STORE_CONFLICT);
+	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "m", 1, "stale", &op),
+	                 STORE_CONFLICT);
 	assert_int_equal(op.prev_version, 2);
-	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "m", 3, "future", &op), STORE_CONFLICT);
-	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "m", 1, NULL, &op), STORE_CONFLICT);
+	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "m", 3, "future", &op),
+	                 STORE_CONFLICT);
+	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "m", 1, NULL, &op),
+	                 STORE_CONFLICT);
 	assert_int_equal(store_read(f->s, f->a, "Patient", "m", 0, &v), STORE_OK);
 	assert_int_equal(v.version, 2);
 	expect_body(&v, "Patient", "m", 2, "v2");
 	/* If-Match on something absent conflicts rather than creating it */
-	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "absent", 1, "x", &op), STORE_CONFLICT);
+	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "absent", 1, "x", &op),
+	                 STORE_CONFLICT);
 	assert_int_equal(store_read(f->s, f->a, "Patient", "absent", 0, &v), STORE_NOT_FOUND);
 	/* the right version deletes */
 	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "m", 2, NULL, &op), STORE_OK);
@@ -389,10 +402,10 @@ static void test_multi_op_atomic(void **state)
 	/* the last op fails: nothing of the request is applied */
 	body_ctx b[4] = {{.tag = "a"}, {.tag = "b"}, {.tag = "c"}, {.tag = "d"}};
 	store_op ops[4] = {
-		make_op(STORE_OP_CREATE, "Patient", "new1", &b[0]),
-		make_op(STORE_OP_UPDATE, "Patient", "upd", &b[1]),
-		make_op(STORE_OP_DELETE, "Patient", "taken", NULL),
-		make_op(STORE_OP_CREATE, "Patient", "taken", &b[3]),
+	        make_op(STORE_OP_CREATE, "Patient", "new1", &b[0]),
+	        make_op(STORE_OP_UPDATE, "Patient", "upd", &b[1]),
+	        make_op(STORE_OP_DELETE, "Patient", "taken", NULL),
+	        make_op(STORE_OP_CREATE, "Patient", "taken", &b[3]),
 	};
 	assert_int_equal(store_write(f->s, ops, 4), STORE_EXISTS);
 	assert_int_equal(ops[3].status, STORE_EXISTS);
@@ -409,9 +422,9 @@ static void test_multi_op_atomic(void **state)
 	/* a failure in the middle: the ops after it are not applied either */
 	body_ctx refuse = {.refuse = 1};
 	store_op mid[3] = {
-		make_op(STORE_OP_UPDATE, "Patient", "m1", &b[0]),
-		make_op(STORE_OP_UPDATE, "Patient", "m2", &refuse),
-		make_op(STORE_OP_UPDATE, "Patient", "m3", &b[2]),
+	        make_op(STORE_OP_UPDATE, "Patient", "m1", &b[0]),
+	        make_op(STORE_OP_UPDATE, "Patient", "m2", &refuse),
+	        make_op(STORE_OP_UPDATE, "Patient", "m3", &b[2]),
 	};
 	b[2].calls = 0;
 	assert_int_equal(store_write(f->s, mid, 3), STORE_INVALID);
@@ -424,10 +437,10 @@ static void test_multi_op_atomic(void **state)
 	/* several ops on one resource in one request see each other */
 	body_ctx s[3] = {{.tag = "s1"}, {.tag = "s2"}, {.tag = "s3"}};
 	store_op same[4] = {
-		make_op(STORE_OP_CREATE, "Patient", "same", &s[0]),
-		make_op(STORE_OP_UPDATE, "Patient", "same", &s[1]),
-		make_op(STORE_OP_DELETE, "Patient", "same", NULL),
-		make_op(STORE_OP_UPDATE, "Patient", "same", &s[2]),
+	        make_op(STORE_OP_CREATE, "Patient", "same", &s[0]),
+	        make_op(STORE_OP_UPDATE, "Patient", "same", &s[1]),
+	        make_op(STORE_OP_DELETE, "Patient", "same", NULL),
+	        make_op(STORE_OP_UPDATE, "Patient", "same", &s[2]),
 	};
 	same[1].if_match = 1;
 	assert_int_equal(store_write(f->s, same, 4), STORE_OK);
@@ -545,7 +558,8 @@ static void test_group_commit_isolation(void **state)
 		}
 	}
 	store_version *items;
-	assert_int_equal(history_all(f->s, f->a, "Patient", "shared-missing", &items), shared_versions);
+	assert_int_equal(history_all(f->s, f->a, "Patient", "shared-missing", &items),
+	                 shared_versions);
 	/* the 64 requests were one group: their versions share one commit, so the
 	 * writer ran them back to back in queue order (seq order = queue order) */
 	size_t n = history_all(f->s, f->a, NULL, NULL, &items);
@@ -566,12 +580,17 @@ static void test_history_levels_and_paging(void **state)
 	const char *pats[] = {"pa", "pb", "pc"};
 	for (int round = 0; round < 3; round++)
 		for (int i = 0; i < 3; i++)
-			assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", pats[i], 0, "h", &op), STORE_OK);
+			assert_int_equal(
+			        write1(f->s, STORE_OP_UPDATE, "Patient", pats[i], 0, "h", &op),
+			        STORE_OK);
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "oa", 0, "h", &op), STORE_OK);
-		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "ob", 0, "h", &op), STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "oa", 0, "h", &op),
+		                 STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Observation", "ob", 0, "h", &op),
+		                 STORE_OK);
 	}
-	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Observation", "oa", 0, NULL, &op), STORE_OK);
+	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Observation", "oa", 0, NULL, &op),
+	                 STORE_OK);
 
 	store_version *all;
 	size_t n = history_all(f->s, f->a, NULL, NULL, &all);
@@ -718,7 +737,8 @@ static void test_history_since_and_at(void **state)
 	assert_int_equal(store_history(f->s, f->a, &q, &items, &n, &more), STORE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(more, 0);
-	q = (store_history_query){.type = "Patient", .id = "x", .count = 100, .since = t[0] - 1000000};
+	q = (store_history_query){
+	        .type = "Patient", .id = "x", .count = 100, .since = t[0] - 1000000};
 	assert_int_equal(store_history(f->s, f->a, &q, &items, &n, &more), STORE_OK);
 	assert_int_equal(n, 3);
 
@@ -727,17 +747,17 @@ static void test_history_since_and_at(void **state)
 		int64_t lo, hi;
 		const char *want; /* "id:version" of the result, newest first */
 	} at[] = {
-		{t[0] - 10, t[0] - 1, ""},
-		{t[0], t[0], "x:1"},
-		{t[0] + 1, t[1] - 1, "x:1"},
-		{t[1], t[1], "x:2"},
-		{t[1] - 1, t[1], "x:2 x:1"},
-		{t[0], t[2] - 1, "x:2 x:1"},
-		{t[2], t[2], "x:3"},
-		{t[2] + 1, t[3] - 1, "x:3"},
-		{t[3], t[3], "y:1 x:3"},
-		{t[0], t[3], "y:1 x:3 x:2 x:1"},
-		{t[3] + 1000000, t[3] + 2000000, "y:1 x:3"},
+	        {t[0] - 10, t[0] - 1, ""},
+	        {t[0], t[0], "x:1"},
+	        {t[0] + 1, t[1] - 1, "x:1"},
+	        {t[1], t[1], "x:2"},
+	        {t[1] - 1, t[1], "x:2 x:1"},
+	        {t[0], t[2] - 1, "x:2 x:1"},
+	        {t[2], t[2], "x:3"},
+	        {t[2] + 1, t[3] - 1, "x:3"},
+	        {t[3], t[3], "y:1 x:3"},
+	        {t[0], t[3], "y:1 x:3 x:2 x:1"},
+	        {t[3] + 1000000, t[3] + 2000000, "y:1 x:3"},
 	};
 	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
 		q = (store_history_query){.count = 100, .at_start = at[i].lo, .at_end = at[i].hi};
@@ -745,14 +765,16 @@ static void test_history_since_and_at(void **state)
 		char got[128] = "";
 		size_t len = 0;
 		for (size_t k = 0; k < n; k++)
-			len += (size_t)snprintf(got + len, sizeof got - len, "%s%s:%lld", k ? " " : "", items[k].id,
+			len += (size_t)snprintf(got + len, sizeof got - len, "%s%s:%lld",
+			                        k ? " " : "", items[k].id,
 			                        (long long)items[k].version);
 		if (strcmp(got, at[i].want))
-			fail_msg("_at [%lld,%lld] (case %zu) gave '%s', wanted '%s'", (long long)at[i].lo,
-			         (long long)at[i].hi, i, got, at[i].want);
+			fail_msg("_at [%lld,%lld] (case %zu) gave '%s', wanted '%s'",
+			         (long long)at[i].lo, (long long)at[i].hi, i, got, at[i].want);
 	}
 	/* _at narrowed to an instance */
-	q = (store_history_query){.type = "Patient", .id = "y", .count = 100, .at_start = t[1], .at_end = t[1]};
+	q = (store_history_query){
+	        .type = "Patient", .id = "y", .count = 100, .at_start = t[1], .at_end = t[1]};
 	assert_int_equal(store_history(f->s, f->a, &q, &items, &n, &more), STORE_OK);
 	assert_int_equal(n, 0);
 }
@@ -763,7 +785,8 @@ static void test_last_updated_monotonic(void **state)
 	store_op op;
 	int64_t prev = 0;
 	for (int i = 0; i < 200; i++) {
-		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "mono", 0, "m", &op), STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "mono", 0, "m", &op),
+		                 STORE_OK);
 		assert_int_equal(op.version, i + 1);
 		assert_true(op.last_updated > prev);
 		prev = op.last_updated;
@@ -792,7 +815,7 @@ static void test_last_updated_monotonic(void **state)
 /* ---- concurrency ---- */
 
 #define NTHREADS 8
-#define NWRITES 40
+#define NWRITES  40
 
 typedef struct worker {
 	store *s;
@@ -821,10 +844,11 @@ static void *worker_main(void *arg)
 			w->failures++;
 		/* read back on this thread while the others keep writing */
 		store_version v;
-		if (store_read(w->s, a, "Observation", own, 0, &v) != STORE_OK || v.version != i + 1 ||
-		    !strstr(v.body, tag))
+		if (store_read(w->s, a, "Observation", own, 0, &v) != STORE_OK ||
+		    v.version != i + 1 || !strstr(v.body, tag))
 			w->failures++;
-		if (store_read(w->s, a, "Patient", "shared", ops[0].version, &v) != STORE_OK || !strstr(v.body, tag))
+		if (store_read(w->s, a, "Patient", "shared", ops[0].version, &v) != STORE_OK ||
+		    !strstr(v.body, tag))
 			w->failures++;
 		arena_reset(a);
 	}
@@ -932,7 +956,8 @@ static void test_reopen(void **state)
 	assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", "keep", 0, "k3", &op), STORE_OK);
 	assert_int_equal(op.version, 3);
 	assert_true(op.last_updated > lu2);
-	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "keep", 0, "k", &op), STORE_EXISTS);
+	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", "keep", 0, "k", &op),
+	                 STORE_EXISTS);
 	int64_t seq_before = items[0].seq;
 	assert_int_equal(store_read(f->s, f->a, "Patient", "keep", 0, &v), STORE_OK);
 	assert_true(v.seq > seq_before);
@@ -958,8 +983,10 @@ static void test_count(void **state)
 	for (int i = 0; i < 5; i++) {
 		char id[16];
 		snprintf(id, sizeof id, "c%d", i);
-		assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", id, 0, "c", &op), STORE_OK);
-		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", id, 0, "c", &op), STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", id, 0, "c", &op),
+		                 STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_UPDATE, "Patient", id, 0, "c", &op),
+		                 STORE_OK);
 	}
 	assert_int_equal(write1(f->s, STORE_OP_CREATE, "Observation", "c0", 0, "c", &op), STORE_OK);
 	assert_int_equal(write1(f->s, STORE_OP_DELETE, "Patient", "c1", 0, NULL, &op), STORE_OK);
@@ -983,7 +1010,8 @@ static void test_odd_ids(void **state)
 	/* ids and types are data, never SQL */
 	const char *ids[] = {"a'b", "x\"; DROP TABLE resource; --", "%", "_", "A-1.b", "a"};
 	for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
-		assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", ids[i], 0, "odd", &op), STORE_OK);
+		assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", ids[i], 0, "odd", &op),
+		                 STORE_OK);
 	for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
 		assert_int_equal(store_read(f->s, f->a, "Patient", ids[i], 0, &v), STORE_OK);
 		assert_string_equal(v.id, ids[i]);
@@ -1001,20 +1029,20 @@ static void test_odd_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_errors),
-		cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_exists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_if_match, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_build, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_multi_op_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_isolation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history_levels_and_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history_since_and_at, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_updated_monotonic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_count, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_odd_ids, setup, teardown),
+	        cmocka_unit_test(test_open_errors),
+	        cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_create_exists, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_if_match, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_build, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_multi_op_atomic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_group_commit_isolation, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_history_levels_and_paging, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_history_since_and_at, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_last_updated_monotonic, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_count, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_odd_ids, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
