@@ -121,6 +121,15 @@ R[limit.cpu_other]=$(awk -v a="$((a1 - a0))" -v c="$(awk '{print $1 + $2}' "$WOR
     -v ns="$((t1 - t0))" 'BEGIN { o = 100 * (a / hz - c) / (ns / 1e9); printf "%.0f\n", o < 0 ? 0 : o }')
 log "  limit: ${R[limit.resources]} resources, ${R[limit.rows]} index rows in ${R[limit.bundles]} transactions," \
     "${R[limit.secs]} s: ${R[limit.rps]} resources/s; other processes ${R[limit.cpu_other]}% (whole replay program)"
+# The same replay with $CONC Bundles per transaction: what a group commit of
+# the Bundles in flight would give (informative; the aim is against the above).
+mkdir -p "$WORK/limitg"
+"$WORK/ingest_limit" "$BRON_DATA/data/bron.db" "$WORK/bron.map" "$WORK/limitg/bron.db" 8192 "$CONC" >"$WORK/limitg.out" 2>&1 \
+    || { cat "$WORK/limitg.out" >&2; die "the grouped limit replay failed"; }
+line=$(grep '^BENCH ' "$WORK/limitg.out") || die "the grouped limit replay printed no figures"
+for kv in ${line#BENCH }; do R[limitg.${kv%%=*}]=${kv#*=}; done
+rm -rf "$WORK/limit" "$WORK/limitg"
+log "  limit, $CONC Bundles per transaction: ${R[limitg.commits]} transactions, ${R[limitg.secs]} s: ${R[limitg.rps]} resources/s"
 
 # ---- Report -------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0 ? "%.2fx" : "-"), a / b}'; }
@@ -134,7 +143,10 @@ row "resources/s" "${R[bron.rps]}" "$(peer "${R[medplum.rps]:-}")" "${R[limit.rp
 row "resources loaded" "${R[bron.resources]}" "$(peer "${R[medplum.resources]:-}")" "${R[limit.resources]}" ""
 row "seconds" "${R[bron.secs]}" "$(peer "${R[medplum.secs]:-}")" "${R[limit.secs]}" ""
 row "bundle latency p50 / max ms" "${R[bron.p50_ms]} / ${R[bron.max_ms]}" "$(peer "${R[medplum.p50_ms]:-} / ${R[medplum.max_ms]:-}")" "" ""
+row "limit, $CONC Bundles per transaction: resources/s" "" "" "${R[limitg.rps]}" ""
 row "KiB written per resource" "$(perres "${R[bron.wbytes]}" "${R[bron.resources]}")" "" "$(perres "${R[limit.wbytes]}" "${R[limit.resources]}")" ""
+row "  (limit, $CONC Bundles per transaction)" "" "" "$(perres "${R[limitg.wbytes]}" "${R[limitg.resources]}")" ""
+row "index rows per resource" "" "" "$(awk -v a="${R[limit.rows]}" -v n="${R[limit.resources]}" 'BEGIN {printf "%.1f", a / n}')" ""
 row "server CPU, % of one core" "${R[bron.cpu_srv]}" "$(peer "${R[medplum.cpu_srv]:-}")" "" ""
 row "RSS after the load MB" "$(awk -v k="${R[bron.rss]}" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')" \
     "$(peer "$(awk -v k="${R[medplum.rss]:-0}" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')")" "" ""
@@ -172,8 +184,8 @@ print_table() {  # print_table md|text
         echo
         echo "Bron/peer: $r_peer; Bron/limit: $r_lim"
     else
-        printf '%-30s %14s %14s %10s\n' "figure" "Bron" "Medplum" "limit"
-        for r in "${rows[@]}"; do IFS='|' read -r f b p l x <<<"$r"; printf '%-30s %14s %14s %10s\n' "$f" "$b" "$p" "$l"; done
+        printf '%-44s %14s %14s %10s\n' "figure" "Bron" "Medplum" "limit"
+        for r in "${rows[@]}"; do IFS='|' read -r f b p l x <<<"$r"; printf '%-44s %14s %14s %10s\n' "$f" "$b" "$p" "$l"; done
         echo
         echo "Bron/peer: $r_peer   Bron/limit: $r_lim"
     fi

@@ -4,13 +4,15 @@
  * straight into a fresh database with the same schema, one transaction per
  * Bundle, synchronous=FULL, WAL, prepared statements. No HTTP, JSON or FHIR.
  *
- *   ingest_limit SRC.db MAP DST.db [CACHE_KIB]
+ *   ingest_limit SRC.db MAP DST.db [CACHE_KIB [PER_TX [PAGE_SIZE]]]
  *
  * SRC.db: Bron's store after the load (closed cleanly). MAP: one line per
  * Bundle, "file<TAB>Type/id Type/id ..." (bench/lib/ingest_post.mjs --map).
  * DST.db: created (must not exist) with SRC's schema (sqlite_master, as
  * `sqlite3 SRC .schema` prints it). CACHE_KIB: page cache of the replay
- * connection, default 8192 (what Bron's writer uses).
+ * connection, default 8192 (what Bron's writer uses). PER_TX: Bundles per
+ * transaction, default 1 (more: what a larger group commit would give).
+ * PAGE_SIZE: page size of DST, default SQLite's (as Bron's store).
  *
  * Everything is read into memory first; only the replay is timed. Prints
  * one line: BENCH bundles=N resources=N rows=N secs=S rps=N commits=N
@@ -117,6 +119,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int cache_kib = argc > 4 ? atoi(argv[4]) : 8192;
+	size_t per_tx = argc > 5 && atoi(argv[5]) > 0 ? (size_t)atoi(argv[5]) : 1;
+	int page_size = argc > 6 ? atoi(argv[6]) : 0;
 	if (sqlite3_open_v2(argv[1], &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		die(argv[1], src);
 	FILE *mf = fopen(argv[2], "r");
@@ -206,6 +210,10 @@ int main(int argc, char **argv)
 	/* ---- a fresh database with the same schema ---- */
 	if (sqlite3_open_v2(argv[3], &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		die(argv[3], dst);
+	if (page_size > 0) {
+		snprintf(sql, sizeof sql, "PRAGMA page_size=%d", page_size);
+		exec(dst, sql);
+	}
 	snprintf(sql, sizeof sql,
 	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-%d; "
 	         "PRAGMA temp_store=MEMORY;", cache_kib);
@@ -235,9 +243,11 @@ int main(int argc, char **argv)
 	/* ---- the replay, timed ---- */
 	long long w0 = write_bytes();
 	double t0 = now_s();
+	size_t commits = 0;
 	for (size_t i = 0; i < nb; i++) {
 		bundle *b = &bs[i];
-		step_done(begin, dst);
+		if (i % per_tx == 0)
+			step_done(begin, dst);
 		for (size_t j = 0; j < b->n; j++) {
 			res *r = &b->res[j];
 			for (int c = 0; c < 6; c++)
@@ -261,13 +271,16 @@ int main(int argc, char **argv)
 				step_done(st, dst);
 			}
 		}
-		step_done(commit, dst);
+		if (i % per_tx == per_tx - 1 || i == nb - 1) {
+			step_done(commit, dst);
+			commits++;
+		}
 	}
 	double secs = now_s() - t0;
 	long long w1 = write_bytes();
 
 	printf("BENCH bundles=%zu resources=%zu rows=%zu secs=%.3f rps=%.0f commits=%zu wbytes=%lld\n",
-	       nb, nres, nrows, secs, secs > 0 ? nres / secs : 0.0, nb,
+	       nb, nres, nrows, secs, secs > 0 ? nres / secs : 0.0, commits,
 	       w0 >= 0 && w1 >= 0 ? w1 - w0 : -1);
 	sqlite3_finalize(ins_ver);
 	sqlite3_finalize(ins_cur);
