@@ -106,48 +106,51 @@ static int in_list(const char *const *list, const char *s)
 	return 0;
 }
 
-static int init_param(search__type *t, size_t j, const model_search_param *sp, diag_list *d)
+/* The cheap part, for every type at start: pid, compartment, cut text. */
+static void init_param(search__type *t, size_t j, const model_search_param *sp)
 {
 	search__param *p = &t->params[j];
-	buf b;
-	int rc = 0;
-
 	p->sp = sp;
 	p->pid = t->index * 256 + (uint32_t)j + 1;
 	p->in_compartment = in_list(model_patient_compartment(t->name), sp->code);
 	if (sp->expression == NULL || *sp->expression == '\0')
-		return 0;
+		return;
 	/* _id and _lastUpdated are compiled against the resource table (r.id, r.last_updated) */
 	if (strcmp(sp->code, "_id") == 0 || strcmp(sp->code, "_lastUpdated") == 0)
-		return 0;
+		return;
+	buf b;
 	buf_init(&b, 64 * 1024);
-	if (cut_branches(sp->expression, t->name, &b) == 0) {
-		buf_free(&b);
+	if (cut_branches(sp->expression, t->name, &b))
+		p->cut = base_strdup(b.data);
+	buf_free(&b);
+}
+
+/* Compile one parameter's expressions (on the type's first use). */
+static int compile_param(search__param *p, diag_list *d)
+{
+	const model_search_param *sp = p->sp;
+	int rc = 0;
+	if (!p->cut || p->shared)
 		return 0;
-	}
-	if (fp_compile(b.data, &p->expr, d))
+	if (fp_compile(p->cut, &p->expr, d))
 		rc = -1;
 	if (sp->type == MODEL_SP_COMPOSITE && sp->component_count > 0) {
 		/* Component k of every item in one evaluation, each item's results
 		 * followed by the group mark: "(expr).select((comp).combine('mark'))".
 		 * (Evaluating comp on an item's bare JSON would lose its FHIR type.) */
-		size_t cut = strlen(b.data);
 		p->comp_sp = base_calloc(sp->component_count, sizeof *p->comp_sp);
 		p->comp_expr = base_calloc(sp->component_count, sizeof *p->comp_expr);
 		for (size_t k = 0; k < sp->component_count; k++) {
 			buf e;
 			buf_init(&e, 64 * 1024);
-			buf_putc(&e, '(');
-			buf_append(&e, b.data, cut);
-			buf_printf(&e, ").select((%s).combine('%s'))", sp->components[k].expression,
-			           SEARCH__GROUP_MARK);
+			buf_printf(&e, "(%s).select((%s).combine('%s'))", p->cut,
+			           sp->components[k].expression, SEARCH__GROUP_MARK);
 			p->comp_sp[k] = param_by_url(sp->components[k].definition);
 			if (fp_compile(e.data, &p->comp_expr[k], d))
 				rc = -1;
 			buf_free(&e);
 		}
 	}
-	buf_free(&b);
 	return rc;
 }
 
@@ -159,18 +162,14 @@ static void share_identical(search__type *t)
 {
 	for (size_t j = 0; j < t->count && j < 255; j++) {
 		search__param *p = &t->params[j];
-		if (!p->expr || p->sp->type == MODEL_SP_COMPOSITE ||
-		    p->sp->type == MODEL_SP_SPECIAL)
+		if (!p->cut || p->sp->type == MODEL_SP_COMPOSITE || p->sp->type == MODEL_SP_SPECIAL)
 			continue;
 		for (size_t k = 0; k < j; k++) {
 			search__param *q = &t->params[k];
-			if (!q->expr || q->sp->type != p->sp->type ||
-			    strcmp(fp_expr_source(q->expr), fp_expr_source(p->expr)))
+			if (!q->cut || q->shared || q->sp->type != p->sp->type || strcmp(q->cut, p->cut))
 				continue;
 			p->pid = q->pid;
 			q->in_compartment |= p->in_compartment;
-			fp_free(p->expr);
-			p->expr = NULL;
 			p->shared = 1;
 			break;
 		}
@@ -179,10 +178,6 @@ static void share_identical(search__type *t)
 
 static void init_table(void)
 {
-	arena *a = arena_new(0);
-	diag_list d;
-
-	diag_init(&d, a);
 	ntypes = model_resource_count();
 	types = base_calloc(ntypes, sizeof *types);
 	for (size_t i = 0; i < ntypes; i++) {
@@ -194,12 +189,30 @@ static void init_table(void)
 		t->count = model_search_params_for(t->name, &sps);
 		t->params = base_calloc(t->count ? t->count : 1, sizeof *t->params);
 		for (size_t j = 0; j < t->count && j < 255; j++)
-			if (init_param(t, j, sps[j], &d))
-				init_rc = -1; /* a generated expression that does not compile: a bug
-				               */
+			init_param(t, j, sps[j]);
 		share_identical(t);
 	}
-	arena_free(a);
+}
+
+static pthread_mutex_t compile_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Compile a type's expressions once; later calls see `compiled` set. */
+static void ensure_compiled(search__type *t)
+{
+	if (__atomic_load_n(&t->compiled, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&compile_mu);
+	if (!t->compiled) {
+		arena *a = arena_new(0);
+		diag_list d;
+		diag_init(&d, a);
+		for (size_t j = 0; j < t->count && j < 255; j++)
+			if (compile_param(&t->params[j], &d))
+				init_rc = -1; /* a generated expression that does not compile: a bug */
+		arena_free(a);
+		__atomic_store_n(&t->compiled, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&compile_mu);
 }
 
 int search_init(void)
@@ -217,8 +230,10 @@ const search__type *search__type_get(const char *resource_type)
 	while (lo < hi) { /* model_resource_at is sorted by name */
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(resource_type, types[mid].name);
-		if (c == 0)
+		if (c == 0) {
+			ensure_compiled(&types[mid]);
 			return &types[mid];
+		}
 		if (c < 0)
 			hi = mid;
 		else

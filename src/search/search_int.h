@@ -218,7 +218,8 @@ struct fp_item;
 typedef struct search__param {
 	const model_search_param *sp;       /* the model's definition */
 	uint32_t pid;                       /* search_pid(type, sp->code) */
-	struct fp_expr *expr;               /* cut to this type's branches; NULL: none */
+	char *cut;                          /* the expression cut to this type's branches */
+	struct fp_expr *expr;               /* cut compiled (on the type's first use); NULL: none */
 	const model_search_param **comp_sp; /* composite: component definitions */
 	struct fp_expr **comp_expr;         /* composite: component k over all items, each
 	                                     * item's results followed by SEARCH__GROUP_MARK */
@@ -232,9 +233,11 @@ typedef struct search__type {
 	uint32_t index;        /* position in model_resource_at */
 	search__param *params; /* in model_search_params_for order */
 	size_t count;
+	int compiled;          /* expressions compiled (on first use; guarded in pid.c) */
 } search__type;
 
-/* The table entry of a resource type (after search_init), or NULL. */
+/* The table entry of a resource type, its expressions compiled (on first
+ * use: most stores hold a few of the 146 types), or NULL. */
 const search__type *search__type_get(const char *resource_type);
 
 /* `value` in UCUM unit `code` in canonical units: *ccode is the canonical
