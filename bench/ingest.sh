@@ -60,6 +60,7 @@ load() {
     line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "the ingest client printed no figures ($tag)"; }
     for kv in ${line#BENCH }; do R[$tag.${kv%%=*}]=${kv#*=}; done
     R[$tag.wbytes]=$(( w1 - w0 ))
+    R[$tag.cpu_s]=$(awk -v p="$((p1 - p0))" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", p / hz}')
     ct=$(awk '{print $1 + $2}' "$out.time")
     # the client's CPU includes reading and gunzipping every file before the clock
     read -r R[$tag.cpu_srv] R[$tag.cpu_cli] R[$tag.cpu_other] < <(awk -v a="$((a1 - a0))" -v p="$((p1 - p0))" \
@@ -82,7 +83,40 @@ bench_tmpdir BRON_DATA bron-ingest
 start_bron "$BRON_DATA/data" "$WORK/bron.log"
 REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
 log "bench: Bron $REV at $BRON_BASE, pid $BRON_PID (default --sync 1, every search index)"
+# Syscall counts of the server during the load, when perf can count them
+# (tracepoints: cheap): fdatasync = commits + 2 per complete checkpoint,
+# ftruncate of bron.db = complete checkpoints.
+PERF_PID=
+if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_fdatasync -o /dev/null true 2>/dev/null; then
+    perf stat -x, -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_ftruncate,syscalls:sys_enter_pwrite64,syscalls:sys_enter_pread64 \
+        -p "$BRON_PID" -o "$WORK/bron.perfstat" 2>/dev/null &
+    PERF_PID=$!
+    _BENCH_PIDS+=("$PERF_PID")
+    sleep 0.3
+fi
+thread_ticks() {  # thread_ticks PID: "tid ticks" per thread
+    local t; for t in /proc/$1/task/*; do echo "${t##*/} $(awk '{print $14 + $15}' "$t/stat")"; done
+}
+thread_ticks "$BRON_PID" >"$WORK/bron.threads0"
 load bron "$BRON_BASE" "$BRON_PID" "$WORK/bron.map"
+thread_ticks "$BRON_PID" >"$WORK/bron.threads1"
+# the writer: the thread (not the main one, not an MHD-worker) that used the most CPU
+R[bron.writer_s]=$(join "$WORK/bron.threads0" "$WORK/bron.threads1" 2>/dev/null | while read -r tid a b; do
+        [ "$tid" = "$BRON_PID" ] && continue
+        [ "$(cat "/proc/$BRON_PID/task/$tid/comm" 2>/dev/null)" = MHD-worker ] && continue
+        echo $(( b - a ))
+    done | sort -n | tail -1 | awk -v hz="$CLK_TCK" '{printf "%.2f", $1 / hz}')
+if [ -n "$PERF_PID" ]; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    for ev in fdatasync ftruncate pwrite64 pread64; do
+        R[bron.n_$ev]=$(awk -F, -v e="syscalls:sys_enter_$ev" '$3 == e {print $1}' "$WORK/bron.perfstat" 2>/dev/null)
+    done
+    R[bron.commits]=$(( ${R[bron.n_fdatasync]:-0} - 2 * ${R[bron.n_ftruncate]:-0} ))
+    log "  bron: ${R[bron.n_fdatasync]} fdatasync, ${R[bron.n_ftruncate]} complete checkpoints, so ~${R[bron.commits]} commits" \
+        "for ${R[bron.bundles]} + $NW bundles; ${R[bron.n_pwrite64]} pwrite, ${R[bron.n_pread64]} pread"
+fi
+log "  bron: writer thread ${R[bron.writer_s]} s of CPU during the load"
 R[bron.rss]=$(rss_kb "$BRON_PID")
 stop_rc=0
 kill -TERM "$BRON_PID"; wait "$BRON_PID" || stop_rc=$?
@@ -136,6 +170,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0 ? "%.2fx" : "-"), a / b}
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf (b > 0 ? "%.0f%%" : "-"), 100 * a / b}'; }
 perres() { awk -v a="$1" -v n="$2" 'BEGIN {printf (n > 0 ? "%.1f" : "-"), a / n / 1024}'; }
 peer() { [ $PEER = 1 ] && echo "$1" || echo "-"; }
+us_per() { awk -v s="$1" -v n="$2" 'BEGIN {printf (n > 0 && s != "" ? "%.0f" : "-"), s * 1e6 / n}'; }
 
 rows=()
 row() { rows+=("$1|$2|$3|$4|$5"); }
@@ -147,6 +182,13 @@ row "limit, $CONC Bundles per transaction: resources/s" "" "" "${R[limitg.rps]}"
 row "KiB written per resource" "$(perres "${R[bron.wbytes]}" "${R[bron.resources]}")" "" "$(perres "${R[limit.wbytes]}" "${R[limit.resources]}")" ""
 row "  (limit, $CONC Bundles per transaction)" "" "" "$(perres "${R[limitg.wbytes]}" "${R[limitg.resources]}")" ""
 row "index rows per resource" "" "" "$(awk -v a="${R[limit.rows]}" -v n="${R[limit.resources]}" 'BEGIN {printf "%.1f", a / n}')" ""
+row "server CPU µs per resource (incl. warm-up)" "$(us_per "${R[bron.cpu_s]}" "${R[bron.resources]}")" \
+    "$(peer "$(us_per "${R[medplum.cpu_s]:-}" "${R[medplum.resources]:-0}")")" \
+    "$(us_per "${R[limit.cpu_s]}" "${R[limit.resources]}")" ""
+row "  writer thread CPU µs per resource (incl. warm-up)" "$(us_per "${R[bron.writer_s]}" "${R[bron.resources]}")" "" "" ""
+if [ -n "${R[bron.commits]:-}" ]; then
+    row "commits (Bron's: fdatasync - 2 x checkpoints, with the $NW warm-up)" "~${R[bron.commits]}" "" "${R[limit.commits]}" ""
+fi
 row "server CPU, % of one core" "${R[bron.cpu_srv]}" "$(peer "${R[medplum.cpu_srv]:-}")" "" ""
 row "RSS after the load MB" "$(awk -v k="${R[bron.rss]}" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')" \
     "$(peer "$(awk -v k="${R[medplum.rss]:-0}" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')")" "" ""

@@ -16,13 +16,15 @@
  *
  * Everything is read into memory first; only the replay is timed. Prints
  * one line: BENCH bundles=N resources=N rows=N secs=S rps=N commits=N
- * wbytes=N (bytes this process caused to be written, from /proc/self/io).
+ * wbytes=N (bytes this process caused to be written, from /proc/self/io)
+ * cpu_s=S (user + system CPU of the replay).
  */
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static const char *const index_tables[] = {
@@ -89,6 +91,13 @@ static double now_s(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 static long long write_bytes(void)
@@ -242,6 +251,7 @@ int main(int argc, char **argv)
 
 	/* ---- the replay, timed ---- */
 	long long w0 = write_bytes();
+	double c0 = cpu_s();
 	double t0 = now_s();
 	size_t commits = 0;
 	for (size_t i = 0; i < nb; i++) {
@@ -277,11 +287,12 @@ int main(int argc, char **argv)
 		}
 	}
 	double secs = now_s() - t0;
+	double cpu = cpu_s() - c0;
 	long long w1 = write_bytes();
 
-	printf("BENCH bundles=%zu resources=%zu rows=%zu secs=%.3f rps=%.0f commits=%zu wbytes=%lld\n",
+	printf("BENCH bundles=%zu resources=%zu rows=%zu secs=%.3f rps=%.0f commits=%zu wbytes=%lld cpu_s=%.3f\n",
 	       nb, nres, nrows, secs, secs > 0 ? nres / secs : 0.0, commits,
-	       w0 >= 0 && w1 >= 0 ? w1 - w0 : -1);
+	       w0 >= 0 && w1 >= 0 ? w1 - w0 : -1, cpu);
 	sqlite3_finalize(ins_ver);
 	sqlite3_finalize(ins_cur);
 	for (size_t t = 0; t < NT; t++) {
