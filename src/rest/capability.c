@@ -71,7 +71,7 @@ void rest__build_capability(rest *r)
 		buf_puts(&b, "],\"versioning\":\"versioned-update\",\"readHistory\":true,"
 		             "\"updateCreate\":true,\"conditionalCreate\":true,"
 		             "\"conditionalRead\":\"full-support\",\"conditionalUpdate\":true,"
-		             "\"conditionalDelete\":\"single\"");
+		             "\"conditionalDelete\":\"multiple\"");
 		put_search_params(&b, name);
 		buf_putc(&b, '}');
 	}

@@ -79,6 +79,8 @@ struct rctx {
 	search_sql cond;        /* conditional create/update/delete */
 	const char *body_id;    /* conditional update: the id in the body, or NULL */
 	int id_mismatch;        /* conditional update matched a resource of another id */
+	store_op *many;         /* conditional delete of several resources */
+	size_t nmany;
 	int patch_attempts;
 	rest_cont_fn cont;  /* what finishes the interaction after the write */
 	bundle_run *bundle; /* set for the entries of a batch/transaction */

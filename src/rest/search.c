@@ -130,17 +130,22 @@ static const char *strip_base(rctx *c, const char *v)
 /* Paging parameters are Bron's own and never reach the search parser. */
 static int is_paging(const char *k)
 {
-	return !strcmp(k, "_page_after") || !strcmp(k, "_offset") || !strcmp(k, "_format") ||
-	       !strcmp(k, "_pretty");
+	return !strcmp(k, "_page_after") || !strcmp(k, "_page_before") || !strcmp(k, "_offset") ||
+	       !strcmp(k, "_format") || !strcmp(k, "_pretty");
 }
 
 typedef struct page {
 	store_version *items;
 	size_t n;
 	int more;
-	size_t offset;     /* sorted queries: OFFSET of this page */
-	int64_t after_rid; /* unsorted queries: keyset cursor of this page */
+	size_t offset;      /* sorted queries: OFFSET of this page */
+	int64_t after_rid;  /* unsorted queries: keyset cursor of this page */
+	int64_t before_rid; /* unsorted, paging backwards: rows below this rid (-1: the last page)
+	                     */
 	int sorted;
+	size_t count; /* _count */
+	int has_prev; /* rows come before this page */
+	int has_next; /* rows come after it */
 } page;
 
 /* A link to this search: the parameters the server used (the canonical
@@ -358,13 +363,28 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 		buf_printf(&b, ",\"total\":%lld", (long long)total);
 	buf_puts(&b, ",\"link\":[");
 	char paging[64];
+	/* self: this page as it was asked for */
 	if (pg->sorted)
 		snprintf(paging, sizeof paging, "_offset=%zu", pg->offset);
+	else if (pg->before_rid)
+		snprintf(paging, sizeof paging, "_page_before=%lld", (long long)pg->before_rid);
 	else
 		snprintf(paging, sizeof paging, "_page_after=%lld", (long long)pg->after_rid);
-	put_link(c, &b, q, "self",
-	         (pg->sorted ? pg->offset : (size_t)pg->after_rid) ? paging : NULL);
-	if (pg->more && pg->n) {
+	int at_start = pg->sorted ? !pg->offset : !pg->after_rid && !pg->before_rid;
+	put_link(c, &b, q, "self", at_start ? NULL : paging);
+	buf_putc(&b, ',');
+	put_link(c, &b, q, "first", NULL);
+	if (pg->has_prev && pg->n) {
+		if (pg->sorted)
+			snprintf(paging, sizeof paging, "_offset=%zu",
+			         pg->offset > pg->count ? pg->offset - pg->count : 0);
+		else
+			snprintf(paging, sizeof paging, "_page_before=%lld",
+			         (long long)pg->items[0].rid);
+		buf_putc(&b, ',');
+		put_link(c, &b, q, "previous", paging);
+	}
+	if (pg->has_next && pg->n) {
 		if (pg->sorted)
 			snprintf(paging, sizeof paging, "_offset=%zu", pg->offset + pg->n);
 		else
@@ -372,6 +392,17 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 			         (long long)pg->items[pg->n - 1].rid);
 		buf_putc(&b, ',');
 		put_link(c, &b, q, "next", paging);
+	}
+	if (pg->has_next && pg->n && (!pg->sorted || total >= 0)) {
+		/* the last page: counted back from the end */
+		if (pg->sorted) {
+			size_t last = total > 0 ? (size_t)(total - 1) / pg->count * pg->count : 0;
+			snprintf(paging, sizeof paging, "_offset=%zu", last);
+		} else {
+			snprintf(paging, sizeof paging, "_page_before=-1");
+		}
+		buf_putc(&b, ',');
+		put_link(c, &b, q, "last", paging);
 	}
 	buf_putc(&b, ']');
 	size_t k = 0;
@@ -427,7 +458,7 @@ void rest_search(rctx *c)
 	/* what the search parser sees: everything but Bron's paging parameters */
 	params sp = {0};
 	size_t offset = 0;
-	int64_t after = 0;
+	int64_t after = 0, before = 0;
 	for (size_t i = 0; i < p.n; i++) {
 		long v;
 		if (c->everything && !strcmp(p.keys[i], "_since")) {
@@ -439,13 +470,19 @@ void rest_search(rctx *c)
 			return rest_reply_error(
 			        c, 400, "not-supported",
 			        "$everything does not support '%s' (care dates) yet", p.keys[i]);
-		} else if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after")) {
-			if (base_parse_long(p.vals[i], 0, 0x7fffffffffffffffL, &v))
-				return rest_reply_error(c, 400, "invalid",
-				                        "%s must be a non-negative number",
-				                        p.keys[i]);
+		} else if (!strcmp(p.keys[i], "_offset") || !strcmp(p.keys[i], "_page_after") ||
+		           !strcmp(p.keys[i], "_page_before")) {
+			int backwards = !strcmp(p.keys[i], "_page_before");
+			if (base_parse_long(p.vals[i], backwards ? -1 : 0, 0x7fffffffffffffffL,
+			                    &v) ||
+			    (backwards && v == 0))
+				return rest_reply_error(
+				        c, 400, "invalid", "%s must be a positive number%s",
+				        p.keys[i], backwards ? " (or -1 for the last page)" : "");
 			if (p.keys[i][1] == 'o')
 				offset = (size_t)v;
+			else if (backwards)
+				before = v;
 			else
 				after = v;
 		} else if (!is_paging(p.keys[i])) {
@@ -463,7 +500,10 @@ void rest_search(rctx *c)
 		return rest_reply_diags(c, 400, &d);
 	if (c->compartment_id)
 		search_query_in_patient_compartment(q, c->compartment_id);
-	page pg = {.offset = offset, .after_rid = after};
+	if (before && after)
+		return rest_reply_error(c, 400, "invalid",
+		                        "_page_before and _page_after exclude each other");
+	page pg = {.offset = offset, .after_rid = after, .before_rid = before};
 	search_sql sql;
 	diag_list cd;
 	diag_init(&cd, c->a);
@@ -471,22 +511,51 @@ void rest_search(rctx *c)
 		return rest_reply_diags(c, 400, &cd);
 	pg.sorted = strcmp(sql.order_by ? sql.order_by : "r.rid", "r.rid") != 0;
 	size_t count = search_query_count(q);
+	pg.count = count ? count : 1;
 	int64_t total = -1;
+	if (before && pg.sorted)
+		return rest_reply_error(c, 400, "invalid",
+		                        "_page_before pages unsorted searches only");
+	if (before) {
+		/* backwards: the `count` rows just below the cursor (or the end),
+		 * fetched in descending rid order and turned round */
+		search_bind *binds = arena_alloc(c->a, (sql.nbinds + 1) * sizeof *binds);
+		if (sql.nbinds)
+			memcpy(binds, sql.binds, sql.nbinds * sizeof *binds);
+		if (before > 0) {
+			binds[sql.nbinds++] = (search_bind){.kind = SEARCH_BIND_INT, .i = before};
+			sql.where = arena_printf(c->a, "%s AND r.rid < ?", sql.where);
+		}
+		sql.binds = binds;
+		sql.order_by = "r.rid DESC";
+	}
 	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
 		if (store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0,
 		                 &pg.items, &pg.n, &pg.more))
 			return rest_reply_error(c, 500, "exception", "The search could not be run");
 	}
+	if (before) {
+		for (size_t i = 0; i < pg.n / 2; i++) {
+			store_version t = pg.items[i];
+			pg.items[i] = pg.items[pg.n - 1 - i];
+			pg.items[pg.n - 1 - i] = t;
+		}
+		pg.has_prev = pg.more;
+		pg.has_next = before > 0;
+	} else {
+		pg.has_prev = pg.sorted ? offset > 0 : after > 0;
+		pg.has_next = pg.more;
+	}
 	search_total tm = search_query_total(q);
 	if (tm != SEARCH_TOTAL_NONE || search_query_summary(q) == SEARCH_SUMMARY_COUNT) {
 		/* the total counts every match, not those after this page's cursor */
 		search_sql all = sql;
-		if (after && search_compile(q, SEARCH_SQLITE, 0, c->a, &all, &cd))
+		if ((after || before) && search_compile(q, SEARCH_SQLITE, 0, c->a, &all, &cd))
 			return rest_reply_diags(c, 400, &cd);
 		if (store_search_count(c->r->cfg.store, &all, &total))
 			return rest_reply_error(c, 500, "exception",
 			                        "The search could not be counted");
-	} else if (!pg.more && !offset && !after) {
+	} else if (!pg.more && !offset && !after && !before) {
 		total = (int64_t)pg.n; /* the whole result is on this page */
 	}
 	store_version *inc = NULL;

@@ -370,6 +370,49 @@ static void on_deleted(rctx *c)
 	}
 }
 
+#define MAX_CONDITIONAL_DELETE 1000 /* resources one conditional delete may remove */
+
+static void on_deleted_many(rctx *c)
+{
+	size_t deleted = 0;
+	for (size_t i = 0; i < c->nmany; i++) {
+		if (c->many[i].status == STORE_CONFLICT)
+			return rest_reply_error(
+			        c, 412, "conflict",
+			        "%s/%s changed while the conditional delete ran; nothing "
+			        "was deleted, try again",
+			        c->many[i].type, c->many[i].id);
+		if (c->many[i].status != STORE_OK)
+			return rest_reply_error(c, 500, "exception",
+			                        "The delete could not be committed");
+		deleted += c->many[i].version > 0;
+	}
+	rest_reply_info(c, 200, "Deleted %zu %s resources that matched the condition", deleted,
+	                c->type);
+}
+
+/* A conditional delete that matched several resources (capability
+ * conditionalDelete "multiple"): each is deleted at the version the search
+ * saw, all in one transaction, so a resource changed meanwhile fails it. */
+static void delete_many(rctx *c, const store_version *hits, size_t n)
+{
+	c->many = arena_calloc(c->a, n * sizeof *c->many);
+	c->nmany = n;
+	for (size_t i = 0; i < n; i++)
+		c->many[i] = (store_op){.kind = STORE_OP_DELETE,
+		                        .type = hits[i].type,
+		                        .id = hits[i].id,
+		                        .if_match = hits[i].version,
+		                        .arena = c->a,
+		                        .unique = 1};
+	c->cont = on_deleted_many;
+	http_req_suspend(c->req, resumed);
+	if (store_write_async(c->r->cfg.store, c->many, n, written, c) != STORE_OK) {
+		c->many[0].status = STORE_ERROR;
+		http_req_resume(c->req);
+	}
+}
+
 void rest_delete(rctx *c)
 {
 	int conditional = !c->id;
@@ -382,6 +425,22 @@ void rest_delete(rctx *c)
 	int64_t if_match;
 	if (if_match_or_reply(c, &if_match))
 		return;
+	if (conditional && !c->bundle && !if_match) {
+		store_version *hits;
+		size_t n;
+		int more;
+		if (store_search(c->r->cfg.store, c->a, &c->cond, MAX_CONDITIONAL_DELETE, 0, &hits,
+		                 &n, &more))
+			return rest_reply_error(c, 500, "exception",
+			                        "The condition could not be searched");
+		if (more)
+			return rest_reply_error(
+			        c, 412, "too-costly",
+			        "The condition matches more than %d resources; narrow it",
+			        MAX_CONDITIONAL_DELETE);
+		if (n > 1)
+			return delete_many(c, hits, n);
+	}
 	c->op = (store_op){.kind = STORE_OP_DELETE,
 	                   .type = c->type,
 	                   .id = c->id,

@@ -201,12 +201,22 @@ describe('conditional delete (DELETE [type]?criteria)', () => {
     assert.ok([200, 204].includes(res.status), `${res.status} ${res.text.slice(0, 200)}`);
     assert.equal(await historyLength(p.id), 1);
   });
-  it('several matches → 412 (conditionalDelete single), nothing deleted', async () => {
+  it('several matches: all deleted when conditionalDelete is multiple, else 412 and none', async () => {
     const sys = newSystem();
     const a = await fhir.create({ resourceType: 'Patient', body: patient(sys, '1') });
     const b = await fhir.create({ resourceType: 'Patient', body: patient(sys, '1') });
-    assertOutcome(await send(srv, 'DELETE', `/fhir/Patient?${crit(sys, '1')}`), 412);
-    assert.deepEqual((await matches(sys, '1')).sort(), [a.id, b.id].sort());
+    const cs = await send(srv, 'GET', '/fhir/metadata');
+    const mode = JSON.parse(cs.text || cs.body || '{}').rest[0].resource
+      .find((r) => r.type === 'Patient').conditionalDelete;
+    if (mode === 'multiple') {
+      const del = await send(srv, 'DELETE', `/fhir/Patient?${crit(sys, '1')}`);
+      assert.equal(del.status, 200, del.text);
+      assert.deepEqual(await matches(sys, '1'), []);
+      for (const id of [a.id, b.id]) assert.equal((await send(srv, 'GET', `/fhir/Patient/${id}`)).status, 410);
+    } else {
+      assertOutcome(await send(srv, 'DELETE', `/fhir/Patient?${crit(sys, '1')}`), 412);
+      assert.deepEqual((await matches(sys, '1')).sort(), [a.id, b.id].sort());
+    }
   });
   it('unknown criteria parameter → 400, nothing deleted', async () => {
     const sys = newSystem();
