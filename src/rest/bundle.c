@@ -279,6 +279,18 @@ int rest__bundle_remap(rctx *c)
 	return changed;
 }
 
+/* The collected writes will not run: drop what each one holds. */
+static void release_collected(bundle_run *run)
+{
+	for (size_t k = 0; k < run->nops; k++) {
+		rctx *o = run->owner[k];
+		json_decref(o->json);
+		o->json = NULL;
+		buf_free(&o->out);
+		buf_free(&o->pre);
+	}
+}
+
 void rest__bundle_collect(rctx *c)
 {
 	bundle_run *run = c->bundle;
@@ -655,8 +667,7 @@ void rest_bundle(rctx *c)
 				run->ref_error = NULL;
 				if (!run->transaction)
 					continue;
-				for (size_t k = 0; k < run->nops; k++)
-					json_decref(run->owner[k]->json);
+				release_collected(run);
 				reply_failed(run, i);
 				json_decref(c->json);
 				c->json = NULL;
@@ -666,8 +677,7 @@ void rest_bundle(rctx *c)
 			run_entry(run, i, json_array_get(entries, i));
 			if (run->transaction && run->nops == before && run->io[i].status >= 400) {
 				/* refused before any write: nothing has been stored */
-				for (size_t k = 0; k < run->nops; k++)
-					json_decref(run->owner[k]->json);
+				release_collected(run);
 				reply_failed(run, i);
 				json_decref(c->json);
 				c->json = NULL;
@@ -676,8 +686,7 @@ void rest_bundle(rctx *c)
 		}
 	}
 	if (run->transaction && duplicate_or_reply(run)) {
-		for (size_t k = 0; k < run->nops; k++)
-			json_decref(run->owner[k]->json);
+		release_collected(run);
 		json_decref(c->json);
 		c->json = NULL;
 		return;

@@ -74,6 +74,9 @@ struct rctx {
 	const char *src; /* body bytes the canonical form is built from */
 	size_t src_len;
 	buf out;                /* canonical bytes of the new version */
+	buf pre;                /* the same, built before the version was known (see write.c) */
+	size_t pre_ver, pre_lu; /* where the versionId goes, where the lastUpdated placeholder is */
+	const char *pre_id;     /* the id pre was built with */
 	search_rows rows;       /* index rows of the new version */
 	const char *indexed_id; /* the id the rows were computed for */
 	search_sql cond;        /* conditional create/update/delete */

@@ -74,6 +74,10 @@ fail:
 }
 
 /* store_build_fn: the canonical bytes, now that version and time are known. */
+#define LU_WIDTH 24 /* "2024-01-02T03:04:05.678Z" */
+
+static void prebuild_canonical(rctx *c);
+
 static int build_canonical(store_op *op, void *ctx)
 {
 	rctx *c = ctx;
@@ -89,15 +93,48 @@ static int build_canonical(store_op *op, void *ctx)
 		search_index_base(c->json, op->type, op->id, c->base, c->a, &c->rows, &d);
 	}
 	char ver[24], lu[40];
-	snprintf(ver, sizeof ver, "%lld", (long long)op->version);
+	int vl = snprintf(ver, sizeof ver, "%lld", (long long)op->version);
 	base_format_instant(op->last_updated, lu, sizeof lu);
-	json_meta m = {op->id, ver, lu};
 	buf_reset(&c->out);
-	if (json_canonical(c->src, c->src_len, &m, &c->out))
-		return -1;
+	if (c->pre.len && !remapped && !strcmp(c->pre_id, op->id) && strlen(lu) == LU_WIDTH) {
+		/* the bytes were built on the pool thread: put the version in and
+		 * overwrite the lastUpdated placeholder */
+		if (buf_append(&c->out, c->pre.data, c->pre_ver) ||
+		    buf_append(&c->out, ver, (size_t)vl) ||
+		    buf_append(&c->out, c->pre.data + c->pre_ver, c->pre.len - c->pre_ver))
+			return -1;
+		memcpy(c->out.data + c->pre_lu + (size_t)vl, lu, LU_WIDTH);
+	} else {
+		json_meta m = {op->id, ver, lu};
+		if (json_canonical(c->src, c->src_len, &m, &c->out))
+			return -1;
+	}
 	op->body = c->out.data;
 	op->body_len = c->out.len;
 	return 0;
+}
+
+/* Build the canonical bytes on the pool thread, with an empty versionId and
+ * a placeholder lastUpdated, so the writer only splices those in. */
+static void prebuild_canonical(rctx *c)
+{
+	static const char ver_key[] = "\"meta\":{\"versionId\":\"";
+	static const char placeholder[] = "0000-00-00T00:00:00.000Z";
+	json_meta m = {c->op.id, "", placeholder};
+	buf_init(&c->pre, 0);
+	if (json_canonical(c->src, c->src_len, &m, &c->pre))
+		goto none;
+	/* meta is the third member of the canonical form: its first occurrence */
+	const char *v = strstr(c->pre.data, ver_key);
+	const char *l = v ? strstr(v, placeholder) : NULL;
+	if (!v || !l)
+		goto none;
+	c->pre_ver = (size_t)(v - c->pre.data) + sizeof ver_key - 1;
+	c->pre_lu = (size_t)(l - c->pre.data);
+	c->pre_id = c->op.id;
+	return;
+none:
+	buf_free(&c->pre);
 }
 
 /* A new logical id: a UUID in the version 7 layout (48-bit millisecond time,
@@ -223,6 +260,7 @@ static void on_written(rctx *c)
 		reply_store_error(c);
 	}
 	buf_free(&c->out);
+	buf_free(&c->pre);
 }
 
 static int if_match_or_reply(rctx *c, int64_t *version)
@@ -260,8 +298,11 @@ static void resumed(http_req *req)
  * entry hands its op to the Bundle instead, which commits all of them. */
 static void submit(rctx *c, rest_cont_fn cont)
 {
-	if (c->op.kind != STORE_OP_DELETE && c->json)
+	if (c->op.kind != STORE_OP_DELETE && c->json) {
 		index_rows(c);
+		if (c->src)
+			prebuild_canonical(c);
+	}
 	buf_init(&c->out, 0);
 	c->cont = cont;
 	if (c->bundle) {
@@ -352,6 +393,7 @@ void rest_update(rctx *c)
 static void on_deleted(rctx *c)
 {
 	buf_free(&c->out);
+	buf_free(&c->pre);
 	if (c->op.status != STORE_OK) {
 		reply_store_error(c);
 		return;
@@ -460,6 +502,7 @@ static void on_patched(rctx *c)
 	if (c->op.status == STORE_CONFLICT && c->patch_attempts < 8 && !c->bundle &&
 	    !rest_header(c, "If-Match")) {
 		buf_free(&c->out);
+		buf_free(&c->pre);
 		json_decref(c->json);
 		c->json = NULL;
 		patch_attempt(c);
