@@ -4,6 +4,7 @@
  * SIGINT stops accepting, lets requests in flight finish and closes the store.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -188,6 +189,11 @@ int cli_serve(int argc, char **argv)
 		serve_usage(stderr);
 		return 2;
 	}
+	/* a server's memory should come back after a burst of large Bundles:
+	 * big blocks from mmap (returned when freed), few malloc arenas */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 	store_options so = {.dir = c.data, .sync_full = (int)c.sync};
 	store *st;
 	char *err;

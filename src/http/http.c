@@ -6,6 +6,7 @@
  */
 #include "http.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -224,6 +225,7 @@ static const char stopping_body[] = "{\"resourceType\":\"OperationOutcome\",\"is
 /* Largest request URI; the connection's memory pool must hold it parsed. */
 #define HTTP_MAX_URI    8192
 #define HTTP_MAX_PARAMS 256
+#define HTTP_TRIM_AFTER (1024 * 1024) /* request bytes after which memory is trimmed */
 /* MHD zeroes the pool between requests, so it is sized for HTTP_MAX_URI
  * and HTTP_MAX_PARAMS parsed parameters, not more */
 #define HTTP_POOL_BYTES (48 * 1024)
@@ -337,9 +339,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_req *req = *con_cls;
 	if (!req)
 		return;
+	/* after a large request (a Bundle of megabytes) give the freed memory
+	 * back: glibc keeps it in the thread's arena otherwise */
+	int large = req->body.cap >= HTTP_TRIM_AFTER || arena_used(req->a) >= HTTP_TRIM_AFTER;
 	buf_free(&req->body);
 	arena_free(req->a);
 	free(req);
+	if (large)
+		malloc_trim(0);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
