@@ -1329,7 +1329,9 @@ int search_parse(arena *a, const char *type, const char *const *keys, const char
 	q->a = a;
 	q->type = type;
 	q->count = DEFAULT_COUNT;
-	q->total = SEARCH_TOTAL_ACCURATE;
+	/* no _total: none, so a search is not counted twice; the REST layer
+	 * still gives the total when every match fits on the first page */
+	q->total = SEARCH_TOTAL_NONE;
 	q->summary = SEARCH_SUMMARY_FALSE;
 	*out = q;
 	if (type && !is_resource_type(type)) {

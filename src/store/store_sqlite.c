@@ -457,18 +457,45 @@ static int bind_search(sqlite3_stmt *st, const search_sql *q)
 	return 0;
 }
 
+/* Read the bodies of a sorted page, by the version rows' keys. */
+static int body_of(reader *r, arena *a, store_version *v, size_t n)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, "SELECT body FROM resource_version WHERE seq = ?1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		sqlite3_bind_int64(st, 1, v[i].seq);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			v[i].body_len = (size_t)sqlite3_column_bytes(st, 0);
+			v[i].body = arena_memdup(a, sqlite3_column_blob(st, 0), v[i].body_len);
+		} else {
+			rc = -1;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t offset,
                  store_version **items, size_t *n, int *more)
 {
 	reader *r = get_reader(s);
 	if (!r)
 		return STORE_ERROR;
-	char *sql =
-	        arena_printf(a,
-	                     "SELECT r.rid, r.type, r.id, r.version, r.last_updated, v.body, r.seq "
-	                     "FROM resource r JOIN resource_version v ON v.seq = r.seq "
-	                     "WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
-	                     q->where, q->order_by && *q->order_by ? q->order_by : "r.rid");
+	const char *order = q->order_by && *q->order_by ? q->order_by : "r.rid";
+	/* in row-id order the page is cut as it is read; sorted on other keys,
+	 * every match is sorted first, so bodies are read afterwards, for the
+	 * page only (body_of below) */
+	int sorted = strcmp(order, "r.rid") && strcmp(order, "r.rid DESC");
+	char *sql = arena_printf(a,
+	                         "SELECT r.rid, r.type, r.id, r.version, r.last_updated, %s, r.seq "
+	                         "FROM resource r%s WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+	                         sorted ? "NULL" : "v.body",
+	                         sorted ? "" : " JOIN resource_version v ON v.seq = r.seq",
+	                         q->where, order);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "bron: search query failed to compile: %s\n",
@@ -507,6 +534,8 @@ int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t o
 		status = STORE_ERROR;
 	}
 	sqlite3_finalize(st);
+	if (sorted && status == STORE_OK && k && body_of(r, a, v, k))
+		status = STORE_ERROR;
 	*items = v;
 	*n = k;
 	return status;

@@ -529,7 +529,7 @@ static void test_parse_result_params(void **state)
 
 	q = parse_ok("Observation", "");
 	assert_int_equal(search_query_count(q), 20);
-	assert_int_equal(search_query_total(q), SEARCH_TOTAL_ACCURATE);
+	assert_int_equal(search_query_total(q), SEARCH_TOTAL_NONE);
 	assert_int_equal(search_query_summary(q), SEARCH_SUMMARY_FALSE);
 	assert_null(search_query_elements(q));
 	assert_string_equal(search_query_canonical(q), "");
