@@ -166,7 +166,8 @@ static void share_identical(search__type *t)
 			continue;
 		for (size_t k = 0; k < j; k++) {
 			search__param *q = &t->params[k];
-			if (!q->cut || q->shared || q->sp->type != p->sp->type || strcmp(q->cut, p->cut))
+			if (!q->cut || q->shared || q->sp->type != p->sp->type ||
+			    strcmp(q->cut, p->cut))
 				continue;
 			p->pid = q->pid;
 			q->in_compartment |= p->in_compartment;
@@ -208,7 +209,8 @@ static void ensure_compiled(search__type *t)
 		diag_init(&d, a);
 		for (size_t j = 0; j < t->count && j < 255; j++)
 			if (compile_param(&t->params[j], &d))
-				init_rc = -1; /* a generated expression that does not compile: a bug */
+				init_rc = -1; /* a generated expression that does not compile: a bug
+				               */
 		arena_free(a);
 		__atomic_store_n(&t->compiled, 1, __ATOMIC_RELEASE);
 	}

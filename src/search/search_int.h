@@ -233,7 +233,7 @@ typedef struct search__type {
 	uint32_t index;        /* position in model_resource_at */
 	search__param *params; /* in model_search_params_for order */
 	size_t count;
-	int compiled;          /* expressions compiled (on first use; guarded in pid.c) */
+	int compiled; /* expressions compiled (on first use; guarded in pid.c) */
 } search__type;
 
 /* The table entry of a resource type, its expressions compiled (on first
