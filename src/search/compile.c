@@ -633,6 +633,17 @@ static int has_sql(sql *s, const search__cond *c, const char *r, const char *typ
 		text(s, type);
 	else
 		putf(s, "%s.type", r);
+	if (c->inner->kind == SEARCH__COND_PARAM && drivable(c->inner) && c->inner->npids == 0) {
+		/* a plain parameter of has_type: its rows exist only for live
+		 * resources of that type, so they name the referring rids without
+		 * a look at the resource table */
+		char xr[16];
+		snprintf(xr, sizeof xr, "x%d", a);
+		put(s, " AND ");
+		param_sql(s, c->inner, xr, 1);
+		put(s, ")");
+		return 0;
+	}
 	putf(s, " AND x%d.rid IN (SELECT %s.rid FROM resource %s WHERE ", a, hr, hr);
 	type_eq(s, hr, c->has_type, drivable(c->inner));
 	putf(s, " AND %s.deleted = 0 AND ", hr);
