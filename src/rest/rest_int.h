@@ -66,6 +66,8 @@ struct rctx {
 	int lenient;          /* Prefer: handling=lenient (ignore unknown parameters) */
 	int strict;           /* Prefer: handling=strict (unknown search parameters are errors) */
 	const char *compartment_id; /* Patient/[id]/[type] search: the patient's id */
+	int contained_mode;         /* _contained: 0 false, 1 true, 2 both */
+	int contained_itself;       /* _containedType=contained */
 	int everything;             /* Patient/[id]/$everything: _since and _type, paged */
 	const char *base;           /* absolute base URL, no trailing slash */
 	/* a pending write */

@@ -127,6 +127,25 @@ static const char *strip_base(rctx *c, const char *v)
 	return out;
 }
 
+/* _contained=true|both: contained resources are rows with deleted = 2 (see
+ * store.h), so the compiled condition on the top-level resource widens from
+ * "r.deleted = 0". Replies and returns -1 if it cannot. */
+static int contained_or_reply(rctx *c, search_sql *sql)
+{
+	if (!c->contained_mode)
+		return 0;
+	const char *at = strstr(sql->where, "r.deleted = 0");
+	if (!at || !c->type) {
+		rest_reply_error(c, 400, "not-supported",
+		                 "_contained needs a resource type and plain search parameters");
+		return -1;
+	}
+	sql->where = arena_printf(c->a, "%.*s%s%s", (int)(at - sql->where), sql->where,
+	                          c->contained_mode == 1 ? "r.deleted = 2" : "r.deleted IN (0, 2)",
+	                          at + strlen("r.deleted = 0"));
+	return 0;
+}
+
 /* Paging parameters are Bron's own and never reach the search parser. */
 static int is_paging(const char *k)
 {
@@ -163,6 +182,10 @@ static void put_link(rctx *c, buf *b, const search_query *q, const char *relatio
 	else if (c->type)
 		buf_printf(&url, "/%s", c->type);
 	const char *canon = search_query_canonical(q);
+	if (c->contained_mode)
+		canon = arena_printf(c->a, "%s%s_contained=%s%s", canon, *canon ? "&" : "",
+		                     c->contained_mode == 1 ? "true" : "both",
+		                     c->contained_itself ? "&_containedType=contained" : "");
 	if (*canon)
 		buf_printf(&url, "?%s", canon);
 	if (paging)
@@ -262,9 +285,44 @@ static void put_shaped(rctx *c, buf *b, const store_version *v, const search_que
 	buf_free(&f);
 }
 
+/* A contained resource found with _contained: its id is
+ * "<ContainerType>/<containerId>#<cid>" and its body the container's. The
+ * entry is the container, or with _containedType=contained the contained
+ * resource itself. */
+static void put_contained_entry(rctx *c, buf *b, const store_version *v)
+{
+	const char *hash = strchr(v->id, '#');
+	size_t clen = hash ? (size_t)(hash - v->id) : strlen(v->id);
+	if (!c->contained_itself || !hash) {
+		buf_printf(b, "{\"fullUrl\":\"%s/%.*s\",\"resource\":", c->base, (int)clen, v->id);
+		buf_append(b, v->body, v->body_len);
+		buf_puts(b, ",\"search\":{\"mode\":\"match\"}}");
+		return;
+	}
+	buf_printf(b, "{\"fullUrl\":\"%s/%s\",\"resource\":", c->base, v->id);
+	size_t af, at, starts[256], ends[256], idf, idt;
+	size_t n = json_member_span(v->body, 0, v->body_len, "contained", &af, &at)
+	                   ? 0
+	                   : json_element_spans(v->body, af, at, starts, ends, 256);
+	int found = 0;
+	for (size_t i = 0; i < n && i < 256 && !found; i++) {
+		if (json_member_span(v->body, starts[i], ends[i], "id", &idf, &idt) == 0 &&
+		    idt - idf == strlen(hash + 1) + 2 &&
+		    !memcmp(v->body + idf + 1, hash + 1, idt - idf - 2)) {
+			buf_append(b, v->body + starts[i], ends[i] - starts[i]);
+			found = 1;
+		}
+	}
+	if (!found)
+		buf_puts(b, "null");
+	buf_puts(b, ",\"search\":{\"mode\":\"match\"}}");
+}
+
 static void put_entry(rctx *c, buf *b, const store_version *v, const search_query *q,
                       const char *mode)
 {
+	if (v->deleted == 2)
+		return put_contained_entry(c, b, v);
 	buf_printf(b, "{\"fullUrl\":\"%s/%s/%s\",\"resource\":", c->base, v->type, v->id);
 	if (!strcmp(mode, "match"))
 		put_shaped(c, b, v, q);
@@ -344,6 +402,16 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 	return 0;
 }
 
+static int same_container_before(const rctx *c, const page *pg, size_t i)
+{
+	if (pg->items[i].deleted != 2 || c->contained_itself)
+		return 0;
+	for (size_t j = 0; j < i; j++)
+		if (pg->items[j].seq == pg->items[i].seq)
+			return 1;
+	return 0;
+}
+
 static void reply_bundle(rctx *c, const params *p, const search_query *q, const page *pg,
                          int64_t total, const store_version *inc, size_t ninc,
                          const diag_list *warnings)
@@ -407,8 +475,11 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 	buf_putc(&b, ']');
 	size_t k = 0;
 	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
-		for (size_t i = 0; i < pg->n; i++, k++) {
-			buf_puts(&b, k ? "," : ",\"entry\":[");
+		for (size_t i = 0; i < pg->n; i++) {
+			if (same_container_before(c, pg, i))
+				continue; /* a container once, however many of its contained match
+				           */
+			buf_puts(&b, k++ ? "," : ",\"entry\":[");
 			put_entry(c, &b, &pg->items[i], q, "match");
 		}
 		for (size_t i = 0; i < ninc; i++, k++) {
@@ -485,6 +556,19 @@ void rest_search(rctx *c)
 				before = v;
 			else
 				after = v;
+		} else if (!strcmp(p.keys[i], "_contained") ||
+		           !strcmp(p.keys[i], "_containedType")) {
+			int is_type = p.keys[i][10] == 'T';
+			const char *val = p.vals[i];
+			if (!is_type &&
+			    (!strcmp(val, "true") || !strcmp(val, "both") || !strcmp(val, "false")))
+				c->contained_mode = val[0] == 't' ? 1 : val[0] == 'b' ? 2 : 0;
+			else if (is_type &&
+			         (!strcmp(val, "container") || !strcmp(val, "contained")))
+				c->contained_itself = val[7] == 'e';
+			else
+				return rest_reply_error(c, 400, "invalid", "%s cannot be '%s'",
+				                        p.keys[i], val);
 		} else if (!is_paging(p.keys[i])) {
 			const char *k = p.keys[i], *val = strip_base(c, p.vals[i]);
 			if (rest__expand_terminology_or_reply(c, &k, &val))
@@ -509,6 +593,8 @@ void rest_search(rctx *c)
 	diag_init(&cd, c->a);
 	if (search_compile(q, SEARCH_SQLITE, after, c->a, &sql, &cd))
 		return rest_reply_diags(c, 400, &cd);
+	if (contained_or_reply(c, &sql))
+		return;
 	pg.sorted = strcmp(sql.order_by ? sql.order_by : "r.rid", "r.rid") != 0;
 	size_t count = search_query_count(q);
 	pg.count = count ? count : 1;

@@ -285,6 +285,26 @@ static void index_rows(rctx *c)
 	search_index_base(c->json, c->op.type, c->op.id, c->base, c->a, &c->rows, &d);
 	c->op.index = &c->rows;
 	c->indexed_id = c->op.id;
+	/* contained resources get index rows of their own, for _contained */
+	const json_t *contained = json_object_get(c->json, "contained");
+	size_t n = json_array_size(contained), k = 0;
+	if (!n)
+		return;
+	store_contained *sc = arena_calloc(c->a, n * sizeof *sc);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *res = json_array_get(contained, i);
+		const char *type = json_string_value(json_object_get(res, "resourceType"));
+		const char *cid = json_string_value(json_object_get(res, "id"));
+		if (!type || !cid)
+			continue;
+		search_rows *rows = arena_calloc(c->a, sizeof *rows);
+		if (search_index_base(res, type, NULL, c->base, c->a, rows, &d))
+			continue;
+		rows->npatients = 0; /* a contained resource is no compartment member of its own */
+		sc[k++] = (store_contained){.type = type, .cid = cid, .index = rows};
+	}
+	c->op.contained = sc;
+	c->op.ncontained = k;
 }
 
 /* The HTTP request was resumed: finish the interaction on this pool thread. */

@@ -50,7 +50,8 @@ typedef struct store_version {
 	const char *id;
 	int64_t version;
 	int64_t last_updated; /* microseconds since the epoch */
-	int deleted;          /* a deletion marker: no body */
+	int deleted;          /* a deletion marker: no body; 2 in search results: a contained
+	                       * resource (type/id its own, body the container's) */
 	const char *body; /* canonical JSON, NOT NUL-terminated is not assumed: body[len] == 0 */
 	size_t body_len;
 	int64_t seq; /* global write order, for history paging */
@@ -91,6 +92,16 @@ typedef enum store_op_kind {
 
 typedef struct store_op store_op;
 
+/* A contained resource of a version, indexed on its own so that searches
+ * with _contained find it (search.html#contained). The store keeps a row for
+ * it in `resource` with deleted = 2, type = its type, id =
+ * "<ContainerType>/<containerId>#<cid>", the container's version and seq. */
+typedef struct store_contained {
+	const char *type;         /* the contained resource's type */
+	const char *cid;          /* its local id (without '#') */
+	const search_rows *index; /* its index rows */
+} store_contained;
+
 /* Builds the canonical body of a new version once its version and time are
  * known. Runs on the writer thread while the requester waits, so it may use
  * the requester's arena. Returns 0, or non-zero to fail the op (STORE_INVALID). */
@@ -105,6 +116,8 @@ struct store_op {
 	store_build_fn build; /* create/update: fill body/body_len */
 	void *build_ctx;
 	const search_rows *index; /* create/update: the new version's index rows (may be NULL) */
+	const store_contained *contained; /* create/update: its contained resources */
+	size_t ncontained;
 	/* Conditional create/update/delete: a search on `type`, evaluated inside
 	 * the write transaction so racing requests see each other. create: one
 	 * match -> STORE_MATCHED with id/version of the match; update/delete: one

@@ -40,6 +40,7 @@ struct store {
 	char *path;      /* database file */
 	sqlite3 *wdb;    /* writer connection, owned by the writer thread */
 	sqlite3_stmt *w_get, *w_insert_version, *w_insert_current, *w_update_current;
+	sqlite3_stmt *w_contained_rids, *w_drop_contained, *w_insert_contained;
 	sqlite3_stmt *w_index[INDEX_KINDS];    /* inserts per search_row_kind */
 	sqlite3_stmt *w_unindex[INDEX_TABLES]; /* deletes of a resource's rows */
 	sqlite3_stmt *w_compartment;
@@ -68,13 +69,16 @@ static const char *schema_sql =
         "  rid INTEGER PRIMARY KEY," /* the key of every index row */
         "  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
         "  deleted INTEGER NOT NULL, last_updated INTEGER NOT NULL, seq INTEGER NOT NULL,"
+        "  container INTEGER," /* contained resources (deleted = 2): the container's rid */
         "  UNIQUE(type, id));"
+        "CREATE INDEX IF NOT EXISTS resource_container ON resource(container) "
+        "WHERE container IS NOT NULL;"
         "CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
         "CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
         "CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-        "INSERT INTO bron_schema SELECT 5 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+        "INSERT INTO bron_schema SELECT 6 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
@@ -163,6 +167,15 @@ static int prepare_writer(store *s)
 	    sqlite3_prepare_v2(db,
 	                       "INSERT OR IGNORE INTO sp_compartment(rid,patient) VALUES(?1,?2)",
 	                       -1, &s->w_compartment, NULL) ||
+	    sqlite3_prepare_v2(db, "SELECT rid FROM resource WHERE container=?1", -1,
+	                       &s->w_contained_rids, NULL) ||
+	    sqlite3_prepare_v2(db, "DELETE FROM resource WHERE container=?1", -1,
+	                       &s->w_drop_contained, NULL) ||
+	    sqlite3_prepare_v2(
+	            db,
+	            "INSERT INTO resource(type,id,version,deleted,last_updated,seq,container) "
+	            "VALUES(?1,?2,?3,2,?4,?5,?6)",
+	            -1, &s->w_insert_contained, NULL) ||
 	    sqlite3_prepare_v2(db, "SAVEPOINT req", -1, &s->w_savepoint, NULL) ||
 	    sqlite3_prepare_v2(db, "RELEASE req", -1, &s->w_release, NULL) ||
 	    sqlite3_prepare_v2(db, "ROLLBACK TO req", -1, &s->w_rollback_to, NULL))
@@ -183,6 +196,9 @@ static void finalize_writer(store *s)
 	sqlite3_finalize(s->w_insert_current);
 	sqlite3_finalize(s->w_update_current);
 	sqlite3_finalize(s->w_compartment);
+	sqlite3_finalize(s->w_contained_rids);
+	sqlite3_finalize(s->w_drop_contained);
+	sqlite3_finalize(s->w_insert_contained);
 	sqlite3_finalize(s->w_savepoint);
 	sqlite3_finalize(s->w_release);
 	sqlite3_finalize(s->w_rollback_to);
@@ -490,12 +506,12 @@ int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t o
 	 * every match is sorted first, so bodies are read afterwards, for the
 	 * page only (body_of below) */
 	int sorted = strcmp(order, "r.rid") && strcmp(order, "r.rid DESC");
-	char *sql = arena_printf(a,
-	                         "SELECT r.rid, r.type, r.id, r.version, r.last_updated, %s, r.seq "
-	                         "FROM resource r%s WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
-	                         sorted ? "NULL" : "v.body",
-	                         sorted ? "" : " JOIN resource_version v ON v.seq = r.seq",
-	                         q->where, order);
+	char *sql = arena_printf(
+	        a,
+	        "SELECT r.rid, r.type, r.id, r.version, r.last_updated, %s, r.seq, "
+	        "r.deleted FROM resource r%s WHERE %s ORDER BY %s LIMIT ? OFFSET ?",
+	        sorted ? "NULL" : "v.body",
+	        sorted ? "" : " JOIN resource_version v ON v.seq = r.seq", q->where, order);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "bron: search query failed to compile: %s\n",
@@ -523,7 +539,7 @@ int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t o
 		v[k].id = arena_strdup(a, (const char *)sqlite3_column_text(st, 2));
 		v[k].version = sqlite3_column_int64(st, 3);
 		v[k].last_updated = sqlite3_column_int64(st, 4);
-		v[k].deleted = 0;
+		v[k].deleted = sqlite3_column_int(st, 7); /* 0, or 2 for a contained resource */
 		v[k].body_len = (size_t)sqlite3_column_bytes(st, 5);
 		v[k].body = arena_memdup(a, sqlite3_column_blob(st, 5), v[k].body_len);
 		v[k].seq = sqlite3_column_int64(st, 6);
@@ -730,6 +746,53 @@ static int run_condition(store *s, store_op *op)
 	return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
 }
 
+/* Replace the contained resources of container `rid` (and their index
+ * rows) with those of its new version; none for a deletion. */
+static int replace_contained(store *s, int64_t rid, const store_op *op, int fresh, int deleted,
+                             int64_t seq)
+{
+	if (!fresh) {
+		sqlite3_stmt *st = s->w_contained_rids;
+		int64_t crids[256];
+		size_t n = 0;
+		int rc;
+		sqlite3_bind_int64(st, 1, rid);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 256)
+			crids[n++] = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (reindex(s, crids[i], 0, NULL))
+				return -1;
+		sqlite3_bind_int64(s->w_drop_contained, 1, rid);
+		if (step_done(s->w_drop_contained))
+			return -1;
+	}
+	if (deleted)
+		return 0;
+	for (size_t i = 0; i < op->ncontained && i < 256; i++) {
+		const store_contained *c = &op->contained[i];
+		char *id = sqlite3_mprintf("%s/%s#%s", op->type, op->id, c->cid);
+		if (!id)
+			base_oom();
+		sqlite3_stmt *st = s->w_insert_contained;
+		sqlite3_bind_text(st, 1, c->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, op->version);
+		sqlite3_bind_int64(st, 4, op->last_updated);
+		sqlite3_bind_int64(st, 5, seq);
+		sqlite3_bind_int64(st, 6, rid);
+		int rc = step_done(st);
+		sqlite3_free(id);
+		if (rc)
+			return -1;
+		if (reindex(s, sqlite3_last_insert_rowid(s->wdb), 1, c->index))
+			return -1;
+	}
+	return 0;
+}
+
 /* Apply one op inside the open transaction. Returns a STORE_* status. */
 static int apply_op(store *s, store_op *op)
 {
@@ -823,6 +886,8 @@ static int apply_op(store *s, store_op *op)
 	if (!exists)
 		rid = sqlite3_last_insert_rowid(s->wdb);
 	if (reindex(s, rid, !exists, deleted ? NULL : op->index))
+		return STORE_ERROR;
+	if ((exists || op->ncontained) && replace_contained(s, rid, op, !exists, deleted, seq))
 		return STORE_ERROR;
 	return STORE_OK;
 }
