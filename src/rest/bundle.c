@@ -302,43 +302,12 @@ void rest__bundle_collect(rctx *c)
 
 /* ---- the response ---- */
 
-static const char *status_line(int status)
-{
-	switch (status) {
-	case 200: return "200 OK";
-	case 201: return "201 Created";
-	case 204: return "204 No Content";
-	case 304: return "304 Not Modified";
-	case 400: return "400 Bad Request";
-	case 401: return "401 Unauthorized";
-	case 403: return "403 Forbidden";
-	case 404: return "404 Not Found";
-	case 405: return "405 Method Not Allowed";
-	case 406: return "406 Not Acceptable";
-	case 409: return "409 Conflict";
-	case 410: return "410 Gone";
-	case 412: return "412 Precondition Failed";
-	case 413: return "413 Payload Too Large";
-	case 415: return "415 Unsupported Media Type";
-	case 422: return "422 Unprocessable Entity";
-	default: return "500 Internal Server Error";
-	}
-}
-
 static void reply_response_bundle(bundle_run *run)
 {
 	rctx *c = run->outer;
 	buf b;
 	buf_init(&b, 0);
-	char now[40], id[40];
-	char *rid;
-	rest__new_id(c->a, &rid);
-	snprintf(id, sizeof id, "%s", rid);
-	base_format_instant(base_now_us(), now, sizeof now);
-	buf_printf(&b,
-	           "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"meta\":{\"lastUpdated\":\"%s\"},"
-	           "\"type\":\"%s-response\"",
-	           id, now, run->transaction ? "transaction" : "batch");
+	rest__bundle_open(c, &b, run->transaction ? "transaction-response" : "batch-response");
 	for (size_t i = 0; i < run->n; i++) {
 		rest_entry *io = &run->io[i];
 		buf_puts(&b, i ? "," : ",\"entry\":[");
@@ -349,7 +318,7 @@ static void reply_response_bundle(bundle_run *run)
 			buf_append(&b, io->res_body, io->res_len);
 			buf_putc(&b, ',');
 		}
-		buf_printf(&b, "\"response\":{\"status\":\"%s\"", status_line(io->status));
+		buf_printf(&b, "\"response\":{\"status\":\"%s\"", rest_status_text(io->status));
 		if (io->location) {
 			buf_puts(&b, ",\"location\":");
 			json_put_string(&b, io->location);

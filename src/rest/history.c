@@ -7,7 +7,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "../json/json.h"
 #include "rest_int.h"
@@ -178,15 +177,8 @@ void rest_history(rctx *c)
 		return rest_reply_error(c, 500, "exception", "The history could not be read");
 	buf b;
 	buf_init(&b, 0);
-	unsigned char r[8];
-	if (getrandom(r, sizeof r, 0) != sizeof r)
-		memset(r, 0, sizeof r);
-	char now[40];
-	base_format_instant(base_now_us(), now, sizeof now);
-	buf_printf(&b,
-	           "{\"resourceType\":\"Bundle\",\"id\":\"%02x%02x%02x%02x%02x%02x%02x%02x\","
-	           "\"meta\":{\"lastUpdated\":\"%s\"},\"type\":\"history\",\"link\":[",
-	           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now);
+	rest__bundle_open(c, &b, "history");
+	buf_puts(&b, ",\"link\":[");
 	put_link(c, &b, "self", q.before_seq);
 	if (more && count) {
 		buf_putc(&b, ',');

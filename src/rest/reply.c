@@ -199,12 +199,30 @@ const char *rest_status_text(int status)
 	case 204: return "204 No Content";
 	case 304: return "304 Not Modified";
 	case 400: return "400 Bad Request";
+	case 401: return "401 Unauthorized";
+	case 403: return "403 Forbidden";
 	case 404: return "404 Not Found";
+	case 405: return "405 Method Not Allowed";
+	case 406: return "406 Not Acceptable";
 	case 409: return "409 Conflict";
 	case 410: return "410 Gone";
 	case 412: return "412 Precondition Failed";
+	case 413: return "413 Payload Too Large";
+	case 415: return "415 Unsupported Media Type";
+	case 422: return "422 Unprocessable Entity";
 	default: return "500 Internal Server Error";
 	}
+}
+
+void rest__bundle_open(rctx *c, buf *b, const char *type)
+{
+	char *id, now[40];
+	rest__new_id(c->a, &id);
+	base_format_instant(base_now_us(), now, sizeof now);
+	buf_printf(b,
+	           "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"meta\":{\"lastUpdated\":\"%s\"},"
+	           "\"type\":\"%s\"",
+	           id, now, type);
 }
 
 int rest_parse_etag(const char *s, int64_t *version)

@@ -115,6 +115,9 @@ void rest_reply_info(rctx *c, int status, const char *fmt, ...) BASE_PRINTF(3, 4
 void rest_reply_json(rctx *c, int status, const char *body, size_t len);
 /* Add ETag and Last-Modified for a version. */
 void rest_set_version_headers(rctx *c, int64_t version, int64_t last_updated);
+/* Open a Bundle of `type` in b: resourceType, a new id, meta.lastUpdated
+ * and type, without a closing brace (reply.c). */
+void rest__bundle_open(rctx *c, buf *b, const char *type);
 /* Status reason phrase for Bundle entries ("201 Created"). */
 const char *rest_status_text(int status);
 /* Parse an ETag (W/"3" or "3") into a version; 0 on success. */

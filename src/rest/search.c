@@ -8,7 +8,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "../json/json.h"
 #include "../model/model.h"
@@ -418,15 +417,7 @@ static void reply_bundle(rctx *c, const params *p, const search_query *q, const 
 {
 	buf b;
 	buf_init(&b, 0);
-	unsigned char r[8];
-	if (getrandom(r, sizeof r, 0) != sizeof r)
-		memset(r, 0, sizeof r);
-	char now[40];
-	base_format_instant(base_now_us(), now, sizeof now);
-	buf_printf(&b,
-	           "{\"resourceType\":\"Bundle\",\"id\":\"%02x%02x%02x%02x%02x%02x%02x%02x\","
-	           "\"meta\":{\"lastUpdated\":\"%s\"},\"type\":\"searchset\"",
-	           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], now);
+	rest__bundle_open(c, &b, "searchset");
 	if (total >= 0)
 		buf_printf(&b, ",\"total\":%lld", (long long)total);
 	buf_puts(&b, ",\"link\":[");
