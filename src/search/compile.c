@@ -825,3 +825,90 @@ out:
 	buf_free(&s.text);
 	return rc;
 }
+
+/* ---- _include and _revinclude ---- */
+
+static void rid_list(sql *s, const int64_t *rids, size_t n)
+{
+	put(s, "(");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			put(s, ",");
+		integer(s, rids[i]);
+	}
+	put(s, ")");
+}
+
+/* The resources the page's resources point at (_include), or that point at
+ * them (_revinclude), through sp_reference rows; every value bound. */
+int search_compile_include(const search_include *inc, const int64_t *rids, size_t n,
+                           search_dialect dialect, arena *a, search_sql *out, diag_list *d)
+{
+	if (!n)
+		return -1;
+	int any_param = !strcmp(inc->param, "*");
+	uint32_t pid = 0;
+	if (!any_param) {
+		if (!strcmp(inc->source_type, "*")) {
+			diag_error(d, "not-supported", NULL,
+			           "A named parameter needs a source type");
+			return -1;
+		}
+		pid = search_pid(inc->source_type, inc->param);
+		if (!pid) {
+			diag_error(d, "not-found", NULL, "%s has no search parameter '%s'",
+			           inc->source_type, inc->param);
+			return -1;
+		}
+	}
+	sql s = {.a = a, .dialect = dialect};
+	buf_init(&s.text, 0);
+	put(&s, "r.deleted = 0 AND ");
+	if (!inc->reverse) {
+		/* the resources the page's resources point at */
+		buf_puts(&s.text,
+		         "(r.type, r.id) IN (SELECT ttype, tid FROM sp_reference WHERE rid IN ");
+		rid_list(&s, rids, n);
+		if (!any_param) {
+			put(&s, " AND pid = ");
+			integer(&s, pid);
+		}
+		put(&s, ")");
+		if (inc->target_type) {
+			put(&s, " AND r.type = ");
+			text(&s, inc->target_type);
+		}
+	} else {
+		/* the resources pointing at the page's resources */
+		if (strcmp(inc->source_type, "*")) {
+			put(&s, "r.type = ");
+			text(&s, inc->source_type);
+			put(&s, " AND ");
+		}
+		put(&s, "r.rid IN (SELECT x.rid FROM sp_reference x WHERE ");
+		if (!any_param) {
+			put(&s, "x.pid = ");
+			integer(&s, pid);
+			put(&s, " AND ");
+		}
+		buf_puts(&s.text,
+		         "(x.ttype, x.tid) IN (SELECT type, id FROM resource WHERE rid IN ");
+		rid_list(&s, rids, n);
+		if (inc->target_type) {
+			put(&s, " AND type = ");
+			text(&s, inc->target_type);
+		}
+		put(&s, "))");
+	}
+	if (s.toobig) {
+		buf_free(&s.text);
+		diag_error(d, "too-costly", NULL, "The include query is too large");
+		return -1;
+	}
+	out->where = arena_memdup(a, s.text.data, s.text.len);
+	out->order_by = "r.rid";
+	out->binds = s.binds;
+	out->nbinds = s.n;
+	buf_free(&s.text);
+	return 0;
+}

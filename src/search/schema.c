@@ -1,7 +1,7 @@
 /*
  * schema.c - the DDL of the search index tables (search.h:
  * search_schema_sql) for SQLite and PostgreSQL, with the indexes the SQL of
- * compile.c and include.c needs. The store runs it when it opens; the
+ * compile.c needs. The store runs it when it opens; the
  * resource table belongs to the store. Static strings, no state.
  *
  * Index use: equality and prefix ranges lead with pid (every condition binds

@@ -175,7 +175,7 @@ int search_compile(const search_query *q, search_dialect dialect, int64_t after_
                    search_sql *out, diag_list *d);
 
 /* SQL selecting what one _include/_revinclude adds for the resources with
- * row ids `rids` (include.c). The where/order_by run like a search's. */
+ * row ids `rids` (compile.c). The where/order_by run like a search's. */
 int search_compile_include(const search_include *inc, const int64_t *rids, size_t n,
                            search_dialect dialect, arena *a, search_sql *out, diag_list *d);
 
