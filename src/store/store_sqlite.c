@@ -126,19 +126,27 @@ static int open_conn(const char *path, int readonly, sqlite3 **out)
 
 static void *writer_main(void *arg);
 
-static int check_schema_version(sqlite3 *db, char **err)
+/* The store's schema version: 0 for a new database (no bron_schema yet). */
+static int schema_version(sqlite3 *db)
 {
 	sqlite3_stmt *st;
-	int version = -1;
-	if (sqlite3_prepare_v2(db, "SELECT version FROM bron_schema", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
-	if (version == SCHEMA_VERSION)
+	if (sqlite3_prepare_v2(db, "SELECT version FROM bron_schema", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	return version;
+}
+
+/* Refuse a store written by another schema version, before touching it. */
+static int check_schema_version(sqlite3 *db, char **err)
+{
+	int version = schema_version(db);
+	if (version == SCHEMA_VERSION || version == 0)
 		return 0;
 	*err = base_malloc(200);
-	snprintf(*err, 200, "the store has schema version %d; this bron knows version %d only",
+	snprintf(*err, 200,
+	         "the store has schema version %d; this bron knows version %d only (export it with "
+	         "the bron that wrote it, or start from a new data directory)",
 	         version, SCHEMA_VERSION);
 	return -1;
 }
@@ -247,6 +255,8 @@ int store_open(const store_options *opts, store **out, char **err)
 	                                "PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"
 	                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA "
 	                                "cache_size=-4096; PRAGMA temp_store=MEMORY;";
+	if (check_schema_version(s->wdb, err))
+		goto fail;
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
 	    sqlite3_exec(s->wdb, search_schema_sql(SEARCH_SQLITE), NULL, NULL, &msg) != SQLITE_OK) {
@@ -256,7 +266,7 @@ int store_open(const store_options *opts, store **out, char **err)
 		sqlite3_free(msg);
 		goto fail;
 	}
-	if (check_schema_version(s->wdb, err) || prepare_writer(s)) {
+	if (schema_version(s->wdb) != SCHEMA_VERSION || prepare_writer(s)) {
 		if (!*err)
 			*err = errdup(s->wdb, "cannot prepare statements");
 		goto fail;

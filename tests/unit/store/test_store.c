@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
 
@@ -193,6 +194,35 @@ static void test_open_errors(void **state)
 	free(err);
 	unlink(path);
 	store_close(NULL);
+	/* a store of another schema version is refused, untouched, with a clear message */
+	char dir[] = "/tmp/bron-store-old-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char db[128];
+	snprintf(db, sizeof db, "%s/bron.db", dir);
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+	                              "CREATE TABLE bron_schema(version INTEGER NOT NULL);"
+	                              "INSERT INTO bron_schema VALUES(999);",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(h);
+	o.dir = dir;
+	err = NULL;
+	assert_int_equal(store_open(&o, &s, &err), STORE_ERROR);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "schema version 999"));
+	free(err);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK); /* nothing was added to it */
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	unlink(db);
+	rmdir(dir);
 }
 
 static void test_crud(void **state)
