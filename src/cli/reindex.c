@@ -103,7 +103,8 @@ int cli_reindex(int argc, char **argv)
 		fprintf(stderr, "bron reindex: cannot compile the search parameters\n");
 		return 1;
 	}
-	store_options so = {.dir = dir, .sync_full = 1, .max_group = 1024};
+	/* a large page cache: a reindex touches every index b-tree at random */
+	store_options so = {.dir = dir, .sync_full = 1, .max_group = 1024, .cache_kb = 64 * 1024};
 	store *st;
 	char *err;
 	if (store_open(&so, &st, &err)) {

@@ -35,6 +35,7 @@ typedef struct store_options {
 	const char *dir;  /* data directory (created if missing) */
 	int sync_full;    /* 1: fsync every group commit (default); 0: leave to the OS */
 	size_t max_group; /* most write requests per group commit (0: 256) */
+	size_t cache_kb;  /* the writer's page cache (0: 4096 KiB) */
 } store_options;
 
 /* Open (creating if needed) the store in opts->dir. On failure returns

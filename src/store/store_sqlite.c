@@ -250,11 +250,11 @@ int store_open(const store_options *opts, store **out, char **err)
 	/* the writer checkpoints (SQLite's auto-checkpoint at commit): a checkpoint
 	 * on another thread never catches up with a busy writer, and the WAL
 	 * only restarts after a complete one */
-	const char *pragmas = opts->sync_full == 0
-	                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                                "PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"
-	                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA "
-	                                "cache_size=-4096; PRAGMA temp_store=MEMORY;";
+	char pragmas[256];
+	snprintf(pragmas, sizeof pragmas,
+	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA cache_size=-%zu; "
+	         "PRAGMA temp_store=MEMORY;",
+	         opts->sync_full == 0 ? "NORMAL" : "FULL", opts->cache_kb ? opts->cache_kb : 4096);
 	if (check_schema_version(s->wdb, err))
 		goto fail;
 	if (sqlite3_exec(s->wdb, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
