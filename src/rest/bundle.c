@@ -507,12 +507,50 @@ static long assign_ids(bundle_run *run, const json_t *entries)
 }
 
 /* The entry's resource bytes with references rewritten. */
-static void entry_body(bundle_run *run, const char *src, size_t from, size_t to, rest_entry *io)
+/* The same rewriting on the entry's parsed resource, so that it need not be
+ * parsed again: every string value the byte rewriter would change. */
+static void rewrite_tree(bundle_run *run, json_t *v, int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	if (depth > 128)
+		return;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, x) rewrite_tree(run, x, depth + 1);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) rewrite_tree(run, x, depth + 1);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v);
+		const char *rep = map_lookup(run, s, n);
+		if (rep) {
+			json_string_set(v, rep);
+		} else if (memmem(s, n, "urn:", 4)) {
+			/* narrative links: rewrite the string as a JSON literal */
+			buf in, out;
+			buf_init(&in, 0);
+			buf_init(&out, 0);
+			json_put_string(&in, s);
+			json_rewrite_strings(in.data, in.len, map_lookup, run, &out);
+			json_t *t = json_loadb(out.data, out.len, JSON_DECODE_ANY, NULL);
+			if (json_is_string(t))
+				json_string_set(v, json_string_value(t));
+			json_decref(t);
+			buf_free(&in);
+			buf_free(&out);
+		}
+	}
+}
+
+static void entry_body(bundle_run *run, const char *src, size_t from, size_t to, rest_entry *io,
+                       json_t *resource)
 {
 	rctx *c = run->outer;
 	size_t rf, rt;
 	if (json_member_span(src, from, to, "resource", &rf, &rt))
 		return;
+	io->tree = json_is_object(resource) ? resource : NULL;
 	if (!run->nmap && !memmem(src + rf, rt - rf, "?", 1)) {
 		io->body = src + rf; /* nothing to rewrite */
 		io->body_len = rt - rf;
@@ -524,6 +562,8 @@ static void entry_body(bundle_run *run, const char *src, size_t from, size_t to,
 	io->body = arena_memdup(c->a, b.data, b.len);
 	io->body_len = b.len;
 	buf_free(&b);
+	if (io->tree)
+		rewrite_tree(run, io->tree, 0);
 }
 
 void rest_bundle(rctx *c)
@@ -623,7 +663,8 @@ void rest_bundle(rctx *c)
 			if (run->processed[i] || !run->method[i] ||
 			    method_rank(run->method[i]) != rank)
 				continue;
-			entry_body(run, src, starts[i], ends[i], &run->io[i]);
+			entry_body(run, src, starts[i], ends[i], &run->io[i],
+			           json_object_get(json_array_get(entries, i), "resource"));
 			if (run->ref_error) {
 				rctx *e = new_sub(run, i);
 				run->sub[i] = e;

@@ -35,6 +35,7 @@ typedef struct rest_entry {
 	const char **keys, **vals; /* query parameters of entry.request.url */
 	size_t nparams;
 	const char *body; /* the entry's resource bytes (POST/PUT/PATCH) */
+	json_t *tree;     /* the same, parsed (borrowed from the Bundle's tree), or NULL */
 	size_t body_len;
 	/* out */
 	int status;

@@ -44,7 +44,9 @@ static int resource_body_or_reply(rctx *c)
 		                 "The request has no body; a %s resource is expected", c->type);
 		return -1;
 	}
-	if (json_parse(body, len, &c->json, &d)) {
+	if (c->entry && c->entry->tree) {
+		c->json = json_incref(c->entry->tree); /* parsed with its Bundle already */
+	} else if (json_parse(body, len, &c->json, &d)) {
 		rest_reply_diags(c, 400, &d);
 		return -1;
 	}
