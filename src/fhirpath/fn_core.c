@@ -533,25 +533,6 @@ const fp_func *fp__func_find(const char *name)
 
 /* ---- argument helpers shared by the fn_*.c files ---- */
 
-int fp__bool_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int *out)
-{
-	fp_coll r;
-	if (fp__arg(c, call, i, fr, &r))
-		return -1;
-	const fp_item *it;
-	if (fp__single(c, call, &r, &it))
-		return -1;
-	*out = -1;
-	if (!it)
-		return 0;
-	fp_item v;
-	if (fp__value(it, &v) || v.kind != FP_BOOLEAN)
-		return fp__error(c, call, "argument %d of %s() must be a Boolean", i + 1,
-		                 call->name);
-	*out = v.u.b;
-	return 0;
-}
-
 /* out->kind is FP_STRING, or FP_NODE (0) when the argument was empty. */
 int fp__string_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, fp_item *out)
 {

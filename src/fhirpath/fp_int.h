@@ -192,8 +192,6 @@ void fp__push(fp_ctx *c, fp_coll *out, const fp_item *it);
 int fp__children(fp_ctx *c, const fp_item *it, const char *name, fp_coll *out, const fp_node *n);
 void fp__all_children(fp_ctx *c, const fp_item *it, fp_coll *out);
 int fp__single(fp_ctx *c, const fp_node *n, const fp_coll *in, const fp_item **out);
-/* Singleton evaluation of a boolean argument: 1 true, 0 false, -1 empty. */
-int fp__bool_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int *out);
 int fp__string_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, fp_item *out);
 int fp__int_arg(fp_ctx *c, const fp_node *call, int i, const fp_frame *fr, int64_t *out);
 bool fp__type_matches(const fp_item *it, const fp_typespec *t);
@@ -219,7 +217,6 @@ int fp__equiv(const fp_item *a, const fp_item *b);
 int fp__compare(const fp_item *a, const fp_item *b, int *cmp);
 const char *fp__to_string(arena *a, const fp_item *v, size_t *len);
 const char *fp__type_name(const fp_item *it);
-int fp__coll_equal(const fp_coll *a, const fp_coll *b, int equiv);
 bool fp__coll_has(const fp_coll *c, const fp_item *it, int equiv);
 
 /* Dates (datetime.c). */

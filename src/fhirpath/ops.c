@@ -286,11 +286,6 @@ static int coll_equiv(const fp_coll *l, const fp_coll *r)
 	return 1;
 }
 
-int fp__coll_equal(const fp_coll *a, const fp_coll *b, int equiv)
-{
-	return equiv ? coll_equiv(a, b) : coll_equal(a, b);
-}
-
 static void do_union(fp_ctx *c, const fp_coll *l, const fp_coll *r, fp_coll *out)
 {
 	for (int side = 0; side < 2; side++) {

@@ -411,9 +411,8 @@ static int same_container_before(const rctx *c, const page *pg, size_t i)
 	return 0;
 }
 
-static void reply_bundle(rctx *c, const params *p, const search_query *q, const page *pg,
-                         int64_t total, const store_version *inc, size_t ninc,
-                         const diag_list *warnings)
+static void reply_bundle(rctx *c, const search_query *q, const page *pg, int64_t total,
+                         const store_version *inc, size_t ninc, const diag_list *warnings)
 {
 	buf b;
 	buf_init(&b, 0);
@@ -639,7 +638,7 @@ void rest_search(rctx *c)
 	size_t ninc = 0;
 	if (add_includes(c, q, &pg, &inc, &ninc))
 		return rest_reply_error(c, 500, "exception", "The includes could not be read");
-	reply_bundle(c, &p, q, &pg, total, inc, ninc, &d);
+	reply_bundle(c, q, &pg, total, inc, ninc, &d);
 }
 
 void rest_everything(rctx *c)
