@@ -6,15 +6,45 @@
 # Tiers: unit   - cmocka binaries build/<b>/tests/unit/<sub>/test_*
 #        suites - tests/suites/*.sh, each ending with "N passed, N failed[, N skipped]"
 #        api    - node --test tests/api (starts bron serve itself; BRON_BIN)
+# Each store engine in $STORES (default "sqlite postgres") gets the whole API
+# tier ("api[b]" on SQLite, "api-pg[b]" on PostgreSQL) and the search oracle
+# ("search-oracle", "search-oracle-pg"). For PostgreSQL one throwaway cluster
+# (tests/pg/cluster.sh, Unix socket only) is started before the tiers and
+# stopped at the end; each test server gets a database of its own in it
+# (BRON_TEST_STORE=postgres BRON_PG_DIR=..., see tests/api/lib/server.mjs).
+# A cluster that cannot start is a failure, not a skip.
 # Fails (exit 1) on any failed test or sanitizer report.
 set -u
 cd "$(dirname "$0")/.."
 export BRON_SHARED="${BRON_SHARED:-$(cd .. && pwd)/shared}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+STORES="${STORES:-sqlite postgres}"
 passed=0 failed=0 skipped=0
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+pgdir=""
+cleanup() {
+	[ -n "$pgdir" ] && tests/pg/cluster.sh destroy "$pgdir" >/dev/null 2>&1
+	rm -rf "$log"
+}
+trap cleanup EXIT
+
+has_store() { [[ " $STORES " == *" $1 "* ]]; }
+
+pg_start() { # one cluster for the whole run; "" when it cannot start (counted as a failure)
+	local d
+	d=$(mktemp -d /tmp/bron-pg.XXXXXX) || { echo "postgresql: cannot make a cluster directory"; failed=$((failed + 1)); return; }
+	pgdir="$d"
+	if ! tests/pg/cluster.sh start "$d" >"$log/pg-start" 2>&1; then
+		echo "postgresql: the test cluster did not start - every PostgreSQL tier fails:"
+		sed 's/^/  /' "$log/pg-start" | tail -20
+		failed=$((failed + 1))
+		pgdir_ok=0
+		return
+	fi
+	pgdir_ok=1
+}
+pgdir_ok=0
 
 count() { # add the counts of a "N passed, N failed, N skipped" line
 	local line="$1"
@@ -51,32 +81,62 @@ run_unit() {
 	done
 }
 
+run_suite() { # run_suite BUILD SCRIPT NAME [ENV=VALUE...]
+	local b="$1" s="$2" name="$3" n line
+	shift 3
+	n="$log/suite.$name.$b"
+	env "$@" BUILD="$b" BRON_OUT="build/$b" bash "$s" >"$n" 2>&1
+	local rc=$?
+	line=$(grep -E '^[A-Za-z:]* ?[0-9]+ passed, [0-9]+ failed' "$n" | tail -1)
+	echo "suite[$b] $name: ${line:-no result line (exit $rc)}"
+	if [ -n "$line" ]; then count "$line"; else failed=$((failed + 1)); tail -20 "$n"; fi
+	[ "$rc" != 0 ] && [ -n "$line" ] && grep -q ' 0 failed' <<<"$line" && { failed=$((failed + 1)); tail -20 "$n"; }
+	sanitizer_check "$n" "$s"
+}
+
 run_suites() {
-	local s n line
+	local s
 	for s in tests/suites/*.sh; do
 		[ -e "$s" ] || continue
-		n="$log/suite.$(basename "$s").$1"
-		BUILD="$1" BRON_OUT="build/$1" bash "$s" >"$n" 2>&1
-		local rc=$?
-		line=$(grep -E '^[A-Za-z:]* ?[0-9]+ passed, [0-9]+ failed' "$n" | tail -1)
-		echo "suite[$1] $(basename "$s" .sh): ${line:-no result line (exit $rc)}"
-		if [ -n "$line" ]; then count "$line"; else failed=$((failed + 1)); tail -20 "$n"; fi
-		[ "$rc" != 0 ] && [ -n "$line" ] && grep -q ' 0 failed' <<<"$line" && { failed=$((failed + 1)); tail -20 "$n"; }
-		sanitizer_check "$n" "$s"
+		if [ "$(basename "$s")" = search-oracle.sh ]; then # the suite that serves: once per engine
+			if has_store sqlite; then run_suite "$1" "$s" search-oracle; fi
+			if has_store postgres; then
+				if [ "$pgdir_ok" = 1 ]; then
+					run_suite "$1" "$s" search-oracle-pg BRON_TEST_STORE=postgres BRON_PG_DIR="$pgdir"
+				else
+					echo "suite[$1] search-oracle-pg: 0 passed, 1 failed (no PostgreSQL cluster)"; failed=$((failed + 1))
+				fi
+			fi
+		else
+			run_suite "$1" "$s" "$(basename "$s" .sh)"
+		fi
 	done
 }
 
 run_api() {
-	local bin="./bron" n="$log/api.$1"
-	[ "$1" = release ] || bin="build/$1/bron"
 	[ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1 || return 0
-	BRON_BIN="$bin" node --test --test-concurrency=1 tests/api/ >"$n" 2>&1
+	if has_store sqlite; then api_pass "$1" api; fi
+	if has_store postgres; then
+		if [ "$pgdir_ok" = 1 ]; then
+			api_pass "$1" api-pg BRON_TEST_STORE=postgres BRON_PG_DIR="$pgdir"
+		else
+			echo "api-pg[$1]: 0 passed, 1 failed (no PostgreSQL cluster)"; failed=$((failed + 1))
+		fi
+	fi
+}
+
+api_pass() { # api_pass BUILD LABEL [ENV=VALUE...]
+	local b="$1" label="$2" bin="./bron" n="$log/$2.$1"
+	shift 2
+	[ "$b" = release ] || bin="build/$b/bron"
+	local t0=$SECONDS
+	env "$@" BRON_BIN="$bin" node --test --test-concurrency=1 tests/api/ >"$n" 2>&1
 	local rc=$?
 	local p f s
 	p=$(sed -n 's/^# pass \([0-9]\+\)/\1/p' "$n" | tail -1)
 	f=$(sed -n 's/^# fail \([0-9]\+\)/\1/p' "$n" | tail -1)
 	s=$(sed -n 's/^# skipped \([0-9]\+\)/\1/p' "$n" | tail -1)
-	echo "api[$1]: ${p:-0} passed, ${f:-0} failed, ${s:-0} skipped"
+	echo "$label[$b]: ${p:-0} passed, ${f:-0} failed, ${s:-0} skipped ($((SECONDS - t0)) s)"
 	if [ "${f:-0}" != 0 ] || [ "$rc" != 0 ]; then
 		grep -E '^not ok|^# Subtest|error:|Error|expected|actual' "$n" | grep -B1 -A6 'not ok' | head -80
 		[ "${f:-0}" = 0 ] && f=1
@@ -91,6 +151,7 @@ if [ ${#tiers[@]} = 0 ]; then
 else
 	builds=("${BUILD:-release}")
 fi
+if has_store postgres && [[ " ${tiers[*]} " == *" api "* || " ${tiers[*]} " == *" suites "* ]]; then pg_start; fi
 for b in "${builds[@]}"; do
 	for t in "${tiers[@]}"; do "run_$t" "$b"; done
 done

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import assert from 'node:assert/strict';
-import { BRON_BIN, BRON_SHARED, REPO_ROOT, pool } from './lib/server.mjs';
+import { BRON_BIN, BRON_SHARED, REPO_ROOT, API_DIR, pool, storeArgs } from './lib/server.mjs';
 import { FHIR_JSON } from './lib/fhir.mjs';
 
 export const SYNTHEA_DIR = path.join(BRON_SHARED, 'data/synthea');
@@ -48,13 +48,36 @@ export function parseSummary(stdout) {
 }
 
 /**
+ * The import arguments with `--data DIR` of a test data dir (an existing dir
+ * under tests/api/.tmp) replaced by storeArgs(DIR): `--store URL` in
+ * PostgreSQL mode, unchanged on SQLite. Other --data values (usage-error
+ * tests) are passed as they are.
+ */
+function withStore(args) {
+  const out = [];
+  const tmp = path.join(API_DIR, '.tmp') + path.sep;
+  for (let i = 0; i < args.length; i++) {
+    const dir = args[i + 1];
+    if (args[i] === '--data' && typeof dir === 'string' && path.resolve(dir).startsWith(tmp) && fs.existsSync(dir)) {
+      out.push(...storeArgs(dir));
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
+}
+
+/**
  * Run `bron import ARGS` to completion: resolves to { code, signal, stdout,
  * stderr, summary }; the returned promise's `child` is the process.
+ * `--data DIR` of a test data dir means that dir's store (see withStore).
  */
 export function runImport(args, { timeoutMs = 120000, env } = {}) {
   let child;
+  const argv = ['import', ...withStore(args)];
   const done = new Promise((resolve, reject) => {
-    const p = spawn(BRON_BIN, ['import', ...args], {
+    const p = spawn(BRON_BIN, argv, {
       stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, ...env },
     });
     child = p;

@@ -1,10 +1,10 @@
 // bron reindex: rebuilding the search indexes from the stored bodies keeps
 // every search answering as before, runs beside a live server on the same
-// data directory, and reports what it did.
+// store (data directory, or database in PostgreSQL mode), and reports what it did.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, request, BRON_BIN, REPO_ROOT, assertCleanStderr } from './lib/server.mjs';
+import { startServer, request, BRON_BIN, REPO_ROOT, assertCleanStderr, storeArgs } from './lib/server.mjs';
 
 const json = { 'Content-Type': 'application/fhir+json' };
 
@@ -16,7 +16,7 @@ async function ids(srv, query) {
 }
 
 function reindex(dataDir) {
-  const r = spawnSync(BRON_BIN, ['reindex', '--data', dataDir], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const r = spawnSync(BRON_BIN, ['reindex', ...storeArgs(dataDir)], { cwd: REPO_ROOT, encoding: 'utf8' });
   assertCleanStderr(r.stderr);
   return r;
 }

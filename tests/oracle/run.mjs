@@ -7,6 +7,8 @@
 //   BRON_SHARED   the shared data directory (default ../shared)
 //   PATIENTS      how many Synthea bundles to load (default 12)
 //   VERBOSE=1     print every query
+//   BRON_TEST_STORE=postgres, BRON_PG_DIR   serve from a new database in the
+//                 tests/pg/cluster.sh cluster in BRON_PG_DIR instead of SQLite
 // The last line is "N passed, N failed" (one test per query); exit 0 only
 // when every difference is explained in NOTES.md (section "Explained").
 import fs from 'node:fs';
@@ -108,7 +110,7 @@ async function main() {
     const stable = (u) => u.split(encBase).join('[base]').split(server.base).join('[base]').replace(UUID_RE, (m) => alias.get(m) || m);
     const explained = explainedQueries();
 
-    console.log(`search oracle: ${PATIENTS} Synthea patients + ${EXTRA_TYPES.join('/')} examples, ${total} resources ` +
+    console.log(`search oracle (${server.engine}): ${PATIENTS} Synthea patients + ${EXTRA_TYPES.join('/')} examples, ${total} resources ` +
       `(load ${((tLoad - t0) / 1000).toFixed(1)} s); ${queries.length} queries; fhirpath.js ${FHIRPATH_VERSION}`);
 
     let passed = 0;

@@ -1,6 +1,6 @@
 // Start and stop `bron serve` for the oracle, load Synthea bundles into it and
 // read every stored resource back.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -21,11 +21,35 @@ function freePort() {
   });
 }
 
-/** Start bron; returns { base, stop() -> {code, signal, stderr} }. */
+/**
+ * Where the server keeps its store: a temporary data dir (SQLite), or with
+ * BRON_TEST_STORE=postgres a new database in the test cluster BRON_PG_DIR
+ * (tests/pg/cluster.sh). Returns { args, engine, remove() }.
+ */
+function makeStore(dataDir) {
+  if (process.env.BRON_TEST_STORE !== 'postgres') {
+    return { args: ['--data', dataDir], engine: 'sqlite', remove() {} };
+  }
+  const dir = process.env.BRON_PG_DIR;
+  if (!dir || !fs.existsSync(path.join(dir, 'bindir'))) throw new Error(`BRON_TEST_STORE=postgres needs BRON_PG_DIR, a cluster made by tests/pg/cluster.sh start (got '${dir || ''}')`);
+  const bin = fs.readFileSync(path.join(dir, 'bindir'), 'utf8').trim();
+  const name = `bron_oracle_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const tool = (t, args) => spawnSync(path.join(bin, t), ['-h', dir, '-U', 'postgres', ...args], { encoding: 'utf8' });
+  const r = tool('createdb', [name]);
+  if (r.status !== 0) throw new Error(`createdb ${name} in ${dir} failed: ${r.stderr || r.error}`);
+  return {
+    args: ['--store', `postgresql:///${name}?host=${dir}&user=postgres`],
+    engine: 'postgresql',
+    remove() { tool('dropdb', ['--if-exists', name]); },
+  };
+}
+
+/** Start bron; returns { base, engine, stop() -> {code, signal, stderr} }. */
 export async function startBron(bin, cwd) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bron-oracle-'));
+  const store = makeStore(dataDir);
   const port = await freePort();
-  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--data', dataDir];
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), ...store.args];
   const proc = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let stderr = '';
   proc.stderr.setEncoding('utf8');
@@ -47,12 +71,14 @@ export async function startBron(bin, cwd) {
   }
   return {
     base,
+    engine: store.engine,
     async stop() {
       if (!exitInfo) proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 60000);
       const e = await exited;
       clearTimeout(t);
       fs.rmSync(dataDir, { recursive: true, force: true });
+      store.remove();
       return { ...e, stderr };
     },
   };

@@ -5,7 +5,9 @@
 # searches by tests/oracle (fhirpath.js 5.2.0 and the R4 matching rules).
 # One test per query; the last line is "N passed, N failed". Exit 0 only when
 # every difference is explained in tests/oracle/NOTES.md.
-# Env: BUILD (release|asan), BRON_OUT (build/<build>), BRON_SHARED, PATIENTS.
+# Env: BUILD (release|asan), BRON_OUT (build/<build>), BRON_SHARED, PATIENTS;
+# BRON_TEST_STORE=postgres with BRON_PG_DIR (a tests/pg/cluster.sh cluster):
+# the server runs on a new PostgreSQL database there instead of SQLite.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-release}"
@@ -25,6 +27,11 @@ if ! command -v node >/dev/null || [ ! -d tests/oracle/node_modules/fhirpath ]; 
 fi
 if [ ! -x "$BIN" ]; then
 	echo "search oracle: $BIN not built (make BUILD=$BUILD)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if [ "${BRON_TEST_STORE:-}" = postgres ] && [ ! -f "${BRON_PG_DIR:-/nonexistent}/bindir" ]; then
+	echo "search oracle: BRON_TEST_STORE=postgres needs BRON_PG_DIR, a running tests/pg/cluster.sh cluster"
 	echo "0 passed, 1 failed"
 	exit 1
 fi

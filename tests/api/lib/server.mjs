@@ -2,11 +2,19 @@
 //
 // startServer() picks a free loopback port, makes a temporary data dir under
 // tests/api/.tmp/, spawns `$BRON_BIN serve --bind 127.0.0.1 --port N --data DIR`
+// (`--store URL` in PostgreSQL mode, below)
 // (plus the caller's extra flags) and waits until GET /fhir/metadata answers.
 // stop() sends SIGTERM (or another signal), waits for the exit and asserts a
 // clean one: exit code 0 and no AddressSanitizer/LeakSanitizer/UBSan report on
 // stderr, so a sanitizer finding fails the test file that provoked it.
-import { spawn } from 'node:child_process';
+//
+// PostgreSQL mode (issue 6): with BRON_TEST_STORE=postgres and BRON_PG_DIR set
+// to a running tests/pg/cluster.sh cluster (tests/run.sh does both), every
+// data dir stands for a database of its own in that cluster: storeArgs(dir)
+// gives ['--store', URL] instead of ['--data', dir], creating the database the
+// first time (its URL is kept in DIR/.pg-store, so a restart on the same dir
+// reuses it). startServer() uses storeArgs, so every test runs on either engine.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,6 +28,75 @@ export const REPO_ROOT = path.resolve(API_DIR, '../..');
 export const BRON_BIN = path.resolve(REPO_ROOT, process.env.BRON_BIN || './bron');
 export const BRON_SHARED = path.resolve(REPO_ROOT, process.env.BRON_SHARED || '../shared');
 export const EXAMPLES_DIR = path.join(BRON_SHARED, 'data/fhir-r4/examples');
+
+export const PG_MODE = process.env.BRON_TEST_STORE === 'postgres';
+export const PG_DIR = process.env.BRON_PG_DIR || '';
+if (PG_MODE && !(PG_DIR && fs.existsSync(path.join(PG_DIR, 'bindir')))) {
+  throw new Error(`BRON_TEST_STORE=postgres needs BRON_PG_DIR, a cluster made by tests/pg/cluster.sh start (got '${PG_DIR}')`);
+}
+const PG_BINDIR = PG_MODE ? fs.readFileSync(path.join(PG_DIR, 'bindir'), 'utf8').trim() : '';
+const PG_STORE_FILE = '.pg-store';
+
+/** The libpq URI of database `name` in the test cluster. */
+export function pgUrl(name) {
+  return `postgresql:///${name}?host=${PG_DIR}&user=postgres`;
+}
+
+/** Run a PostgreSQL client tool of the test cluster (createdb, dropdb, psql...) to completion. */
+export function pgTool(tool, args) {
+  const r = spawnSync(path.join(PG_BINDIR, tool), ['-h', PG_DIR, '-U', 'postgres', ...args], { encoding: 'utf8' });
+  if (r.error) throw new Error(`${tool}: ${r.error.message}`);
+  return r;
+}
+
+/** Run SQL on database `name` of the test cluster; returns psql's unaligned output (throws on error). */
+export function pgSql(name, sql) {
+  const r = pgTool('psql', ['-d', name, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  if (r.status !== 0) throw new Error(`psql ${name}: ${sql}\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A new empty database in the test cluster, named after `hint`; returns its name. */
+export function pgCreateDb(hint) {
+  let name = `bron_${String(hint).toLowerCase().replace(/[^a-z0-9_]+/g, '_')}`.slice(0, 50);
+  name += `_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const r = pgTool('createdb', [name]);
+  if (r.status !== 0) throw new Error(`createdb ${name} failed (is the cluster in ${PG_DIR} running?)\n${r.stderr}`);
+  return name;
+}
+
+/**
+ * The flags that point a bron command at the store of `dataDir`: ['--data', dir]
+ * on SQLite; in PostgreSQL mode ['--store', URL] of the database that stands
+ * for dir (created the first time and remembered in dir/.pg-store).
+ */
+export function storeArgs(dataDir) {
+  if (!PG_MODE) return ['--data', dataDir];
+  return ['--store', storeUrl(dataDir)];
+}
+
+/** PostgreSQL mode: the URL of the database that stands for dataDir (made on first use). */
+export function storeUrl(dataDir) {
+  const file = path.join(dataDir, PG_STORE_FILE);
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  fs.mkdirSync(dataDir, { recursive: true });
+  const url = pgUrl(pgCreateDb(path.basename(dataDir)));
+  fs.writeFileSync(file, `${url}\n`);
+  return url;
+}
+
+/** PostgreSQL mode: the database name of a store URL made by storeUrl(). */
+export function pgDbName(url) {
+  return new URL(url).pathname.slice(1);
+}
+
+/** Drop the database that stands for dataDir, if one was made (PostgreSQL mode). */
+export function dropStore(dataDir) {
+  const file = path.join(dataDir, PG_STORE_FILE);
+  if (!PG_MODE || !fs.existsSync(file)) return;
+  const name = pgDbName(fs.readFileSync(file, 'utf8').trim());
+  pgTool('dropdb', ['--if-exists', '--force', name]);
+}
 
 const READY_TIMEOUT_MS = 20000;
 const STOP_TIMEOUT_MS = 30000;
@@ -68,7 +145,7 @@ export async function startServer({ args = [], dataDir, port } = {}) {
   const ownsDir = !dataDir;
   dataDir = dataDir || tempDir();
   port = port || (await freePort());
-  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--data', dataDir, ...args];
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), ...storeArgs(dataDir), ...args];
   const proc = spawn(BRON_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   let stderr = '';
   let stdout = '';
@@ -115,11 +192,11 @@ export async function startServer({ args = [], dataDir, port } = {}) {
       if (!result) {
         proc.kill('SIGKILL');
         await exited;
-        if (ownsDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+        if (ownsDir && !keepData) removeStore(dataDir);
         assert.fail(`bron did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stderr ---\n${tail(stderr)}`);
       }
       server.result = result;
-      if (ownsDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (ownsDir && !keepData) removeStore(dataDir);
       assertCleanStderr(stderr);
       assert.equal(result.signal, null, `bron was killed by ${result.signal}\n--- stderr ---\n${tail(stderr)}`);
       assert.equal(result.code, 0, `bron exited with code ${result.code} after ${signal}\n--- stderr ---\n${tail(stderr)}`);
@@ -145,11 +222,13 @@ export async function startServer({ args = [], dataDir, port } = {}) {
     if (spawnError) {
       live.delete(server);
       server.stopped = true;
+      if (ownsDir) removeStore(dataDir);
       throw new Error(`cannot start ${BRON_BIN}: ${spawnError.message}`);
     }
     if (exitInfo) {
       live.delete(server);
       server.stopped = true;
+      if (ownsDir) removeStore(dataDir);
       throw new Error(`bron exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before answering: ${argv.join(' ')}\n--- stderr ---\n${tail(stderr)}`);
     }
     try {
@@ -160,11 +239,19 @@ export async function startServer({ args = [], dataDir, port } = {}) {
       proc.kill('SIGKILL');
       live.delete(server);
       server.stopped = true;
+      await exited;
+      if (ownsDir) removeStore(dataDir);
       throw new Error(`bron did not answer GET /fhir/metadata within ${READY_TIMEOUT_MS} ms\n--- stderr ---\n${tail(stderr)}`);
     }
     await sleep(50);
   }
   return server;
+}
+
+/** Remove a data dir and, in PostgreSQL mode, the database that stands for it. */
+export function removeStore(dataDir) {
+  try { dropStore(dataDir); } catch { /* the cluster is thrown away at the end anyway */ }
+  fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
 export function assertCleanStderr(stderr) {
