@@ -136,16 +136,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   args    extra command-line flags, e.g. ['--max-body', '1000']
  *   dataDir reuse a data dir (restart tests); default a fresh temporary one
  *   port    reuse a port; default a free one
+ *   store   false: pass no --data/--store at all (args or a --config give it)
  * Returns a handle: { port, origin, base, dataDir, proc, stderr(), stop(), ... }.
  */
-export async function startServer({ args = [], dataDir, port } = {}) {
+export async function startServer({ args = [], dataDir, port, store = true } = {}) {
   if (!fs.existsSync(BRON_BIN)) {
     throw new Error(`bron binary not found at ${BRON_BIN} (set BRON_BIN or run make)`);
   }
   const ownsDir = !dataDir;
   dataDir = dataDir || tempDir();
   port = port || (await freePort());
-  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), ...storeArgs(dataDir), ...args];
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), ...(store ? storeArgs(dataDir) : []), ...args];
   const proc = spawn(BRON_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
   let stderr = '';
   let stdout = '';
