@@ -12,5 +12,7 @@ int cli_fhirpath(int argc, char **argv);
 int cli_import(int argc, char **argv);
 /* bron reindex [--data DIR] - rebuild every search index row from the stored bodies. */
 int cli_reindex(int argc, char **argv);
+/* bron migrate [--data DIR | --store URL] - create or upgrade the store's schema. */
+int cli_migrate(int argc, char **argv);
 
 #endif

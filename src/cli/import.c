@@ -64,7 +64,7 @@ static int64_t now_us(void)
 static void import_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: bron import [--url BASE | --data DIR] [options] FILE...\n\n"
+	        "usage: bron import [--url BASE | --data DIR | --store URL] [options] FILE...\n\n"
 	        "Loads FHIR data: Bundles (batch and transaction as they are; collection and\n"
 	        "searchset as a transaction of PUT [type]/[id]), single resources and NDJSON\n"
 	        "(.ndjson, one resource per line, in transactions of --batch resources); any\n"
@@ -72,7 +72,11 @@ static void import_usage(FILE *f)
 	        "  --url BASE         send to a running server, e.g. http://localhost:8080/fhir\n"
 	        "  --data DIR         load straight into the store in DIR (default ./data);\n"
 	        "                     no server may be running on it\n"
-	        "  --sync 0|1         with --data: fsync every commit (default 1); 0 is faster\n"
+	        "  --store URL        load straight into a PostgreSQL database "
+	        "(postgresql://...);\n"
+	        "                     servers may be running on it\n"
+	        "  --sync 0|1         with --data/--store: fsync every commit (default 1); 0 is "
+	        "faster\n"
 	        "                     and the store is still flushed when the import ends, but\n"
 	        "                     a power loss during it may lose the last transactions\n"
 	        "  --strict           stop at the first rejected resource or Bundle\n"
@@ -376,6 +380,7 @@ static void run(importer *im)
 typedef struct import_args {
 	const char *url;
 	const char *data;
+	const char *store; /* --store URL: a PostgreSQL database */
 	int strict;
 	long batch, concurrency, retries;
 	long sync; /* -1: not given */
@@ -408,6 +413,8 @@ static int parse_args(int argc, char **argv, import_args *a)
 			a->url = v;
 		else if (kl == 6 && !strncmp(o, "--data", kl))
 			a->data = v;
+		else if (kl == 7 && !strncmp(o, "--store", kl))
+			a->store = v;
 		else if (kl == 7 && !strncmp(o, "--batch", kl))
 			bad = base_parse_long(v, 1, 20000, &a->batch);
 		else if (kl == 13 && !strncmp(o, "--concurrency", kl))
@@ -427,12 +434,12 @@ static int parse_args(int argc, char **argv, import_args *a)
 		}
 	}
 	a->first_file = i;
-	if (a->url && a->data) {
-		fprintf(stderr, "bron import: give --url or --data, not both\n");
+	if (!!a->url + !!a->data + !!a->store > 1) {
+		fprintf(stderr, "bron import: give one of --url, --data and --store\n");
 		return -1;
 	}
 	if (a->url && a->sync >= 0) {
-		fprintf(stderr, "bron import: --sync applies to --data only\n");
+		fprintf(stderr, "bron import: --sync applies to --data and --store only\n");
 		return -1;
 	}
 	if (i >= argc) {
@@ -464,9 +471,10 @@ typedef struct local_server {
 	http_server *srv;
 } local_server;
 
-static int local_start(local_server *ls, const char *dir, int sync, char *url, size_t cap)
+static int local_start(local_server *ls, const char *dir, const char *store_url, int sync,
+                       char *url, size_t cap)
 {
-	store_options so = {.dir = dir, .sync_full = sync};
+	store_options so = {.url = store_url, .dir = dir, .sync_full = sync};
 	char *err = NULL;
 	if (store_open(&so, &ls->st, &err)) {
 		fprintf(stderr, "bron import: %s\n", err ? err : "cannot open the store");
@@ -537,8 +545,8 @@ int cli_import(int argc, char **argv)
 		im.url[n] = 0;
 	}
 	set_signals();
-	if (!a.url &&
-	    local_start(&ls, a.data ? a.data : "./data", a.sync != 0, im.url, sizeof im.url))
+	if (!a.url && local_start(&ls, a.data ? a.data : "./data", a.store, a.sync != 0, im.url,
+	                          sizeof im.url))
 		return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	im.multi = curl_multi_init();

@@ -14,6 +14,7 @@ static void usage(FILE *f)
 	           "  serve       serve the FHIR API (bron serve --help)\n"
 	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  reindex     rebuild the search indexes from the stored resources\n"
+	           "  migrate     create or upgrade the schema of a store\n"
 	           "  fhirpath    evaluate a FHIRPath expression: bron fhirpath 'EXPR' file.json\n"
 	           "  version     print the version\n");
 }
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
 		return cli_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "reindex"))
 		return cli_reindex(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return cli_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "fhirpath"))
 		return cli_fhirpath(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

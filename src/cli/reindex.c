@@ -79,17 +79,20 @@ static void progress(int tty, int64_t done, int64_t total, int64_t t0, int final
 
 int cli_reindex(int argc, char **argv)
 {
-	const char *dir = "./data", *base = NULL;
+	const char *dir = "./data", *base = NULL, *url = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--data") && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+			url = argv[++i];
 		} else if (!strcmp(argv[i], "--base-url") && i + 1 < argc) {
 			base = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: bron reindex [--data DIR] [--base-url URL]\n\n"
+			printf("usage: bron reindex [--data DIR | --store URL] [--base-url URL]\n\n"
 			       "Rebuilds the search index rows of every stored resource; safe "
 			       "while\n"
-			       "bron serve runs on the same data directory. --base-url: the "
+			       "bron serve runs on the same store. --store: a PostgreSQL database\n"
+			       "(postgresql://...). --base-url: the "
 			       "server's\n"
 			       "base (as for bron serve), so absolute references to it count as "
 			       "local.\n");
@@ -104,7 +107,8 @@ int cli_reindex(int argc, char **argv)
 		return 1;
 	}
 	/* a large page cache: a reindex touches every index b-tree at random */
-	store_options so = {.dir = dir, .sync_full = 1, .max_group = 1024, .cache_kb = 64 * 1024};
+	store_options so = {
+	        .url = url, .dir = dir, .sync_full = 1, .max_group = 1024, .cache_kb = 64 * 1024};
 	store *st;
 	char *err;
 	if (store_open(&so, &st, &err)) {

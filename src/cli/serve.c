@@ -21,6 +21,7 @@ typedef struct serve_config {
 	char bind[128];
 	long port;
 	char data[1024];
+	char store[1024];
 	long threads;
 	long max_body;
 	long max_entries;
@@ -35,6 +36,8 @@ static void serve_usage(FILE *f)
 	        "  --bind ADDR        address to listen on (default 127.0.0.1)\n"
 	        "  --port N           TCP port (default 8080; 0 picks a free port)\n"
 	        "  --data DIR         data directory of the embedded store (default ./data)\n"
+	        "  --store URL        a PostgreSQL database instead (postgresql://...); see\n"
+	        "                     docs/scaling.md\n"
 	        "  --config FILE      read options from FILE (lines 'key = value', keys as these\n"
 	        "                     flags without dashes); flags given after override it\n"
 	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
@@ -66,6 +69,8 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return base_parse_long(val, 0, 65535, &c->port);
 	if (!strcmp(key, "data"))
 		return copy_str(c->data, sizeof c->data, val);
+	if (!strcmp(key, "store"))
+		return copy_str(c->store, sizeof c->store, val);
 	if (!strcmp(key, "threads"))
 		return base_parse_long(val, 1, 256, &c->threads);
 	if (!strcmp(key, "max-body"))
@@ -194,7 +199,10 @@ int cli_serve(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
-	store_options so = {.dir = c.data, .sync_full = (int)c.sync};
+	store_options so = {.url = c.store[0] ? c.store : NULL,
+	                    .dir = c.data,
+	                    .sync_full = (int)c.sync,
+	                    .pool = (size_t)c.threads + 4};
 	store *st;
 	char *err;
 	if (store_open(&so, &st, &err)) {
@@ -228,8 +236,9 @@ int cli_serve(int argc, char **argv)
 		store_close(st);
 		return 1;
 	}
-	fprintf(stderr, "bron: serving http://%s:%d/fhir (data in %s)\n", c.bind, http_port(srv),
-	        c.data);
+	fprintf(stderr, "bron: serving http://%s:%d/fhir (%s %s)\n", c.bind, http_port(srv),
+	        c.store[0] ? "store on PostgreSQL," : "data in",
+	        c.store[0] ? "see /health" : c.data);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "bron: %s received, finishing requests in flight\n",

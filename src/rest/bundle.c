@@ -131,7 +131,7 @@ static const char *resolve_conditional(bundle_run *run, const char *s, size_t le
 	int more;
 	char *tname = arena_strdup(c->a, type);
 	if (search_parse(c->a, tname, keys, vals, np, 1, &sq, &d) ||
-	    search_compile(sq, SEARCH_SQLITE, 0, c->a, &sql, &d) ||
+	    search_compile(sq, store_dialect(c->r->cfg.store), 0, c->a, &sql, &d) ||
 	    store_search(c->r->cfg.store, c->a, &sql, 2, 0, &hits, &n, &more)) {
 		run->ref_error = arena_printf(
 		        c->a, "the conditional reference '%s' is not a valid search", text);

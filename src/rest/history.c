@@ -173,8 +173,9 @@ void rest_history(rctx *c)
 	store_version *items;
 	size_t count;
 	int more = 0;
-	if (store_history(c->r->cfg.store, c->a, &q, &items, &count, &more))
-		return rest_reply_error(c, 500, "exception", "The history could not be read");
+	int rc = store_history(c->r->cfg.store, c->a, &q, &items, &count, &more);
+	if (rc)
+		return rest_reply_store_failure(c, rc, "The history could not be read");
 	buf b;
 	buf_init(&b, 0);
 	rest__bundle_open(c, &b, "history");

@@ -180,6 +180,17 @@ void rest_reply_diags(rctx *c, int status, const diag_list *d)
 	send_outcome(c, status, &b);
 }
 
+void rest_reply_store_failure(rctx *c, int rc, const char *what)
+{
+	if (rc == STORE_UNAVAILABLE) {
+		rest_set_header(c, "Retry-After", "2");
+		rest_reply_error(c, 503, "transient",
+		                 "%s: the database cannot be reached now; try again shortly", what);
+	} else {
+		rest_reply_error(c, 500, "exception", "%s", what);
+	}
+}
+
 void rest_set_version_headers(rctx *c, int64_t version, int64_t last_updated)
 {
 	if (c->entry)
@@ -210,6 +221,7 @@ const char *rest_status_text(int status)
 	case 413: return "413 Payload Too Large";
 	case 415: return "415 Unsupported Media Type";
 	case 422: return "422 Unprocessable Entity";
+	case 503: return "503 Service Unavailable";
 	default: return "500 Internal Server Error";
 	}
 }

@@ -283,6 +283,24 @@ static void dispatch(rctx *c, const char **seg, int n)
 	rest_reply_error(c, 404, "not-found", "No such path '%s'", c->path);
 }
 
+/* GET /health (outside the FHIR base): 200 when the store's database
+ * answers, 503 OperationOutcome when it does not - for load balancers and
+ * monitoring. */
+static void reply_health(rctx *c)
+{
+	if (strcmp(c->method, "GET")) {
+		rest_set_header(c, "Allow", "GET, HEAD");
+		return rest_reply_error(c, 405, "not-supported", "/health answers GET only");
+	}
+	int rc = store_health(c->r->cfg.store);
+	if (rc)
+		return rest_reply_store_failure(c, rc, "The health check failed");
+	c->plain_json = 1;
+	char *body = arena_printf(c->a, "{\"status\":\"pass\",\"store\":\"%s\"}",
+	                          store_engine_name(c->r->cfg.store));
+	rest_send(c, 200, body, strlen(body));
+}
+
 void rest_handle(http_req *req, void *ctx)
 {
 	rest *r = ctx;
@@ -304,6 +322,8 @@ void rest_handle(http_req *req, void *ctx)
 	c->base = base_url(c);
 	const char *path = http_req_path(req);
 	c->path = path;
+	if (!strcmp(path, "/health"))
+		return reply_health(c);
 	size_t bl = strlen(r->cfg.base_path);
 	if (strncmp(path, r->cfg.base_path, bl) || (path[bl] && path[bl] != '/')) {
 		rest_reply_error(c, 404, "not-found", "No FHIR endpoint at '%s'; the base is %s",

@@ -380,14 +380,15 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 			search_sql sql;
 			diag_list d;
 			diag_init(&d, c->a);
-			if (search_compile_include(&incs[i], from, nfrom, SEARCH_SQLITE, c->a, &sql,
-			                           &d))
+			if (search_compile_include(&incs[i], from, nfrom,
+			                           store_dialect(c->r->cfg.store), c->a, &sql, &d))
 				continue;
 			store_version *got;
 			size_t n;
 			int more;
-			if (store_search(c->r->cfg.store, c->a, &sql, cap, 0, &got, &n, &more))
-				return -1;
+			int rc = store_search(c->r->cfg.store, c->a, &sql, cap, 0, &got, &n, &more);
+			if (rc)
+				return rc;
 			for (size_t j = 0; j < n && nall < cap; j++)
 				if (!seen(pg->items, pg->n, &got[j]) && !seen(all, nall, &got[j]))
 					all[nall++] = got[j];
@@ -581,7 +582,7 @@ void rest_search(rctx *c)
 	search_sql sql;
 	diag_list cd;
 	diag_init(&cd, c->a);
-	if (search_compile(q, SEARCH_SQLITE, after, c->a, &sql, &cd))
+	if (search_compile(q, store_dialect(c->r->cfg.store), after, c->a, &sql, &cd))
 		return rest_reply_diags(c, 400, &cd);
 	if (contained_or_reply(c, &sql))
 		return;
@@ -606,9 +607,10 @@ void rest_search(rctx *c)
 		sql.order_by = "r.rid DESC";
 	}
 	if (search_query_summary(q) != SEARCH_SUMMARY_COUNT) {
-		if (store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0,
-		                 &pg.items, &pg.n, &pg.more))
-			return rest_reply_error(c, 500, "exception", "The search could not be run");
+		int rc = store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0,
+		                      &pg.items, &pg.n, &pg.more);
+		if (rc)
+			return rest_reply_store_failure(c, rc, "The search could not be run");
 	}
 	if (before) {
 		for (size_t i = 0; i < pg.n / 2; i++) {
@@ -626,18 +628,20 @@ void rest_search(rctx *c)
 	if (tm != SEARCH_TOTAL_NONE || search_query_summary(q) == SEARCH_SUMMARY_COUNT) {
 		/* the total counts every match, not those after this page's cursor */
 		search_sql all = sql;
-		if ((after || before) && search_compile(q, SEARCH_SQLITE, 0, c->a, &all, &cd))
+		if ((after || before) &&
+		    search_compile(q, store_dialect(c->r->cfg.store), 0, c->a, &all, &cd))
 			return rest_reply_diags(c, 400, &cd);
-		if (store_search_count(c->r->cfg.store, &all, &total))
-			return rest_reply_error(c, 500, "exception",
-			                        "The search could not be counted");
+		int rc = store_search_count(c->r->cfg.store, &all, &total);
+		if (rc)
+			return rest_reply_store_failure(c, rc, "The search could not be counted");
 	} else if (!pg.more && !offset && !after && !before) {
 		total = (int64_t)pg.n; /* the whole result is on this page */
 	}
 	store_version *inc = NULL;
 	size_t ninc = 0;
-	if (add_includes(c, q, &pg, &inc, &ninc))
-		return rest_reply_error(c, 500, "exception", "The includes could not be read");
+	int irc = add_includes(c, q, &pg, &inc, &ninc);
+	if (irc)
+		return rest_reply_store_failure(c, irc, "The includes could not be read");
 	reply_bundle(c, q, &pg, total, inc, ninc, &d);
 }
 
@@ -650,7 +654,7 @@ void rest_everything(rctx *c)
 	if (rc == STORE_GONE)
 		return rest_reply_error(c, 410, "deleted", "Patient/%s was deleted", c->id);
 	if (rc)
-		return rest_reply_error(c, 500, "exception", "The store could not be read");
+		return rest_reply_store_failure(c, rc, "The store could not be read");
 	/* the Patient and everything in its compartment, as a paged searchset */
 	c->compartment_id = c->id;
 	c->type = NULL;
@@ -685,7 +689,7 @@ int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
 	search_query *q;
 	/* a condition is always strict: ignoring a parameter would widen the match */
 	if (search_parse(c->a, c->type, p.keys, p.vals, p.n, 1, &q, &d) ||
-	    search_compile(q, SEARCH_SQLITE, 0, c->a, out, &d)) {
+	    search_compile(q, store_dialect(c->r->cfg.store), 0, c->a, out, &d)) {
 		rest_reply_diags(c, 400, &d);
 		return -1;
 	}

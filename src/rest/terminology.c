@@ -27,7 +27,7 @@ static json_t *find_canonical(rctx *c, const char *type, const char *url)
 	int more;
 	json_t *out = NULL;
 	if (search_parse(c->a, type, keys, vals, 1, 1, &q, &d) ||
-	    search_compile(q, SEARCH_SQLITE, 0, c->a, &sql, &d) ||
+	    search_compile(q, store_dialect(c->r->cfg.store), 0, c->a, &sql, &d) ||
 	    store_search(c->r->cfg.store, c->a, &sql, 1, 0, &hits, &n, &more) || !n)
 		return NULL;
 	json_parse(hits[0].body, hits[0].body_len, &out, &d);

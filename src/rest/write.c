@@ -226,7 +226,7 @@ static void reply_store_error(rctx *c)
 		                 "The condition matched more than one %s; be more selective",
 		                 op->type);
 		break;
-	default: rest_reply_error(c, 500, "exception", "The write could not be committed");
+	default: rest_reply_store_failure(c, op->status, "The write could not be committed");
 	}
 }
 
@@ -447,8 +447,8 @@ static void on_deleted_many(rctx *c)
 			        "was deleted, try again",
 			        c->many[i].type, c->many[i].id);
 		if (c->many[i].status != STORE_OK)
-			return rest_reply_error(c, 500, "exception",
-			                        "The delete could not be committed");
+			return rest_reply_store_failure(c, c->many[i].status,
+			                                "The delete could not be committed");
 		deleted += c->many[i].version > 0;
 	}
 	rest_reply_info(c, 200, "Deleted %zu %s resources that matched the condition", deleted,
@@ -493,10 +493,11 @@ void rest_delete(rctx *c)
 		store_version *hits;
 		size_t n;
 		int more;
-		if (store_search(c->r->cfg.store, c->a, &c->cond, MAX_CONDITIONAL_DELETE, 0, &hits,
-		                 &n, &more))
-			return rest_reply_error(c, 500, "exception",
-			                        "The condition could not be searched");
+		int rc = store_search(c->r->cfg.store, c->a, &c->cond, MAX_CONDITIONAL_DELETE, 0,
+		                      &hits, &n, &more);
+		if (rc)
+			return rest_reply_store_failure(c, rc,
+			                                "The condition could not be searched");
 		if (more)
 			return rest_reply_error(
 			        c, 412, "too-costly",
@@ -604,7 +605,7 @@ static void patch_attempt(rctx *c)
 	if (rc == STORE_NOT_FOUND)
 		return rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
 	if (rc)
-		return rest_reply_error(c, 500, "exception", "The store could not be read");
+		return rest_reply_store_failure(c, rc, "The store could not be read");
 	if (if_match && if_match != cur.version)
 		return rest_reply_error(
 		        c, 412, "conflict",

@@ -1,10 +1,13 @@
 /*
- * store.h - the storage interface every engine implements (store_sqlite.c
- * now, PostgreSQL later). A store keeps every version of every resource as
+ * store.h - the storage interface. Two engines sit behind it: the embedded
+ * one on SQLite (store_sqlite.c, a data directory) and one on a PostgreSQL
+ * server (store_pg.c, a libpq URL), chosen by store_options; the rules of
+ * writes, history and search are shared (store.c), so the REST layer does
+ * not know which one runs. A store keeps every version of every resource as
  * the canonical bytes the REST layer produced, plus the current-version
- * pointer. Reads may run on any thread at once; writes are queued to one
- * writer thread that commits concurrent requests together (group commit), so
- * a write is durable when its completion callback runs with STORE_OK.
+ * pointer. Reads may run on any thread at once; writes are queued to the
+ * writer threads, which commit concurrent requests together (group commit),
+ * so a write is durable when its completion callback runs with STORE_OK.
  */
 #ifndef BRON_STORE_H
 #define BRON_STORE_H
@@ -20,19 +23,23 @@ typedef struct store store;
 /* Status codes of store calls. */
 enum {
 	STORE_OK = 0,
-	STORE_NOT_FOUND, /* no such resource or version */
-	STORE_GONE,      /* the current version is a deletion */
-	STORE_CONFLICT,  /* If-Match precondition failed */
-	STORE_EXISTS,    /* create of an id that exists */
-	STORE_INVALID,   /* the op's build callback refused (its diag says why) */
-	STORE_MATCHED,   /* conditional create: one resource matched, nothing written */
-	STORE_MULTIPLE,  /* a condition matched more than one resource */
-	STORE_DUPLICATE, /* one request touched the same resource twice */
-	STORE_ERROR      /* I/O or database failure */
+	STORE_NOT_FOUND,  /* no such resource or version */
+	STORE_GONE,       /* the current version is a deletion */
+	STORE_CONFLICT,   /* If-Match precondition failed */
+	STORE_EXISTS,     /* create of an id that exists */
+	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
+	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
+	STORE_MULTIPLE,   /* a condition matched more than one resource */
+	STORE_DUPLICATE,  /* one request touched the same resource twice */
+	STORE_ERROR,      /* I/O or database failure */
+	STORE_UNAVAILABLE /* the database cannot be reached now (try again later) */
 };
 
 typedef struct store_options {
-	const char *dir;  /* data directory (created if missing) */
+	const char *url;  /* postgresql://... or postgres://...: the PostgreSQL engine */
+	const char *dir;  /* else: data directory of the SQLite engine (created if missing) */
+	size_t writers;   /* writer threads (PostgreSQL; 0: 4); SQLite has one */
+	size_t pool;      /* most reader connections (PostgreSQL; 0: 32) */
 	int sync_full;    /* 1: fsync every group commit (default); 0: leave to the OS */
 	size_t max_group; /* most write requests per group commit (0: 256) */
 	size_t cache_kb;  /* the writer's page cache (0: 4096 KiB) */
@@ -43,6 +50,18 @@ typedef struct store_options {
 int store_open(const store_options *opts, store **out, char **err);
 /* Finish queued writes, stop the writer, close every connection. */
 void store_close(store *s);
+
+/* Create or upgrade the schema of the store opts names (bron migrate) and
+ * set *version to its schema version. store_open creates the schema of an
+ * empty store itself and refuses one of a version it does not know. */
+int store_migrate(const store_options *opts, int *version, char **err);
+
+/* "sqlite" or "postgresql". */
+const char *store_engine_name(const store *s);
+/* The SQL dialect to compile searches for (search_compile). */
+search_dialect store_dialect(const store *s);
+/* STORE_OK if the database answers now, else STORE_UNAVAILABLE. */
+int store_health(store *s);
 
 /* One stored version. Strings and body are allocated from the arena passed
  * to the call that returned it. */

@@ -1,0 +1,44 @@
+/*
+ * migrate.c - `bron migrate [--data DIR | --store URL]`: creates the schema of
+ * a new store or upgrades an older one to the version this bron knows, and
+ * prints the version. bron serve creates the schema of an empty store
+ * itself; a store of a version it does not know it refuses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../store/store.h"
+#include "cli.h"
+
+int cli_migrate(int argc, char **argv)
+{
+	store_options so = {.dir = "./data", .sync_full = 1};
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+			so.dir = argv[++i];
+		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+			so.url = argv[++i];
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: bron migrate [--data DIR | --store URL]\n\n"
+			       "Creates the schema of a new store, or upgrades the schema of an "
+			       "older one,\n"
+			       "and prints its version. --data: the embedded store's directory "
+			       "(default\n"
+			       "./data); --store: a PostgreSQL database (postgresql://...).\n");
+			return 0;
+		} else {
+			fprintf(stderr, "bron migrate: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	int version = 0;
+	char *err = NULL;
+	if (store_migrate(&so, &version, &err)) {
+		fprintf(stderr, "bron migrate: %s\n", err ? err : "failed");
+		free(err);
+		return 1;
+	}
+	printf("%s store at schema version %d\n", so.url ? "postgresql" : "sqlite", version);
+	return 0;
+}

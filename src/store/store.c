@@ -1,0 +1,676 @@
+/*
+ * store.c - the part of store.h that is the same on every engine (see
+ * store_int.h): the write queue and writer threads with group commit, the
+ * rules of a write request, history and search SQL, and the dispatch to the
+ * engine that store_options chose.
+ */
+#include "store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+char *store__msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = NULL;
+	if (vasprintf(&m, fmt, ap) < 0)
+		base_oom();
+	va_end(ap);
+	return m;
+}
+
+size_t store__params(const char *sql)
+{
+	size_t n = 0;
+	int quoted = 0;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		else if (*p == '?' && !quoted)
+			n++;
+	}
+	return n;
+}
+
+static int is_pg_url(const char *url)
+{
+	return url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));
+}
+
+static int check_url(const store_options *opts, char **err)
+{
+	if (opts->url && *opts->url && !is_pg_url(opts->url)) {
+		*err = store__msg("unknown store '%s' (expected postgresql://...)", opts->url);
+		return -1;
+	}
+	return 0;
+}
+
+int store_migrate(const store_options *opts, int *version, char **err)
+{
+	*err = NULL;
+	if (check_url(opts, err))
+		return STORE_ERROR;
+	return is_pg_url(opts->url) ? store__pg_migrate(opts, version, err)
+	                            : store__sqlite_migrate(opts, version, err);
+}
+
+const char *store_engine_name(const store *s)
+{
+	return s->e->name;
+}
+
+search_dialect store_dialect(const store *s)
+{
+	return s->e->dialect;
+}
+
+int store_health(store *s)
+{
+	return s->e->health(s) ? STORE_UNAVAILABLE : STORE_OK;
+}
+
+/* ---- the writers ---- */
+
+struct store__write_req {
+	store_op *ops;
+	size_t n;
+	store_done_fn done;
+	void *ctx;
+	struct store__write_req *next;
+};
+
+/* Replace the index rows of `rid` with those of its new version (none for a
+ * deletion). `fresh`: the resource is new, so there is nothing to remove. */
+static int reindex(store *s, store_conn *c, int64_t rid, int fresh, const search_rows *rows)
+{
+	int rc;
+	if (!fresh && (rc = s->e->unindex(c, rid)))
+		return rc;
+	if (!rows)
+		return 0;
+	for (size_t i = 0; i < rows->count; i++)
+		if ((rc = s->e->index_row(c, rid, &rows->items[i])))
+			return rc;
+	for (size_t i = 0; i < rows->npatients; i++)
+		if ((rc = s->e->compartment(c, rid, rows->patients[i])))
+			return rc;
+	return 0;
+}
+
+#define MAX_CONTAINED 256
+
+/* Replace the contained resources of container `rid` (and their index
+ * rows) with those of its new version; none for a deletion. */
+static int replace_contained(store *s, store_conn *c, int64_t rid, const store_op *op, int fresh,
+                             int deleted, int64_t seq)
+{
+	int rc;
+	if (!fresh) {
+		int64_t crids[MAX_CONTAINED];
+		size_t n = 0;
+		if ((rc = s->e->contained_rids(c, rid, crids, MAX_CONTAINED, &n)))
+			return rc;
+		for (size_t i = 0; i < n; i++)
+			if ((rc = reindex(s, c, crids[i], 0, NULL)))
+				return rc;
+		if ((rc = s->e->drop_contained(c, rid)))
+			return rc;
+	}
+	if (deleted)
+		return 0;
+	for (size_t i = 0; i < op->ncontained && i < MAX_CONTAINED; i++) {
+		const store_contained *k = &op->contained[i];
+		char *id = store__msg("%s/%s#%s", op->type, op->id, k->cid);
+		int64_t crid = 0;
+		rc = s->e->put_contained(c, k->type, id, op, seq, rid, &crid);
+		free(id);
+		if (rc || (rc = reindex(s, c, crid, 1, k->index)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Evaluate a conditional op's search inside the transaction: sets
+ * op->matches and, for one match, op->id, version and time. */
+static int run_condition(store *s, store_conn *c, store_op *op)
+{
+	int rc = s->e->lock_conditions(c);
+	if (rc)
+		return rc;
+	arena *a = arena_new(4096);
+	const search_sql *q = op->condition;
+	char *sql = arena_printf(a,
+	                         "SELECT " STORE__VERSION_COLS ", NULL, r.seq, r.deleted "
+	                         "FROM resource r WHERE %s LIMIT ?",
+	                         q->where);
+	store_version *v;
+	size_t n, nb = store__params(q->where);
+	int more;
+	rc = s->e->select(s, c, a, sql, q->binds, nb < q->nbinds ? nb : q->nbinds, 1, &v, &n,
+	                  &more);
+	if (!rc) {
+		op->matches = (int)n + more;
+		if (n >= 1) {
+			op->id = arena_strdup(op->arena, v[0].id);
+			op->version = v[0].version;
+			op->last_updated = v[0].last_updated;
+		}
+	}
+	arena_free(a);
+	return rc;
+}
+
+/* Apply one op inside the open transaction. Returns a STORE_* status or
+ * STORE__RETRY. */
+static int apply_op(store *s, store_conn *c, store_op *op)
+{
+	int rc;
+	if (op->condition) {
+		const char *given = op->id;
+		if (!op->condition_done && (rc = run_condition(s, c, op)))
+			return rc;
+		if (op->matches > 1)
+			return STORE_MULTIPLE;
+		if (op->matches == 0) {
+			op->id = given;
+			if (op->kind == STORE_OP_DELETE)
+				return STORE_OK; /* nothing matched: nothing to delete */
+		}
+	}
+	store_prev prev;
+	if ((rc = s->e->get(c, op->type, op->id, &prev)))
+		return rc;
+	op->prev_version = prev.exists ? prev.version : 0;
+	op->prev_deleted = prev.exists ? prev.deleted : 0;
+	if (op->if_match > 0 && (!prev.exists || op->prev_version != op->if_match))
+		return STORE_CONFLICT;
+	if (op->kind == STORE_OP_REINDEX) {
+		if (!prev.exists || prev.deleted)
+			return STORE_CONFLICT;
+		op->version = prev.version;
+		return reindex(s, c, prev.rid, 0, op->index);
+	}
+	if (op->kind == STORE_OP_CREATE && op->condition && op->matches == 1) {
+		op->version = prev.version;
+		op->last_updated = prev.last_updated;
+		return STORE_MATCHED;
+	}
+	if (op->kind == STORE_OP_CREATE && prev.exists)
+		return STORE_EXISTS;
+	if (op->kind == STORE_OP_DELETE && (!prev.exists || prev.deleted)) {
+		op->version = 0; /* nothing to delete: no new version */
+		op->last_updated = prev.last_updated;
+		return STORE_OK;
+	}
+	op->version = op->prev_version + 1;
+	int64_t now = base_now_us();
+	/* keep lastUpdated increasing per resource even if the clock steps back */
+	op->last_updated = now > prev.last_updated ? now : prev.last_updated + 1;
+	int deleted = op->kind == STORE_OP_DELETE;
+	op->body = NULL;
+	op->body_len = 0;
+	if (!deleted && op->build && op->build(op, op->build_ctx) != 0)
+		return STORE_INVALID;
+	int64_t seq, rid;
+	if ((rc = s->e->put_version(c, op, deleted, &seq)) ||
+	    (rc = s->e->put_current(c, op, deleted, seq, &prev, &rid)) ||
+	    (rc = reindex(s, c, rid, !prev.exists, deleted ? NULL : op->index)))
+		return rc;
+	if (prev.exists || op->ncontained)
+		return replace_contained(s, c, rid, op, !prev.exists, deleted, seq);
+	return STORE_OK;
+}
+
+/* Evaluate the conditions of the conditional creates among ops. */
+static int resolve_creates(store *s, store_conn *c, store_op *ops, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		store_op *op = &ops[j];
+		if (!op->condition || op->kind != STORE_OP_CREATE)
+			continue;
+		const char *given = op->id;
+		int rc = run_condition(s, c, op);
+		if (rc)
+			return rc;
+		if (op->matches == 0)
+			op->id = given;
+		op->condition_done = 1;
+	}
+	return 0;
+}
+
+/* The resources one request wrote, to refuse touching one twice (open
+ * addressing over op pointers, sized for the request). */
+typedef struct touched_set {
+	const store_op **slots;
+	size_t cap;
+} touched_set;
+
+static uint64_t key_hash(const char *type, const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = type; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* Add op's resource; 1 if an earlier op of the request wrote it already. */
+static int touched_add(touched_set *t, size_t n, const store_op *op)
+{
+	if (!t->slots) {
+		t->cap = 16;
+		while (t->cap < 2 * n)
+			t->cap *= 2;
+		t->slots = base_calloc(t->cap, sizeof *t->slots);
+	}
+	size_t i = key_hash(op->type, op->id) & (t->cap - 1);
+	for (; t->slots[i]; i = (i + 1) & (t->cap - 1))
+		if (!strcmp(t->slots[i]->type, op->type) && !strcmp(t->slots[i]->id, op->id))
+			return 1;
+	t->slots[i] = op;
+	return 0;
+}
+
+static void fail_all(store__write_req *w, int status)
+{
+	for (size_t i = 0; i < w->n; i++)
+		w->ops[i].status = status;
+}
+
+/* Apply all ops of one request inside a savepoint. 0 if all succeeded, -1
+ * if the request failed (and was rolled back to its savepoint), or the
+ * STORE_UNAVAILABLE / STORE__RETRY that ends the whole group. */
+static int apply_request(store *s, store_conn *c, store__write_req *w, const char **given)
+{
+	int rc = s->e->savepoint(c);
+	if (rc)
+		return rc == STORE__RETRY || rc == STORE_UNAVAILABLE ? rc : (fail_all(w, rc), -1);
+	int failed = 0, resolved = w->n < 2, fatal = 0;
+	touched_set seen = {0};
+	for (size_t i = 0; i < w->n; i++) {
+		w->ops[i].condition_done = 0;
+		w->ops[i].id = given[i];
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		store_op *op = &w->ops[i];
+		if (!failed && !resolved && op->kind != STORE_OP_DELETE) {
+			/* the DELETEs (first in a Bundle's order) are applied; resolve the
+			 * conditional creates now, so every build callback that follows
+			 * knows the final id of each of them */
+			resolved = 1;
+			if ((rc = resolve_creates(s, c, w->ops + i, w->n - i))) {
+				failed = 1;
+				if (rc == STORE__RETRY || rc == STORE_UNAVAILABLE)
+					fatal = rc;
+			}
+		}
+		op->status = failed ? STORE_ERROR : apply_op(s, c, op);
+		if (op->status == STORE__RETRY || op->status == STORE_UNAVAILABLE)
+			fatal = op->status;
+		if (op->status == STORE_OK && op->version > 0 && op->unique && w->n > 1 &&
+		    touched_add(&seen, w->n, op))
+			op->status = STORE_DUPLICATE; /* touched twice in one request */
+		/* a conditional create that matched wrote nothing and is no failure */
+		if (op->status != STORE_OK && op->status != STORE_MATCHED)
+			failed = 1;
+		if (fatal)
+			break;
+	}
+	free(seen.slots);
+	if (fatal)
+		return fatal;
+	if (failed && (rc = s->e->rollback_to(c)))
+		return rc == STORE__RETRY ? rc : STORE_UNAVAILABLE;
+	if ((rc = s->e->release(c)))
+		return rc == STORE__RETRY ? rc : STORE_UNAVAILABLE;
+	return failed ? -1 : 0;
+}
+
+/* Run a group of requests in one transaction. Returns 0, or STORE__RETRY /
+ * STORE_UNAVAILABLE / STORE_ERROR for the whole group (rolled back). */
+static int try_group(store *s, store_conn *c, store__write_req *group, const char ***given)
+{
+	int rc = s->e->begin(c);
+	if (rc)
+		return rc;
+	size_t k = 0;
+	for (store__write_req *w = group; w; w = w->next, k++) {
+		rc = apply_request(s, c, w, given[k]);
+		if (rc > 0) {
+			s->e->rollback(c);
+			return rc;
+		}
+	}
+	if ((rc = s->e->commit(c))) {
+		s->e->rollback(c);
+		return rc;
+	}
+	return 0;
+}
+
+static void run_group(store *s, store_conn *c, store__write_req *group)
+{
+	/* the ids as the requester gave them: a retry starts from them again */
+	size_t nreq = 0;
+	for (store__write_req *w = group; w; w = w->next)
+		nreq++;
+	const char ***given = base_calloc(nreq, sizeof *given);
+	size_t k = 0;
+	for (store__write_req *w = group; w; w = w->next, k++) {
+		given[k] = base_malloc((w->n ? w->n : 1) * sizeof **given);
+		for (size_t i = 0; i < w->n; i++)
+			given[k][i] = w->ops[i].id;
+	}
+	int rc = s->e->writer_ready(s, c);
+	for (int attempt = 0; !rc; attempt++) {
+		rc = try_group(s, c, group, given);
+		if (rc != STORE__RETRY || attempt >= 20)
+			break;
+		/* lost a race with another writer: back off a little, run again */
+		struct timespec ts = {0, (long)(1 + rand() % (1 << (attempt < 6 ? attempt : 6))) *
+		                                 1000000L};
+		nanosleep(&ts, NULL);
+		rc = s->e->writer_ready(s, c);
+	}
+	if (rc) {
+		int status = rc == STORE_UNAVAILABLE ? STORE_UNAVAILABLE : STORE_ERROR;
+		for (store__write_req *w = group; w; w = w->next)
+			fail_all(w, status);
+	}
+	k = 0;
+	for (store__write_req *w = group, *next; w; w = next, k++) {
+		next = w->next;
+		free(given[k]);
+		w->done(w->ctx);
+		free(w);
+	}
+	free(given);
+}
+
+static void *writer_main(void *arg)
+{
+	store *s = arg;
+	store_conn *c = NULL;
+	if (s->e->writer_open(s, &c))
+		c = NULL; /* writer_ready reports the database unavailable */
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->head && s->stopping)
+			break;
+		/* take up to max_group requests as one group */
+		store__write_req *group = s->head, *last = s->head;
+		size_t k = 1;
+		while (last->next && k < s->max_group) {
+			last = last->next;
+			k++;
+		}
+		s->head = last->next;
+		if (!s->head)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+		if (c)
+			run_group(s, c, group);
+		else
+			for (store__write_req *w = group, *next; w; w = next) {
+				next = w->next;
+				fail_all(w, STORE_UNAVAILABLE);
+				w->done(w->ctx);
+				free(w);
+			}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (c)
+		s->e->writer_close(s, c);
+	return NULL;
+}
+
+int store_open(const store_options *opts, store **out, char **err)
+{
+	*err = NULL;
+	if (check_url(opts, err))
+		return STORE_ERROR;
+	store *s = base_calloc(1, sizeof *s);
+	s->max_group = opts->max_group ? opts->max_group : 256;
+	int rc = is_pg_url(opts->url) ? store__pg_open(s, opts, err)
+	                              : store__sqlite_open(s, opts, err);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	if (!s->nwriters)
+		s->nwriters = 1;
+	if (s->nwriters > STORE__MAX_WRITERS)
+		s->nwriters = STORE__MAX_WRITERS;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	for (size_t i = 0; i < s->nwriters; i++) {
+		if (pthread_create(&s->writers[i], NULL, writer_main, s) != 0) {
+			*err = base_strdup("cannot start the writer threads");
+			s->nwriters = i;
+			store_close(s);
+			return STORE_ERROR;
+		}
+	}
+	*out = s;
+	return STORE_OK;
+}
+
+void store_close(store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < s->nwriters; i++)
+		pthread_join(s->writers[i], NULL);
+	s->e->close(s);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx)
+{
+	store__write_req *w = base_calloc(1, sizeof *w);
+	w->ops = ops;
+	w->n = n;
+	w->done = done;
+	w->ctx = ctx;
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		free(w);
+		return STORE_ERROR;
+	}
+	if (s->tail)
+		s->tail->next = w;
+	else
+		s->head = w;
+	s->tail = w;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return STORE_OK;
+}
+
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+} waiter;
+
+static void wake(void *ctx)
+{
+	waiter *w = ctx;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int store_write(store *s, store_op *ops, size_t n)
+{
+	waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	int rc = store_write_async(s, ops, n, wake, &w);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].status != STORE_OK)
+			return ops[i].status;
+	return STORE_OK;
+}
+
+/* ---- reads ---- */
+
+int store_read(store *s, arena *a, const char *type, const char *id, int64_t version,
+               store_version *out)
+{
+	return s->e->read(s, a, type, id, version, out);
+}
+
+int store_history(store *s, arena *a, const store_history_query *q, store_version **items,
+                  size_t *n, int *more)
+{
+	search_bind b[6];
+	size_t nb = 0;
+	/* the version rows, shaped as the columns every versions query has */
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT 0, v.type, v.id, v.version, v.last_updated, v.body, v.seq, "
+	               "v.deleted FROM resource_version v WHERE 1=1");
+	if (q->type) {
+		buf_puts(&sql, " AND v.type = ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_TEXT, .text = q->type};
+	}
+	if (q->id) {
+		buf_puts(&sql, " AND v.id = ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_TEXT, .text = q->id};
+	}
+	if (q->since) {
+		buf_puts(&sql, " AND v.last_updated >= ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->since};
+	}
+	if (q->before_seq) {
+		buf_puts(&sql, " AND v.seq < ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->before_seq};
+	}
+	if (q->at_end) {
+		buf_puts(&sql, " AND v.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM "
+		               "resource_version w WHERE w.type = v.type AND w.id = v.id AND "
+		               "w.version > v.version AND w.last_updated <= ?)");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->at_end};
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->at_start};
+	}
+	buf_puts(&sql, " ORDER BY v.seq DESC LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	/* the engine's select adds the LIMIT bind itself (limit + 1 rows) */
+	int rc = s->e->select(s, NULL, a, text, b, nb, q->count, items, n, more);
+	for (size_t i = 0; i < *n; i++)
+		(*items)[i].rid = 0;
+	return rc;
+}
+
+/* Read the bodies of a sorted page, by the version rows' keys. */
+static int bodies_of(store *s, arena *a, store_version *v, size_t n)
+{
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT 0, type, id, version, last_updated, body, seq, deleted "
+	               "FROM resource_version WHERE seq IN (");
+	search_bind *b = arena_alloc(a, n * sizeof *b);
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(&sql, i ? ", ?" : "?");
+		b[i] = (search_bind){.kind = SEARCH_BIND_INT, .i = v[i].seq};
+	}
+	buf_puts(&sql, ") LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	store_version *got;
+	size_t k;
+	int more;
+	int rc = s->e->select(s, NULL, a, text, b, n, n, &got, &k, &more);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		while (j < k && got[j].seq != v[i].seq)
+			j++;
+		if (j == k)
+			return STORE_ERROR;
+		v[i].body = got[j].body;
+		v[i].body_len = got[j].body_len;
+	}
+	return 0;
+}
+
+int store_search(store *s, arena *a, const search_sql *q, size_t limit, size_t offset,
+                 store_version **items, size_t *n, int *more)
+{
+	const char *order = q->order_by && *q->order_by ? q->order_by : "r.rid";
+	/* in row-id order the page is cut as it is read; sorted on other keys,
+	 * every match is sorted first, so bodies are read afterwards, for the
+	 * page only (bodies_of) */
+	int sorted = strcmp(order, "r.rid") && strcmp(order, "r.rid DESC");
+	char *sql = arena_printf(a,
+	                         "SELECT " STORE__VERSION_COLS ", %s, r.seq, r.deleted FROM "
+	                         "resource r%s WHERE %s ORDER BY %s LIMIT ? OFFSET %zu",
+	                         sorted ? "NULL" : "v.body",
+	                         sorted ? "" : " JOIN resource_version v ON v.seq = r.seq",
+	                         q->where, order, offset);
+	int rc = s->e->select(s, NULL, a, sql, q->binds, q->nbinds, limit, items, n, more);
+	if (!rc && sorted && *n)
+		rc = bodies_of(s, a, *items, *n);
+	return rc;
+}
+
+int store_search_count(store *s, const search_sql *q, int64_t *count)
+{
+	arena *a = arena_new(1024);
+	char *sql = arena_printf(a, "SELECT count(*) FROM resource r WHERE %s", q->where);
+	/* the ORDER BY binds come after the WHERE ones; the engine binds only
+	 * as many as the SQL has */
+	size_t nb = store__params(q->where);
+	int rc = s->e->count(s, sql, q->binds, nb < q->nbinds ? nb : q->nbinds, count);
+	arena_free(a);
+	return rc;
+}
+
+int store_scan(store *s, arena *a, int64_t after_rid, size_t limit, store_version **items,
+               size_t *n)
+{
+	search_sql q = {.where = "r.deleted = 0 AND r.rid > ?", .order_by = "r.rid"};
+	search_bind b = {.kind = SEARCH_BIND_INT, .i = after_rid};
+	q.binds = &b;
+	q.nbinds = 1;
+	int more;
+	return store_search(s, a, &q, limit, 0, items, n, &more);
+}
+
+int store_count(store *s, const char *type, int64_t *out)
+{
+	search_bind b = {.kind = SEARCH_BIND_TEXT, .text = type};
+	return s->e->count(s,
+	                   type ? "SELECT count(*) FROM resource WHERE type = ? AND deleted = 0"
+	                        : "SELECT count(*) FROM resource WHERE deleted = 0",
+	                   &b, type ? 1 : 0, out);
+}

@@ -1,0 +1,117 @@
+/*
+ * store_int.h - what the engines of store.h share. store.c holds everything
+ * that is the same on every engine: the write queue, the writer threads with
+ * group commit, the rules of a write request (conditions, the order of a
+ * Bundle's ops, touch-once, If-Match, version and time of a new version,
+ * index and contained rows, all-or-nothing with savepoints, retry after a
+ * lost race), history and search SQL and the paging of results. An engine
+ * (store_sqlite.c, store_pg.c) supplies the primitives below: statements on
+ * its own connections. SQL passed to an engine uses `?` placeholders; the
+ * PostgreSQL engine renumbers them.
+ */
+#ifndef BRON_STORE_INT_H
+#define BRON_STORE_INT_H
+
+#include <pthread.h>
+
+#include "store.h"
+
+/* A primitive's result besides the STORE_* codes: the request lost a race
+ * with another writer (a deadlock, a serialization failure, a row another
+ * transaction inserted first); the group is rolled back and run again. */
+#define STORE__RETRY 100
+
+#define STORE__MAX_WRITERS 16
+
+typedef struct store_conn store_conn; /* an engine's writer connection */
+
+/* The current row of a resource, as the writer sees (and locks) it. */
+typedef struct store_prev {
+	int exists;
+	int64_t version;
+	int deleted;
+	int64_t last_updated;
+	int64_t rid;
+} store_prev;
+
+/* Columns of every versions query, in this order:
+ * rid, type, id, version, last_updated, body, seq, deleted. */
+#define STORE__VERSION_COLS "r.rid, r.type, r.id, r.version, r.last_updated"
+
+typedef struct store_engine {
+	const char *name; /* "sqlite", "postgresql" */
+	search_dialect dialect;
+	void (*close)(store *s); /* after the writers stopped: close connections, free impl */
+	/* writer connections: one per writer thread */
+	int (*writer_open)(store *s, store_conn **out);
+	void (*writer_close)(store *s, store_conn *c);
+	/* 0, or STORE_UNAVAILABLE when the database cannot be reached now */
+	int (*writer_ready)(store *s, store_conn *c);
+	/* transaction control: 0 or a STORE_* / STORE__RETRY code */
+	int (*begin)(store_conn *c);
+	int (*commit)(store_conn *c);
+	void (*rollback)(store_conn *c);
+	int (*savepoint)(store_conn *c);
+	int (*release)(store_conn *c);
+	int (*rollback_to)(store_conn *c);
+	/* serialise conditional writes with other writers (other processes) until commit */
+	int (*lock_conditions)(store_conn *c);
+	/* the current row of type/id, locked against other writers until commit */
+	int (*get)(store_conn *c, const char *type, const char *id, store_prev *out);
+	/* a new row in resource_version; *seq its global write order */
+	int (*put_version)(store_conn *c, const store_op *op, int deleted, int64_t *seq);
+	/* insert (prev->exists == 0) or update the current row; *rid its row id */
+	int (*put_current)(store_conn *c, const store_op *op, int deleted, int64_t seq,
+	                   const store_prev *prev, int64_t *rid);
+	int (*unindex)(store_conn *c, int64_t rid);
+	int (*index_row)(store_conn *c, int64_t rid, const search_row *row);
+	int (*compartment)(store_conn *c, int64_t rid, const char *patient);
+	/* the contained-resource rows of container `rid` */
+	int (*contained_rids)(store_conn *c, int64_t rid, int64_t *rids, size_t max, size_t *n);
+	int (*drop_contained)(store_conn *c, int64_t rid);
+	int (*put_contained)(store_conn *c, const char *type, const char *id, const store_op *op,
+	                     int64_t seq, int64_t container, int64_t *rid);
+	/* Run a query whose columns are those of STORE__VERSION_COLS plus body,
+	 * seq, deleted, on the writer connection `c` (NULL: a reader). Up to
+	 * `limit` rows into *items (arena-allocated); *more if another row
+	 * followed. `binds` fill the `?` in order; the SQL ends with "LIMIT ?",
+	 * which the engine binds to limit + 1 itself. */
+	int (*select)(store *s, store_conn *c, arena *a, const char *sql, const search_bind *binds,
+	              size_t nbinds, size_t limit, store_version **items, size_t *n, int *more);
+	/* SELECT count(*) ...: *out */
+	int (*count)(store *s, const char *sql, const search_bind *binds, size_t nbinds,
+	             int64_t *out);
+	/* store_read (a prepared fast path on each engine) */
+	int (*read)(store *s, arena *a, const char *type, const char *id, int64_t version,
+	            store_version *out);
+	/* 0 if the database answers now */
+	int (*health)(store *s);
+} store_engine;
+
+typedef struct store__write_req store__write_req;
+
+struct store {
+	const store_engine *e;
+	void *impl;
+	size_t max_group;
+	size_t nwriters;
+	pthread_t writers[STORE__MAX_WRITERS];
+	pthread_mutex_t mu; /* guards the queue and stopping */
+	pthread_cond_t cv;
+	store__write_req *head, *tail;
+	int stopping;
+};
+
+/* Engine entry points: set s->e and s->impl, create or check the schema. */
+int store__sqlite_open(store *s, const store_options *opts, char **err);
+int store__pg_open(store *s, const store_options *opts, char **err);
+/* Create or upgrade the schema (bron migrate); *version the version after. */
+int store__sqlite_migrate(const store_options *opts, int *version, char **err);
+int store__pg_migrate(const store_options *opts, int *version, char **err);
+
+/* the number of `?` placeholders in sql (outside '...' literals) */
+size_t store__params(const char *sql);
+/* a malloc'ed "what: detail" message */
+char *store__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,992 @@
+/*
+ * store_pg.c - the PostgreSQL engine of store.h (libpq): the primitives of
+ * store_int.h on a database that several Bron processes may share.
+ *
+ * Connections: each writer thread (store.c; 4 by default) keeps one; readers
+ * take one from a pool per process (at most opts->pool, made on demand, kept
+ * open). Every connection prepares the fixed statements once; search SQL,
+ * compiled by search/ for both engines, is sent with typed parameters. All
+ * results come in binary format, so bodies (bytea) arrive as they were sent.
+ *
+ * Concurrency between processes, at READ COMMITTED: the writer reads the
+ * current row of a resource FOR UPDATE, so racing writes of one resource
+ * queue behind each other and each sees the version the other committed (no
+ * lost update under If-Match, versions +1 per resource in every process).
+ * Conditional writes first take a transaction-level advisory lock, so their
+ * searches see each other's commits (one resource from racing conditional
+ * creates). A deadlock, a serialization failure or a row another transaction
+ * inserted first (23505) makes the group run again (STORE__RETRY).
+ *
+ * Failures: a lost connection is reopened (once per statement, so a
+ * restarted database is picked up without restarting Bron); when the
+ * database cannot be reached the call answers STORE_UNAVAILABLE, which the
+ * REST layer turns into 503. connect_timeout and statement_timeout keep any
+ * request from waiting forever.
+ */
+#include "store_int.h"
+
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PG_SCHEMA_VERSION 1
+#define LOCK_MIGRATE      0x42726f6e01LL /* advisory lock keys ("Bron" 1, 2) */
+#define LOCK_CONDITIONS   0x42726f6e02LL
+
+#define OID_BYTEA  17
+#define OID_INT8   20
+#define OID_TEXT   25
+#define OID_FLOAT8 701
+
+#define INDEX_KINDS 8
+
+typedef struct pgdb {
+	char *url;
+	int sync_full;
+	pthread_mutex_t mu; /* guards the pool */
+	pthread_cond_t cv;
+	store_conn **free; /* idle reader connections */
+	size_t nfree, open, max;
+} pgdb;
+
+struct store_conn {
+	pgdb *db;
+	PGconn *pc;   /* NULL or broken: reopened by ensure() */
+	int prepared; /* the fixed statements exist on pc */
+};
+
+#define PG(s) ((pgdb *)(s)->impl)
+
+/* ---- schema ---- */
+
+static const char schema_sql[] =
+        "CREATE TABLE resource_version("
+        "  seq BIGSERIAL PRIMARY KEY,"
+        "  type TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL,"
+        "  version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted BIGINT NOT NULL,"
+        "  body BYTEA);"
+        "CREATE UNIQUE INDEX resource_version_key ON resource_version(type, id, version);"
+        "CREATE INDEX resource_version_type ON resource_version(type, seq);"
+        "CREATE TABLE resource("
+        "  rid BIGSERIAL PRIMARY KEY,"
+        "  type TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL,"
+        "  version BIGINT NOT NULL, deleted BIGINT NOT NULL, last_updated BIGINT NOT NULL,"
+        "  seq BIGINT NOT NULL, container BIGINT, UNIQUE(type, id));"
+        "CREATE INDEX resource_container ON resource(container) WHERE container IS NOT NULL;"
+        "CREATE INDEX resource_type_updated ON resource(type, last_updated);"
+        "CREATE INDEX resource_type_live ON resource(type, deleted);";
+
+/* :contains and _text/_content match LIKE '%x%' on normalised text: trigram
+ * indexes serve those patterns (pg_trgm ships with PostgreSQL) */
+static const char trigram_sql[] =
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+        "CREATE INDEX sp_string_trgm ON sp_string USING gin (norm gin_trgm_ops);"
+        "CREATE INDEX sp_text_trgm ON sp_text USING gin (norm gin_trgm_ops);";
+
+/* ---- statements every connection prepares ---- */
+
+typedef struct prepared {
+	const char *name, *sql;
+	int nparams;
+	Oid types[10];
+} prepared;
+
+#define T OID_TEXT
+#define I OID_INT8
+#define F OID_FLOAT8
+static const prepared statements[] = {
+        {"read_current",
+         "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM resource r "
+         "JOIN resource_version v ON v.seq = r.seq WHERE r.type = $1 AND r.id = $2",
+         2,
+         {T, T}},
+        {"read_version",
+         "SELECT version, deleted, last_updated, body, seq, 0::bigint FROM resource_version "
+         "WHERE type = $1 AND id = $2 AND version = $3",
+         3,
+         {T, T, I}},
+        {"get",
+         "SELECT version, deleted, last_updated, rid FROM resource WHERE type = $1 AND id = $2 "
+         "FOR UPDATE",
+         2,
+         {T, T}},
+        {"put_version",
+         "INSERT INTO resource_version(type, id, version, last_updated, deleted, body) "
+         "VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+         6,
+         {T, T, I, I, I, OID_BYTEA}},
+        {"insert_current",
+         "INSERT INTO resource(type, id, version, deleted, last_updated, seq) "
+         "VALUES ($1, $2, $3, $4, $5, $6) RETURNING rid",
+         6,
+         {T, T, I, I, I, I}},
+        {"update_current",
+         "UPDATE resource SET version = $2, deleted = $3, last_updated = $4, seq = $5 "
+         "WHERE rid = $1",
+         5,
+         {I, I, I, I, I}},
+        {"unindex",
+         "WITH a AS (DELETE FROM sp_string WHERE rid = $1), b AS (DELETE FROM sp_token WHERE "
+         "rid = $1), c AS (DELETE FROM sp_date WHERE rid = $1), d AS (DELETE FROM sp_number "
+         "WHERE rid = $1), e AS (DELETE FROM sp_quantity WHERE rid = $1), f AS (DELETE FROM "
+         "sp_reference WHERE rid = $1), g AS (DELETE FROM sp_uri WHERE rid = $1), h AS "
+         "(DELETE FROM sp_text WHERE rid = $1) DELETE FROM sp_compartment WHERE rid = $1",
+         1,
+         {I}},
+        {"compartment", "INSERT INTO sp_compartment(rid, patient) VALUES ($1, $2)", 2, {I, T}},
+        {"contained_rids", "SELECT rid FROM resource WHERE container = $1", 1, {I}},
+        {"drop_contained", "DELETE FROM resource WHERE container = $1", 1, {I}},
+        {"put_contained",
+         "INSERT INTO resource(type, id, version, deleted, last_updated, seq, container) "
+         "VALUES ($1, $2, $3, 2, $4, $5, $6) RETURNING rid",
+         6,
+         {T, T, I, I, I, I}},
+        /* index rows, in search_row_kind order */
+        {"ix0",
+         "INSERT INTO sp_string(pid, rid, grp, norm, exact) VALUES ($1, $2, $3, $4, $5)",
+         5,
+         {I, I, I, T, T}},
+        {"ix1",
+         "INSERT INTO sp_token(pid, rid, grp, system, code, text) VALUES ($1, $2, $3, $4, $5, "
+         "$6)",
+         6,
+         {I, I, I, T, T, T}},
+        {"ix2",
+         "INSERT INTO sp_date(pid, rid, grp, lo, hi) VALUES ($1, $2, $3, $4, $5)",
+         5,
+         {I, I, I, I, I}},
+        {"ix3",
+         "INSERT INTO sp_number(pid, rid, grp, value, lo, hi) VALUES ($1, $2, $3, $4, $5, $6)",
+         6,
+         {I, I, I, F, F, F}},
+        {"ix4",
+         "INSERT INTO sp_quantity(pid, rid, grp, value, lo, hi, system, code, cvalue, ccode) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         10,
+         {I, I, I, F, F, F, T, T, F, T}},
+        {"ix5",
+         "INSERT INTO sp_reference(pid, rid, grp, ttype, tid, url, isystem, ivalue) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         8,
+         {I, I, I, T, T, T, T, T}},
+        {"ix6", "INSERT INTO sp_uri(pid, rid, grp, uri) VALUES ($1, $2, $3, $4)", 4, {I, I, I, T}},
+        {"ix7", "INSERT INTO sp_text(pid, rid, norm) VALUES ($1, $2, $3)", 3, {I, I, T}},
+};
+#undef T
+#undef I
+#undef F
+static const char *const index_stmt[INDEX_KINDS] = {"ix0", "ix1", "ix2", "ix3",
+                                                    "ix4", "ix5", "ix6", "ix7"};
+
+/* ---- parameters ---- */
+
+typedef struct params {
+	int n;
+	const char **vals;
+	int *lens, *fmts;
+	Oid *types;
+	char (*num)[40];
+} params;
+
+static void params_init(params *p, arena *a, size_t cap)
+{
+	p->n = 0;
+	p->vals = arena_calloc(a, (cap + 1) * sizeof *p->vals);
+	p->lens = arena_calloc(a, (cap + 1) * sizeof *p->lens);
+	p->fmts = arena_calloc(a, (cap + 1) * sizeof *p->fmts);
+	p->types = arena_calloc(a, (cap + 1) * sizeof *p->types);
+	p->num = arena_calloc(a, (cap + 1) * sizeof *p->num);
+}
+
+static void p_text(params *p, const char *v)
+{
+	p->types[p->n] = OID_TEXT;
+	p->vals[p->n++] = v ? v : "";
+}
+
+static void p_int(params *p, int64_t v)
+{
+	snprintf(p->num[p->n], sizeof p->num[0], "%lld", (long long)v);
+	p->types[p->n] = OID_INT8;
+	p->vals[p->n] = p->num[p->n];
+	p->n++;
+}
+
+static void p_real(params *p, double v)
+{
+	if (isnan(v))
+		snprintf(p->num[p->n], sizeof p->num[0], "NaN");
+	else if (isinf(v))
+		snprintf(p->num[p->n], sizeof p->num[0], v > 0 ? "Infinity" : "-Infinity");
+	else
+		snprintf(p->num[p->n], sizeof p->num[0], "%.17g", v);
+	p->types[p->n] = OID_FLOAT8;
+	p->vals[p->n] = p->num[p->n];
+	p->n++;
+}
+
+static void p_blob(params *p, const void *v, size_t len)
+{
+	p->types[p->n] = OID_BYTEA;
+	p->vals[p->n] = v ? v : "";
+	p->lens[p->n] = v ? (int)len : 0;
+	p->fmts[p->n++] = 1;
+}
+
+static void p_null(params *p, Oid type)
+{
+	p->types[p->n] = type;
+	p->vals[p->n++] = NULL;
+}
+
+/* ---- results ---- */
+
+static int64_t col_int(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return 0;
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	int len = PQgetlength(r, row, col);
+	uint64_t v = 0;
+	for (int i = 0; i < len && i < 8; i++)
+		v = v << 8 | p[i];
+	if (len > 0 && len < 8 && (p[0] & 0x80))
+		v |= ~0ULL << (len * 8); /* sign-extend int2/int4 */
+	return (int64_t)v;
+}
+
+static char *col_str(arena *a, const PGresult *r, int row, int col)
+{
+	return arena_memdup(a, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+/* ---- errors ---- */
+
+static int conn_lost(const PGconn *pc, const char *state)
+{
+	return !pc || PQstatus(pc) != CONNECTION_OK || (state && !strncmp(state, "08", 2)) ||
+	       (state && !strncmp(state, "57P", 3));
+}
+
+/* The STORE_* code of a failed result (NULL result: out of memory or no
+ * connection), reported on stderr unless it is a lost race. */
+static int classify(store_conn *c, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (state &&
+	    (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505")))
+		return STORE__RETRY;
+	int lost = conn_lost(c->pc, state);
+	fprintf(stderr, "bron: postgresql: %s: %s", what,
+	        res ? PQresultErrorMessage(res)
+	            : (c->pc ? PQerrorMessage(c->pc) : "no connection\n"));
+	return lost ? STORE_UNAVAILABLE : STORE_ERROR;
+}
+
+/* ---- connections ---- */
+
+static PGconn *connect_db(const pgdb *db, char **err)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"5", "bron", db->url, NULL};
+	PGconn *pc = PQconnectdbParams(keys, vals, 1);
+	if (!pc || PQstatus(pc) != CONNECTION_OK) {
+		if (err)
+			*err = store__msg("cannot connect to PostgreSQL: %s",
+			                  pc ? PQerrorMessage(pc) : "out of memory");
+		PQfinish(pc);
+		return NULL;
+	}
+	/* no statement waits for ever; sync 0 trades the last commits for speed */
+	char set[160];
+	snprintf(set, sizeof set,
+	         "SET statement_timeout = '60s'; SET lock_timeout = '30s'; "
+	         "SET synchronous_commit = %s",
+	         db->sync_full ? "on" : "off");
+	PGresult *res = PQexec(pc, set);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok && err)
+		*err = store__msg("cannot set up a PostgreSQL session: %s", PQerrorMessage(pc));
+	PQclear(res);
+	if (!ok) {
+		PQfinish(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+static int prepare_all(store_conn *c)
+{
+	for (size_t i = 0; i < sizeof statements / sizeof *statements; i++) {
+		const prepared *p = &statements[i];
+		PGresult *res = PQprepare(c->pc, p->name, p->sql, p->nparams, p->types);
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			classify(c, res, p->name);
+		PQclear(res);
+		if (!ok)
+			return -1;
+	}
+	c->prepared = 1;
+	return 0;
+}
+
+/* A working connection on c: reopened if it was lost. 0 or STORE_UNAVAILABLE. */
+static int ensure(store_conn *c)
+{
+	if (c->pc && PQstatus(c->pc) == CONNECTION_OK && c->prepared)
+		return 0;
+	PQfinish(c->pc);
+	c->prepared = 0;
+	c->pc = connect_db(c->db, NULL);
+	if (!c->pc || prepare_all(c)) {
+		PQfinish(c->pc);
+		c->pc = NULL;
+		return STORE_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static store_conn *conn_new(pgdb *db)
+{
+	store_conn *c = base_calloc(1, sizeof *c);
+	c->db = db;
+	return c;
+}
+
+static void conn_free(store_conn *c)
+{
+	if (!c)
+		return;
+	PQfinish(c->pc);
+	free(c);
+}
+
+/* A reader connection from the pool, waiting up to 10 s for a free one. */
+static store_conn *acquire(store *s)
+{
+	pgdb *db = PG(s);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	store_conn *c = NULL;
+	pthread_mutex_lock(&db->mu);
+	while (!db->nfree && db->open >= db->max)
+		if (pthread_cond_timedwait(&db->cv, &db->mu, &until)) {
+			pthread_mutex_unlock(&db->mu);
+			return NULL;
+		}
+	if (db->nfree)
+		c = db->free[--db->nfree];
+	else
+		db->open++;
+	pthread_mutex_unlock(&db->mu);
+	return c ? c : conn_new(db);
+}
+
+static void release_conn(store *s, store_conn *c)
+{
+	pgdb *db = PG(s);
+	pthread_mutex_lock(&db->mu);
+	db->free[db->nfree++] = c;
+	pthread_cond_signal(&db->cv);
+	pthread_mutex_unlock(&db->mu);
+}
+
+/* Run a statement (prepared `name`, or `sql`) with params on c, reopening a
+ * lost connection and trying once more when `retry_lost` (a statement
+ * outside a transaction). Returns the result (PQclear it) with *rc 0, or
+ * NULL with *rc a STORE_* code. */
+static PGresult *run(store_conn *c, const char *name, const char *sql, const params *p,
+                     int retry_lost, int *rc)
+{
+	for (int attempt = 0;; attempt++) {
+		if ((*rc = ensure(c)))
+			return NULL;
+		PGresult *res = name ? PQexecPrepared(c->pc, name, p ? p->n : 0, p ? p->vals : NULL,
+		                                      p ? p->lens : NULL, p ? p->fmts : NULL, 1)
+		                     : PQexecParams(c->pc, sql, p ? p->n : 0, p ? p->types : NULL,
+		                                    p ? p->vals : NULL, p ? p->lens : NULL,
+		                                    p ? p->fmts : NULL, 1);
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+			return res;
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (retry_lost && attempt == 0 && conn_lost(c->pc, state)) {
+			PQclear(res);
+			c->prepared = 0; /* ensure() reopens the connection */
+			PQfinish(c->pc);
+			c->pc = NULL;
+			continue;
+		}
+		*rc = classify(c, res, name ? name : "query");
+		PQclear(res);
+		return NULL;
+	}
+}
+
+/* A statement without parameters or rows (transaction control). */
+static int command(store_conn *c, const char *sql)
+{
+	int rc;
+	PGresult *res = run(c, NULL, sql, NULL, 0, &rc);
+	PQclear(res);
+	return rc;
+}
+
+/* Rewrite `?` placeholders (outside '...' literals) as $1, $2, ... */
+static char *renumber(arena *a, const char *sql)
+{
+	size_t n = store__params(sql), len = strlen(sql);
+	char *out = arena_alloc(a, len + n * 6 + 1), *o = out;
+	int quoted = 0, k = 0;
+	for (const char *p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		if (*p == '?' && !quoted)
+			o += sprintf(o, "$%d", ++k);
+		else
+			*o++ = *p;
+	}
+	*o = 0;
+	return out;
+}
+
+static void bind_search(params *p, const search_bind *binds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const search_bind *b = &binds[i];
+		if (b->kind == SEARCH_BIND_TEXT)
+			p_text(p, b->text);
+		else if (b->kind == SEARCH_BIND_INT)
+			p_int(p, b->i);
+		else
+			p_real(p, b->r);
+	}
+}
+
+/* ---- schema version and migration ---- */
+
+/* 0: no schema yet; -1 on error. */
+static int schema_version(PGconn *pc)
+{
+	PGresult *res = PQexec(pc, "SELECT to_regclass('bron_schema') IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		return -1;
+	}
+	int exists = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	if (!exists)
+		return 0;
+	res = PQexec(pc, "SELECT max(version) FROM bron_schema");
+	int v = PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0)
+	                ? atoi(PQgetvalue(res, 0, 0))
+	                : -1;
+	PQclear(res);
+	return v;
+}
+
+static int exec_ok(PGconn *pc, const char *sql, char **err)
+{
+	PGresult *res = PQexec(pc, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+	if (!ok && err && !*err)
+		*err = store__msg("cannot set up the PostgreSQL schema: %s", PQerrorMessage(pc));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static char *unknown_version(int v)
+{
+	return store__msg("the database has schema version %d; this bron knows schema version %d "
+	                  "only (use the bron that wrote it, or a new database)",
+	                  v, PG_SCHEMA_VERSION);
+}
+
+/* Create or upgrade the schema, one process at a time (advisory lock). */
+static int migrate(PGconn *pc, int *version, char **err)
+{
+	if (exec_ok(pc, "BEGIN", err))
+		return STORE_ERROR;
+	char lock[64];
+	snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%lld)", LOCK_MIGRATE);
+	int v = exec_ok(pc, lock, err) ? -1 : schema_version(pc);
+	if (v < 0 && !*err)
+		*err = store__msg("cannot read the schema version: %s", PQerrorMessage(pc));
+	else if (v > PG_SCHEMA_VERSION)
+		*err = unknown_version(v);
+	else if (v == 0) {
+		/* version 1: the whole schema. Later versions add steps here, each
+		 * taking the database from version N to N + 1. */
+		char ins[160];
+		snprintf(ins, sizeof ins,
+		         "CREATE TABLE bron_schema(version INTEGER NOT NULL);"
+		         "INSERT INTO bron_schema VALUES (%d)",
+		         PG_SCHEMA_VERSION);
+		if (!exec_ok(pc, schema_sql, err) &&
+		    !exec_ok(pc, search_schema_sql(SEARCH_POSTGRES), err) &&
+		    !exec_ok(pc, trigram_sql, err) && !exec_ok(pc, ins, err))
+			v = PG_SCHEMA_VERSION;
+	}
+	if (*err) {
+		exec_ok(pc, "ROLLBACK", NULL);
+		return STORE_ERROR;
+	}
+	if (exec_ok(pc, "COMMIT", err))
+		return STORE_ERROR;
+	*version = v;
+	return STORE_OK;
+}
+
+int store__pg_migrate(const store_options *opts, int *version, char **err)
+{
+	pgdb db = {.url = (char *)opts->url, .sync_full = 1};
+	PGconn *pc = connect_db(&db, err);
+	if (!pc)
+		return STORE_UNAVAILABLE;
+	int rc = migrate(pc, version, err);
+	PQfinish(pc);
+	return rc;
+}
+
+/* ---- open and close ---- */
+
+static const store_engine pg_engine;
+
+int store__pg_open(store *s, const store_options *opts, char **err)
+{
+	pgdb *db = base_calloc(1, sizeof *db);
+	db->url = base_strdup(opts->url);
+	db->sync_full = opts->sync_full != 0;
+	db->max = opts->pool ? opts->pool : 32;
+	db->free = base_calloc(db->max, sizeof *db->free);
+	store_conn *c = conn_new(db);
+	c->pc = connect_db(db, err);
+	int v = c->pc ? schema_version(c->pc) : -1;
+	if (c->pc && v == 0 && migrate(c->pc, &v, err))
+		v = -1;
+	if (c->pc && v != PG_SCHEMA_VERSION && !*err)
+		*err = v < 0 ? store__msg("cannot read the schema version: %s",
+		                          PQerrorMessage(c->pc))
+		             : unknown_version(v);
+	if (*err || prepare_all(c)) {
+		if (!*err)
+			*err = store__msg("cannot prepare statements: %s", PQerrorMessage(c->pc));
+		conn_free(c);
+		free(db->free);
+		free(db->url);
+		free(db);
+		return STORE_UNAVAILABLE;
+	}
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_cond_init(&db->cv, NULL);
+	db->free[db->nfree++] = c;
+	db->open = 1;
+	s->e = &pg_engine;
+	s->impl = db;
+	s->nwriters = opts->writers ? opts->writers : 4;
+	return STORE_OK;
+}
+
+static void pg_close(store *s)
+{
+	pgdb *db = PG(s);
+	for (size_t i = 0; i < db->nfree; i++)
+		conn_free(db->free[i]);
+	pthread_mutex_destroy(&db->mu);
+	pthread_cond_destroy(&db->cv);
+	free(db->free);
+	free(db->url);
+	free(db);
+}
+
+/* ---- reads ---- */
+
+static int pg_read(store *s, arena *a, const char *type, const char *id, int64_t version,
+                   store_version *out)
+{
+	store_conn *c = acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	arena *tmp = arena_new(1024);
+	params p;
+	params_init(&p, tmp, 3);
+	p_text(&p, type);
+	p_text(&p, id);
+	if (version)
+		p_int(&p, version);
+	int rc;
+	PGresult *res = run(c, version ? "read_version" : "read_current", NULL, &p, 1, &rc);
+	if (res && PQntuples(res) == 0) {
+		rc = STORE_NOT_FOUND;
+	} else if (res) {
+		out->type = type;
+		out->id = id;
+		out->version = col_int(res, 0, 0);
+		out->deleted = (int)col_int(res, 0, 1);
+		out->last_updated = col_int(res, 0, 2);
+		out->body = PQgetisnull(res, 0, 3) ? NULL : col_str(a, res, 0, 3);
+		out->body_len = out->body ? (size_t)PQgetlength(res, 0, 3) : 0;
+		out->seq = col_int(res, 0, 4);
+		out->rid = col_int(res, 0, 5);
+		rc = (!version && out->deleted) ? STORE_GONE : STORE_OK;
+	}
+	PQclear(res);
+	arena_free(tmp);
+	release_conn(s, c);
+	return rc;
+}
+
+static int pg_select(store *s, store_conn *wc, arena *a, const char *sql, const search_bind *binds,
+                     size_t nbinds, size_t limit, store_version **items, size_t *n, int *more)
+{
+	*n = 0;
+	*more = 0;
+	*items = NULL;
+	store_conn *c = wc ? wc : acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	params p;
+	params_init(&p, a, nbinds + 1);
+	bind_search(&p, binds, nbinds);
+	p_int(&p, (int64_t)limit + 1);
+	int rc;
+	PGresult *res = run(c, NULL, renumber(a, sql), &p, wc == NULL, &rc);
+	if (res) {
+		size_t rows = (size_t)PQntuples(res);
+		*more = rows > limit;
+		if (rows > limit)
+			rows = limit;
+		store_version *v = arena_alloc(a, (rows + 1) * sizeof *v);
+		for (size_t i = 0; i < rows; i++) {
+			int r = (int)i;
+			v[i].rid = col_int(res, r, 0);
+			v[i].type = col_str(a, res, r, 1);
+			v[i].id = col_str(a, res, r, 2);
+			v[i].version = col_int(res, r, 3);
+			v[i].last_updated = col_int(res, r, 4);
+			v[i].body = PQgetisnull(res, r, 5) ? NULL : col_str(a, res, r, 5);
+			v[i].body_len = v[i].body ? (size_t)PQgetlength(res, r, 5) : 0;
+			v[i].seq = col_int(res, r, 6);
+			v[i].deleted = (int)col_int(res, r, 7);
+		}
+		*items = v;
+		*n = rows;
+	}
+	PQclear(res);
+	if (!wc)
+		release_conn(s, c);
+	return rc;
+}
+
+static int pg_count(store *s, const char *sql, const search_bind *binds, size_t nbinds,
+                    int64_t *out)
+{
+	store_conn *c = acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	arena *a = arena_new(1024);
+	params p;
+	params_init(&p, a, nbinds);
+	bind_search(&p, binds, nbinds);
+	int rc;
+	PGresult *res = run(c, NULL, renumber(a, sql), &p, 1, &rc);
+	*out = res && PQntuples(res) ? col_int(res, 0, 0) : 0;
+	PQclear(res);
+	arena_free(a);
+	release_conn(s, c);
+	return rc;
+}
+
+static int pg_health(store *s)
+{
+	store_conn *c = acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	int rc;
+	PGresult *res = run(c, NULL, "SELECT 1", NULL, 1, &rc);
+	PQclear(res);
+	release_conn(s, c);
+	return rc;
+}
+
+/* ---- the writer ---- */
+
+static int pg_writer_open(store *s, store_conn **out)
+{
+	*out = conn_new(PG(s)); /* connects on first use (ensure) */
+	return 0;
+}
+
+static void pg_writer_close(store *s, store_conn *c)
+{
+	conn_free(c);
+}
+
+static int pg_writer_ready(store *s, store_conn *c)
+{
+	return ensure(c);
+}
+
+static int pg_begin(store_conn *c)
+{
+	/* a connection lost while idle is reopened and BEGIN sent again */
+	int rc;
+	PGresult *res = run(c, NULL, "BEGIN", NULL, 1, &rc);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_commit(store_conn *c)
+{
+	int rc;
+	PGresult *res = run(c, NULL, "COMMIT", NULL, 0, &rc);
+	/* COMMIT of a failed transaction answers ROLLBACK */
+	if (res && strcmp(PQcmdStatus(res), "COMMIT"))
+		rc = STORE_ERROR;
+	PQclear(res);
+	return rc;
+}
+
+static void pg_rollback(store_conn *c)
+{
+	if (c->pc && PQtransactionStatus(c->pc) != PQTRANS_IDLE)
+		command(c, "ROLLBACK");
+}
+
+static int pg_savepoint(store_conn *c)
+{
+	return command(c, "SAVEPOINT req");
+}
+
+static int pg_release(store_conn *c)
+{
+	return command(c, "RELEASE SAVEPOINT req");
+}
+
+static int pg_rollback_to(store_conn *c)
+{
+	return command(c, "ROLLBACK TO SAVEPOINT req");
+}
+
+static int pg_lock_conditions(store_conn *c)
+{
+	char sql[64];
+	snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", LOCK_CONDITIONS);
+	return command(c, sql);
+}
+
+/* Run prepared statement `name` on the writer's connection (inside the
+ * transaction: a lost connection is not retried). */
+static PGresult *wrun(store_conn *c, const char *name, const params *p, int *rc)
+{
+	return run(c, name, NULL, p, 0, rc);
+}
+
+#define WPARAMS(p, k)                                                                              \
+	const char *p##_vals[k] = {0};                                                             \
+	int p##_lens[k] = {0}, p##_fmts[k] = {0};                                                  \
+	Oid p##_types[k] = {0};                                                                    \
+	char p##_num[k][40];                                                                       \
+	params p = {0, p##_vals, p##_lens, p##_fmts, p##_types, p##_num}
+
+static int pg_get(store_conn *c, const char *type, const char *id, store_prev *out)
+{
+	WPARAMS(p, 2);
+	p_text(&p, type);
+	p_text(&p, id);
+	int rc;
+	PGresult *res = wrun(c, "get", &p, &rc);
+	memset(out, 0, sizeof *out);
+	if (res && PQntuples(res)) {
+		out->exists = 1;
+		out->version = col_int(res, 0, 0);
+		out->deleted = (int)col_int(res, 0, 1);
+		out->last_updated = col_int(res, 0, 2);
+		out->rid = col_int(res, 0, 3);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* A statement returning one bigint (seq, rid) into *out. */
+static int returning(store_conn *c, const char *name, const params *p, int64_t *out)
+{
+	int rc;
+	PGresult *res = wrun(c, name, p, &rc);
+	if (res && PQntuples(res) == 1)
+		*out = col_int(res, 0, 0);
+	else if (res)
+		rc = STORE_ERROR;
+	PQclear(res);
+	return rc;
+}
+
+static int no_rows(store_conn *c, const char *name, const params *p)
+{
+	int rc;
+	PQclear(wrun(c, name, p, &rc));
+	return rc;
+}
+
+static int pg_put_version(store_conn *c, const store_op *op, int deleted, int64_t *seq)
+{
+	WPARAMS(p, 6);
+	p_text(&p, op->type);
+	p_text(&p, op->id);
+	p_int(&p, op->version);
+	p_int(&p, op->last_updated);
+	p_int(&p, deleted);
+	if (deleted)
+		p_null(&p, OID_BYTEA);
+	else
+		p_blob(&p, op->body, op->body_len);
+	return returning(c, "put_version", &p, seq);
+}
+
+static int pg_put_current(store_conn *c, const store_op *op, int deleted, int64_t seq,
+                          const store_prev *prev, int64_t *rid)
+{
+	WPARAMS(p, 6);
+	if (prev->exists) {
+		p_int(&p, prev->rid);
+		p_int(&p, op->version);
+		p_int(&p, deleted);
+		p_int(&p, op->last_updated);
+		p_int(&p, seq);
+		*rid = prev->rid;
+		return no_rows(c, "update_current", &p);
+	}
+	p_text(&p, op->type);
+	p_text(&p, op->id);
+	p_int(&p, op->version);
+	p_int(&p, deleted);
+	p_int(&p, op->last_updated);
+	p_int(&p, seq);
+	return returning(c, "insert_current", &p, rid);
+}
+
+static int pg_unindex(store_conn *c, int64_t rid)
+{
+	WPARAMS(p, 1);
+	p_int(&p, rid);
+	return no_rows(c, "unindex", &p);
+}
+
+static int pg_index_row(store_conn *c, int64_t rid, const search_row *row)
+{
+	if ((size_t)row->kind >= INDEX_KINDS)
+		return STORE_ERROR;
+	WPARAMS(p, 10);
+	p_int(&p, row->pid);
+	p_int(&p, rid);
+	if (row->kind != SEARCH_ROW_TEXT)
+		p_int(&p, row->grp);
+	switch (row->kind) {
+	case SEARCH_ROW_STRING:
+		p_text(&p, row->s[0]);
+		p_text(&p, row->s[1]);
+		break;
+	case SEARCH_ROW_TOKEN:
+		for (int i = 0; i < 3; i++)
+			p_text(&p, row->s[i]);
+		break;
+	case SEARCH_ROW_DATE:
+		p_int(&p, row->lo);
+		p_int(&p, row->hi);
+		break;
+	case SEARCH_ROW_NUMBER:
+		for (int i = 0; i < 3; i++)
+			p_real(&p, row->d[i]);
+		break;
+	case SEARCH_ROW_QUANTITY:
+		for (int i = 0; i < 3; i++)
+			p_real(&p, row->d[i]);
+		p_text(&p, row->s[0]);
+		p_text(&p, row->s[1]);
+		p_real(&p, row->d[3]);
+		p_text(&p, row->s[2]);
+		break;
+	case SEARCH_ROW_REFERENCE:
+		for (int i = 0; i < 5; i++)
+			p_text(&p, row->s[i]);
+		break;
+	case SEARCH_ROW_URI:
+	case SEARCH_ROW_TEXT: p_text(&p, row->s[0]); break;
+	}
+	return no_rows(c, index_stmt[row->kind], &p);
+}
+
+static int pg_compartment(store_conn *c, int64_t rid, const char *patient)
+{
+	WPARAMS(p, 2);
+	p_int(&p, rid);
+	p_text(&p, patient);
+	return no_rows(c, "compartment", &p);
+}
+
+static int pg_contained_rids(store_conn *c, int64_t rid, int64_t *rids, size_t max, size_t *n)
+{
+	WPARAMS(p, 1);
+	p_int(&p, rid);
+	int rc;
+	PGresult *res = wrun(c, "contained_rids", &p, &rc);
+	*n = 0;
+	for (int i = 0; res && i < PQntuples(res) && *n < max; i++)
+		rids[(*n)++] = col_int(res, i, 0);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_drop_contained(store_conn *c, int64_t rid)
+{
+	WPARAMS(p, 1);
+	p_int(&p, rid);
+	return no_rows(c, "drop_contained", &p);
+}
+
+static int pg_put_contained(store_conn *c, const char *type, const char *id, const store_op *op,
+                            int64_t seq, int64_t container, int64_t *rid)
+{
+	WPARAMS(p, 6);
+	p_text(&p, type);
+	p_text(&p, id);
+	p_int(&p, op->version);
+	p_int(&p, op->last_updated);
+	p_int(&p, seq);
+	p_int(&p, container);
+	return returning(c, "put_contained", &p, rid);
+}
+
+static const store_engine pg_engine = {
+        .name = "postgresql",
+        .dialect = SEARCH_POSTGRES,
+        .close = pg_close,
+        .writer_open = pg_writer_open,
+        .writer_close = pg_writer_close,
+        .writer_ready = pg_writer_ready,
+        .begin = pg_begin,
+        .commit = pg_commit,
+        .rollback = pg_rollback,
+        .savepoint = pg_savepoint,
+        .release = pg_release,
+        .rollback_to = pg_rollback_to,
+        .lock_conditions = pg_lock_conditions,
+        .get = pg_get,
+        .put_version = pg_put_version,
+        .put_current = pg_put_current,
+        .unindex = pg_unindex,
+        .index_row = pg_index_row,
+        .compartment = pg_compartment,
+        .contained_rids = pg_contained_rids,
+        .drop_contained = pg_drop_contained,
+        .put_contained = pg_put_contained,
+        .select = pg_select,
+        .count = pg_count,
+        .read = pg_read,
+        .health = pg_health,
+};
