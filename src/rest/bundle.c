@@ -351,16 +351,19 @@ static void reply_response_bundle(bundle_run *run)
 static void reply_failed(bundle_run *run, size_t i)
 {
 	rest_entry *io = &run->io[i];
-	const char *why = "";
+	const char *why = "", *code = "processing";
 	json_t *oo = NULL;
 	if (io->res_body) {
 		json_error_t err;
 		oo = json_loadb(io->res_body, io->res_len, 0, &err);
 		json_t *issue = json_array_get(json_object_get(oo, "issue"), 0);
 		why = jstr(issue, "diagnostics") ? jstr(issue, "diagnostics") : "";
+		code = jstr(issue, "code") ? jstr(issue, "code") : code;
 	}
 	int status = io->status >= 400 ? io->status : 400;
-	rest_reply_error(run->outer, status, "processing",
+	if (status == 503)
+		rest_set_header(run->outer, "Retry-After", "2");
+	rest_reply_error(run->outer, status, code,
 	                 "Transaction failed at entry %zu (%s %s): %s; nothing was stored", i,
 	                 run->method[i], run->sub[i] && run->sub[i]->path ? run->sub[i]->path : "",
 	                 why);

@@ -507,14 +507,16 @@ static char *unknown_version(int v)
 	                  v, PG_SCHEMA_VERSION);
 }
 
-/* Create or upgrade the schema, one process at a time (advisory lock). */
+/* Create or upgrade the schema, one process at a time: a session-level
+ * advisory lock is taken before the transaction begins, so the transaction
+ * sees what a process that held the lock before committed. */
 static int migrate(PGconn *pc, int *version, char **err)
 {
-	if (exec_ok(pc, "BEGIN", err))
+	char lock[80];
+	snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%lld)", LOCK_MIGRATE);
+	if (exec_ok(pc, lock, err))
 		return STORE_ERROR;
-	char lock[64];
-	snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%lld)", LOCK_MIGRATE);
-	int v = exec_ok(pc, lock, err) ? -1 : schema_version(pc);
+	int v = exec_ok(pc, "BEGIN", err) ? -1 : schema_version(pc);
 	if (v < 0 && !*err)
 		*err = store__msg("cannot read the schema version: %s", PQerrorMessage(pc));
 	else if (v > PG_SCHEMA_VERSION)
@@ -532,11 +534,13 @@ static int migrate(PGconn *pc, int *version, char **err)
 		    !exec_ok(pc, trigram_sql, err) && !exec_ok(pc, ins, err))
 			v = PG_SCHEMA_VERSION;
 	}
-	if (*err) {
+	if (*err)
 		exec_ok(pc, "ROLLBACK", NULL);
-		return STORE_ERROR;
-	}
-	if (exec_ok(pc, "COMMIT", err))
+	else
+		exec_ok(pc, "COMMIT", err);
+	snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%lld)", LOCK_MIGRATE);
+	exec_ok(pc, lock, NULL);
+	if (*err)
 		return STORE_ERROR;
 	*version = v;
 	return STORE_OK;
