@@ -22,6 +22,7 @@ typedef struct serve_config {
 	long port;
 	char data[1024];
 	char store[1024];
+	long db_timeout;
 	long threads;
 	long max_body;
 	long max_entries;
@@ -38,6 +39,8 @@ static void serve_usage(FILE *f)
 	        "  --data DIR         data directory of the embedded store (default ./data)\n"
 	        "  --store URL        a PostgreSQL database instead (postgresql://...); see\n"
 	        "                     docs/scaling.md\n"
+	        "  --db-timeout S     PostgreSQL: longest wait for one statement before the\n"
+	        "                     request answers 503 (default 10)\n"
 	        "  --config FILE      read options from FILE (lines 'key = value', keys as these\n"
 	        "                     flags without dashes); flags given after override it\n"
 	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
@@ -71,6 +74,8 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return copy_str(c->data, sizeof c->data, val);
 	if (!strcmp(key, "store"))
 		return copy_str(c->store, sizeof c->store, val);
+	if (!strcmp(key, "db-timeout"))
+		return base_parse_long(val, 2, 3600, &c->db_timeout);
 	if (!strcmp(key, "threads"))
 		return base_parse_long(val, 1, 256, &c->threads);
 	if (!strcmp(key, "max-body"))
@@ -202,7 +207,8 @@ int cli_serve(int argc, char **argv)
 	store_options so = {.url = c.store[0] ? c.store : NULL,
 	                    .dir = c.data,
 	                    .sync_full = (int)c.sync,
-	                    .pool = (size_t)c.threads + 4};
+	                    .pool = (size_t)c.threads + 4,
+	                    .timeout_ms = (size_t)c.db_timeout * 1000};
 	store *st;
 	char *err;
 	if (store_open(&so, &st, &err)) {

@@ -99,7 +99,7 @@ static int reindex(store *s, store_conn *c, int64_t rid, int fresh, const search
 	for (size_t i = 0; i < rows->npatients; i++)
 		if ((rc = s->e->compartment(c, rid, rows->patients[i])))
 			return rc;
-	return 0;
+	return s->e->flush(c);
 }
 
 #define MAX_CONTAINED 256
@@ -217,8 +217,7 @@ static int apply_op(store *s, store_conn *c, store_op *op)
 	if (!deleted && op->build && op->build(op, op->build_ctx) != 0)
 		return STORE_INVALID;
 	int64_t seq, rid;
-	if ((rc = s->e->put_version(c, op, deleted, &seq)) ||
-	    (rc = s->e->put_current(c, op, deleted, seq, &prev, &rid)) ||
+	if ((rc = s->e->put(c, op, deleted, &prev, &seq, &rid)) ||
 	    (rc = reindex(s, c, rid, !prev.exists, deleted ? NULL : op->index)))
 		return rc;
 	if (prev.exists || op->ncontained)
@@ -285,12 +284,15 @@ static void fail_all(store__write_req *w, int status)
 		w->ops[i].status = status;
 }
 
-/* Apply all ops of one request inside a savepoint. 0 if all succeeded, -1
- * if the request failed (and was rolled back to its savepoint), or the
- * STORE_UNAVAILABLE / STORE__RETRY that ends the whole group. */
-static int apply_request(store *s, store_conn *c, store__write_req *w, const char **given)
+/* Apply all ops of one request inside a savepoint (`alone`: the request is
+ * the group's only one, and the transaction is its savepoint). 0 if all
+ * succeeded, -1 if the request failed (and was rolled back to its
+ * savepoint, unless alone), or the STORE_UNAVAILABLE / STORE__RETRY that
+ * ends the whole group. */
+static int apply_request(store *s, store_conn *c, store__write_req *w, const char **given,
+                         int alone)
 {
-	int rc = s->e->savepoint(c);
+	int rc = alone ? 0 : s->e->savepoint(c);
 	if (rc)
 		return rc == STORE__RETRY || rc == STORE_UNAVAILABLE ? rc : (fail_all(w, rc), -1);
 	int failed = 0, resolved = w->n < 2, fatal = 0;
@@ -327,6 +329,8 @@ static int apply_request(store *s, store_conn *c, store__write_req *w, const cha
 	free(seen.slots);
 	if (fatal)
 		return fatal;
+	if (alone)
+		return failed ? -1 : 0;
 	if (failed && (rc = s->e->rollback_to(c)))
 		return rc == STORE__RETRY ? rc : STORE_UNAVAILABLE;
 	if ((rc = s->e->release(c)))
@@ -342,11 +346,16 @@ static int try_group(store *s, store_conn *c, store__write_req *group, const cha
 	if (rc)
 		return rc;
 	size_t k = 0;
+	int alone = !group->next;
 	for (store__write_req *w = group; w; w = w->next, k++) {
-		rc = apply_request(s, c, w, given[k]);
+		rc = apply_request(s, c, w, given[k], alone);
 		if (rc > 0) {
 			s->e->rollback(c);
 			return rc;
+		}
+		if (rc < 0 && alone) {
+			s->e->rollback(c); /* the request failed: nothing of it stays */
+			return 0;
 		}
 	}
 	if ((rc = s->e->commit(c))) {

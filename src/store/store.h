@@ -36,13 +36,14 @@ enum {
 };
 
 typedef struct store_options {
-	const char *url;  /* postgresql://... or postgres://...: the PostgreSQL engine */
-	const char *dir;  /* else: data directory of the SQLite engine (created if missing) */
-	size_t writers;   /* writer threads (PostgreSQL; 0: 4); SQLite has one */
-	size_t pool;      /* most reader connections (PostgreSQL; 0: 32) */
-	int sync_full;    /* 1: fsync every group commit (default); 0: leave to the OS */
-	size_t max_group; /* most write requests per group commit (0: 256) */
-	size_t cache_kb;  /* the writer's page cache (0: 4096 KiB) */
+	const char *url;   /* postgresql://... or postgres://...: the PostgreSQL engine */
+	const char *dir;   /* else: data directory of the SQLite engine (created if missing) */
+	size_t writers;    /* writer threads (PostgreSQL; 0: 4); SQLite has one */
+	size_t pool;       /* most reader connections (PostgreSQL; 0: 32) */
+	size_t timeout_ms; /* PostgreSQL: longest wait for one statement (0: 10000) */
+	int sync_full;     /* 1: fsync every group commit (default); 0: leave to the OS */
+	size_t max_group;  /* most write requests per group commit (0: 256) */
+	size_t cache_kb;   /* the writer's page cache (0: 4096 KiB) */
 } store_options;
 
 /* Open (creating if needed) the store in opts->dir. On failure returns

@@ -58,14 +58,17 @@ typedef struct store_engine {
 	int (*lock_conditions)(store_conn *c);
 	/* the current row of type/id, locked against other writers until commit */
 	int (*get)(store_conn *c, const char *type, const char *id, store_prev *out);
-	/* a new row in resource_version; *seq its global write order */
-	int (*put_version)(store_conn *c, const store_op *op, int deleted, int64_t *seq);
-	/* insert (prev->exists == 0) or update the current row; *rid its row id */
-	int (*put_current)(store_conn *c, const store_op *op, int deleted, int64_t seq,
-	                   const store_prev *prev, int64_t *rid);
+	/* the new version's row in resource_version (*seq: its global write
+	 * order) and the current row: inserted (prev->exists == 0) or updated;
+	 * *rid the current row's id */
+	int (*put)(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
+	           int64_t *seq, int64_t *rid);
 	int (*unindex)(store_conn *c, int64_t rid);
 	int (*index_row)(store_conn *c, int64_t rid, const search_row *row);
 	int (*compartment)(store_conn *c, int64_t rid, const char *patient);
+	/* index_row and compartment may hold rows back to send them together:
+	 * flush writes what they hold (called after each resource's rows) */
+	int (*flush)(store_conn *c);
 	/* the contained-resource rows of container `rid` */
 	int (*contained_rids)(store_conn *c, int64_t rid, int64_t *rids, size_t max, size_t *n);
 	int (*drop_contained)(store_conn *c, int64_t rid);

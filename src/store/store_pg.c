@@ -25,8 +25,11 @@
  */
 #include "store_int.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,16 +49,29 @@
 typedef struct pgdb {
 	char *url;
 	int sync_full;
-	pthread_mutex_t mu; /* guards the pool */
+	int timeout_ms;          /* longest wait for one statement */
+	atomic_llong down_until; /* mono_ms() until which the database counts as down */
+	pthread_mutex_t mu;      /* guards the pool */
 	pthread_cond_t cv;
 	store_conn **free; /* idle reader connections */
 	size_t nfree, open, max;
 } pgdb;
 
+/* An index row held back until flush (its strings are the requester's,
+ * alive until the op completes). */
+typedef struct pending_row {
+	int table; /* index_tables */
+	int64_t rid;
+	const search_row *row; /* NULL for sp_compartment */
+	const char *patient;
+} pending_row;
+
 struct store_conn {
 	pgdb *db;
-	PGconn *pc;   /* NULL or broken: reopened by ensure() */
-	int prepared; /* the fixed statements exist on pc */
+	PGconn *pc;           /* NULL or broken: reopened by ensure() */
+	int prepared;         /* the fixed statements exist on pc */
+	pending_row *pending; /* a writer's index rows not yet sent */
+	size_t npending, cap;
 };
 
 #define PG(s) ((pgdb *)(s)->impl)
@@ -88,6 +104,45 @@ static const char trigram_sql[] =
 
 /* ---- statements every connection prepares ---- */
 
+/* Every held index row in one statement: one array per column. */
+#define UNNEST(t, cols, arrays)                                                                    \
+	"x" #t " AS (INSERT INTO " cols " SELECT * FROM unnest(" arrays ")), "
+#define FLUSH_SQL                                                                                  \
+	"WITH " UNNEST(0, "sp_string(pid, rid, grp, norm, exact)",                                 \
+	               "$1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]")         \
+	        UNNEST(1, "sp_token(pid, rid, grp, system, code, text)",                           \
+	               "$6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], "       \
+	               "$11::text[]") UNNEST(2, "sp_date(pid, rid, grp, lo, hi)",                  \
+	                                     "$12::bigint[], $13::bigint[], $14::bigint[], "       \
+	                                     "$15::bigint[], $16::bigint[]")                       \
+	                UNNEST(3, "sp_number(pid, rid, grp, value, lo, hi)",                       \
+	                       "$17::bigint[], $18::bigint[], $19::bigint[], $20::float8[], "      \
+	                       "$21::float8[], "                                                   \
+	                       "$22::float8[]") UNNEST(4,                                          \
+	                                               "sp_quantity(pid, rid, grp, value, lo, "    \
+	                                               "hi, system, code, cvalue, ccode)",         \
+	                                               "$23::bigint[], $24::bigint[], "            \
+	                                               "$25::bigint[], $26::float8[], "            \
+	                                               "$27::float8[], "                           \
+	                                               "$28::float8[], $29::text[], $30::text[], " \
+	                                               "$31::float8[], $32::text[]")               \
+	                        UNNEST(5,                                                          \
+	                               "sp_reference(pid, rid, grp, ttype, tid, url, isystem, "    \
+	                               "ivalue)",                                                  \
+	                               "$33::bigint[], $34::bigint[], $35::bigint[], "             \
+	                               "$36::text[], $37::text[], "                                \
+	                               "$38::text[], $39::text[], $40::text[]")                    \
+	                                UNNEST(6, "sp_uri(pid, rid, grp, uri)",                    \
+	                                       "$41::bigint[], $42::bigint[], $43::bigint[], "     \
+	                                       "$44::text[]")                                      \
+	                                        UNNEST(7, "sp_text(pid, rid, norm)",               \
+	                                               "$45::bigint[], $46::bigint[], "            \
+	                                               "$47::text[]") "x8 AS (INSERT INTO "        \
+	                                                              "sp_compartment(rid, "       \
+	                                                              "patient) SELECT * FROM "    \
+	                                                              "unnest($48::bigint[], "     \
+	                                                              "$49::text[])) SELECT 1"
+
 typedef struct prepared {
 	const char *name, *sql;
 	int nparams;
@@ -113,21 +168,21 @@ static const prepared statements[] = {
          "FOR UPDATE",
          2,
          {T, T}},
-        {"put_version",
-         "INSERT INTO resource_version(type, id, version, last_updated, deleted, body) "
-         "VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+        /* the version row and the current row in one round trip */
+        {"put_new",
+         "WITH v AS (INSERT INTO resource_version(type, id, version, last_updated, deleted, "
+         "body) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq) "
+         "INSERT INTO resource(type, id, version, deleted, last_updated, seq) "
+         "SELECT $1, $2, $3, $5, $4, seq FROM v RETURNING rid, seq",
          6,
          {T, T, I, I, I, OID_BYTEA}},
-        {"insert_current",
-         "INSERT INTO resource(type, id, version, deleted, last_updated, seq) "
-         "VALUES ($1, $2, $3, $4, $5, $6) RETURNING rid",
-         6,
-         {T, T, I, I, I, I}},
-        {"update_current",
-         "UPDATE resource SET version = $2, deleted = $3, last_updated = $4, seq = $5 "
-         "WHERE rid = $1",
-         5,
-         {I, I, I, I, I}},
+        {"put_next",
+         "WITH v AS (INSERT INTO resource_version(type, id, version, last_updated, deleted, "
+         "body) VALUES ($2, $3, $4, $5, $6, $7) RETURNING seq) "
+         "UPDATE resource SET version = $4, deleted = $6, last_updated = $5, seq = v.seq "
+         "FROM v WHERE rid = $1 RETURNING rid, v.seq",
+         7,
+         {I, T, T, I, I, I, OID_BYTEA}},
         {"unindex",
          "WITH a AS (DELETE FROM sp_string WHERE rid = $1), b AS (DELETE FROM sp_token WHERE "
          "rid = $1), c AS (DELETE FROM sp_date WHERE rid = $1), d AS (DELETE FROM sp_number "
@@ -136,7 +191,7 @@ static const prepared statements[] = {
          "(DELETE FROM sp_text WHERE rid = $1) DELETE FROM sp_compartment WHERE rid = $1",
          1,
          {I}},
-        {"compartment", "INSERT INTO sp_compartment(rid, patient) VALUES ($1, $2)", 2, {I, T}},
+        {"flush", FLUSH_SQL, 49, {0}},
         {"contained_rids", "SELECT rid FROM resource WHERE container = $1", 1, {I}},
         {"drop_contained", "DELETE FROM resource WHERE container = $1", 1, {I}},
         {"put_contained",
@@ -144,42 +199,26 @@ static const prepared statements[] = {
          "VALUES ($1, $2, $3, 2, $4, $5, $6) RETURNING rid",
          6,
          {T, T, I, I, I, I}},
-        /* index rows, in search_row_kind order */
-        {"ix0",
-         "INSERT INTO sp_string(pid, rid, grp, norm, exact) VALUES ($1, $2, $3, $4, $5)",
-         5,
-         {I, I, I, T, T}},
-        {"ix1",
-         "INSERT INTO sp_token(pid, rid, grp, system, code, text) VALUES ($1, $2, $3, $4, $5, "
-         "$6)",
-         6,
-         {I, I, I, T, T, T}},
-        {"ix2",
-         "INSERT INTO sp_date(pid, rid, grp, lo, hi) VALUES ($1, $2, $3, $4, $5)",
-         5,
-         {I, I, I, I, I}},
-        {"ix3",
-         "INSERT INTO sp_number(pid, rid, grp, value, lo, hi) VALUES ($1, $2, $3, $4, $5, $6)",
-         6,
-         {I, I, I, F, F, F}},
-        {"ix4",
-         "INSERT INTO sp_quantity(pid, rid, grp, value, lo, hi, system, code, cvalue, ccode) "
-         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-         10,
-         {I, I, I, F, F, F, T, T, F, T}},
-        {"ix5",
-         "INSERT INTO sp_reference(pid, rid, grp, ttype, tid, url, isystem, ivalue) "
-         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-         8,
-         {I, I, I, T, T, T, T, T}},
-        {"ix6", "INSERT INTO sp_uri(pid, rid, grp, uri) VALUES ($1, $2, $3, $4)", 4, {I, I, I, T}},
-        {"ix7", "INSERT INTO sp_text(pid, rid, norm) VALUES ($1, $2, $3)", 3, {I, I, T}},
 };
 #undef T
 #undef I
 #undef F
-static const char *const index_stmt[INDEX_KINDS] = {"ix0", "ix1", "ix2", "ix3",
-                                                    "ix4", "ix5", "ix6", "ix7"};
+/* The index tables: search_row_kind order, then sp_compartment. */
+#define INDEX_TABLES 9
+static const struct {
+	const char *table, *cols;
+	int ncols;
+} index_tables[INDEX_TABLES] = {
+        {"sp_string", "pid, rid, grp, norm, exact", 5},
+        {"sp_token", "pid, rid, grp, system, code, text", 6},
+        {"sp_date", "pid, rid, grp, lo, hi", 5},
+        {"sp_number", "pid, rid, grp, value, lo, hi", 6},
+        {"sp_quantity", "pid, rid, grp, value, lo, hi, system, code, cvalue, ccode", 10},
+        {"sp_reference", "pid, rid, grp, ttype, tid, url, isystem, ivalue", 8},
+        {"sp_uri", "pid, rid, grp, uri", 4},
+        {"sp_text", "pid, rid, norm", 3},
+        {"sp_compartment", "rid, patient", 2},
+};
 
 /* ---- parameters ---- */
 
@@ -280,6 +319,9 @@ static int classify(store_conn *c, PGresult *res, const char *what)
 	    (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505")))
 		return STORE__RETRY;
 	int lost = conn_lost(c->pc, state);
+	/* a statement or lock wait that timed out on a busy server */
+	if (state && (!strcmp(state, "57014") || !strcmp(state, "55P03")))
+		lost = 1;
 	fprintf(stderr, "bron: postgresql: %s: %s", what,
 	        res ? PQresultErrorMessage(res)
 	            : (c->pc ? PQerrorMessage(c->pc) : "no connection\n"));
@@ -288,44 +330,101 @@ static int classify(store_conn *c, PGresult *res, const char *what)
 
 /* ---- connections ---- */
 
-static PGconn *connect_db(const pgdb *db, char **err)
+static int64_t mono_ms(void)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"5", "bron", db->url, NULL};
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After a statement or connection attempt timed out, the database counts
+ * as down for a second: calls answer STORE_UNAVAILABLE at once instead of
+ * each waiting out its own timeout. */
+#define DOWN_MS 1000
+
+static void mark_down(pgdb *db)
+{
+	atomic_store(&db->down_until, mono_ms() + DOWN_MS);
+}
+
+static int is_down(pgdb *db)
+{
+	return mono_ms() < atomic_load(&db->down_until);
+}
+
+static PGconn *connect_db(pgdb *db, char **err)
+{
+	/* every session: statements end on the server before the client gives
+	 * up on them (wait_result); sync 0 trades the last commits for speed */
+	char options[200], timeout[16];
+	snprintf(options, sizeof options,
+	         "-c statement_timeout=%d -c lock_timeout=%d -c synchronous_commit=%s",
+	         db->timeout_ms - 500, db->timeout_ms - 1000, db->sync_full ? "on" : "off");
+	snprintf(timeout, sizeof timeout, "%d", (db->timeout_ms + 1999) / 2000);
+	const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
+	const char *vals[] = {timeout, "bron", options, db->url, NULL};
 	PGconn *pc = PQconnectdbParams(keys, vals, 1);
 	if (!pc || PQstatus(pc) != CONNECTION_OK) {
 		if (err)
 			*err = store__msg("cannot connect to PostgreSQL: %s",
 			                  pc ? PQerrorMessage(pc) : "out of memory");
 		PQfinish(pc);
+		mark_down(db);
 		return NULL;
 	}
-	/* no statement waits for ever; sync 0 trades the last commits for speed */
-	char set[160];
-	snprintf(set, sizeof set,
-	         "SET statement_timeout = '60s'; SET lock_timeout = '30s'; "
-	         "SET synchronous_commit = %s",
-	         db->sync_full ? "on" : "off");
-	PGresult *res = PQexec(pc, set);
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok && err)
-		*err = store__msg("cannot set up a PostgreSQL session: %s", PQerrorMessage(pc));
-	PQclear(res);
-	if (!ok) {
-		PQfinish(pc);
-		return NULL;
-	}
+	PQsetnonblocking(pc, 1);
 	return pc;
+}
+
+/* Wait for the result of the query just sent, until the deadline. NULL
+ * with *timed_out set when it passed (the connection is then useless),
+ * NULL without when the connection broke. */
+static PGresult *wait_result(PGconn *pc, int64_t deadline, int *timed_out)
+{
+	*timed_out = 0;
+	int flushing = 1;
+	for (;;) {
+		if (flushing) {
+			int f = PQflush(pc);
+			if (f < 0)
+				return NULL;
+			flushing = f == 1;
+		}
+		if (!PQconsumeInput(pc))
+			return NULL;
+		if (!flushing && !PQisBusy(pc))
+			break;
+		int64_t left = deadline - mono_ms();
+		if (left <= 0) {
+			*timed_out = 1;
+			return NULL;
+		}
+		struct pollfd pfd = {PQsocket(pc), POLLIN | (flushing ? POLLOUT : 0), 0};
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return NULL;
+	}
+	PGresult *res = PQgetResult(pc), *more;
+	while ((more = PQgetResult(pc)))
+		PQclear(more); /* one statement, one result; drain the end marker */
+	return res;
 }
 
 static int prepare_all(store_conn *c)
 {
+	int64_t deadline = mono_ms() + c->db->timeout_ms;
 	for (size_t i = 0; i < sizeof statements / sizeof *statements; i++) {
 		const prepared *p = &statements[i];
-		PGresult *res = PQprepare(c->pc, p->name, p->sql, p->nparams, p->types);
+		/* types given for up to 10 parameters; longer ones cast in their SQL */
+		int timed_out = 0;
+		PGresult *res = PQsendPrepare(c->pc, p->name, p->sql, p->nparams,
+		                              p->nparams <= 10 ? p->types : NULL)
+		                        ? wait_result(c->pc, deadline, &timed_out)
+		                        : NULL;
 		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
+		if (!ok && !timed_out)
 			classify(c, res, p->name);
+		if (timed_out)
+			mark_down(c->db);
 		PQclear(res);
 		if (!ok)
 			return -1;
@@ -337,6 +436,8 @@ static int prepare_all(store_conn *c)
 /* A working connection on c: reopened if it was lost. 0 or STORE_UNAVAILABLE. */
 static int ensure(store_conn *c)
 {
+	if (is_down(c->db))
+		return STORE_UNAVAILABLE;
 	if (c->pc && PQstatus(c->pc) == CONNECTION_OK && c->prepared)
 		return 0;
 	PQfinish(c->pc);
@@ -362,6 +463,7 @@ static void conn_free(store_conn *c)
 	if (!c)
 		return;
 	PQfinish(c->pc);
+	free(c->pending);
 	free(c);
 }
 
@@ -406,11 +508,25 @@ static PGresult *run(store_conn *c, const char *name, const char *sql, const par
 	for (int attempt = 0;; attempt++) {
 		if ((*rc = ensure(c)))
 			return NULL;
-		PGresult *res = name ? PQexecPrepared(c->pc, name, p ? p->n : 0, p ? p->vals : NULL,
+		int sent = name ? PQsendQueryPrepared(c->pc, name, p ? p->n : 0, p ? p->vals : NULL,
 		                                      p ? p->lens : NULL, p ? p->fmts : NULL, 1)
-		                     : PQexecParams(c->pc, sql, p ? p->n : 0, p ? p->types : NULL,
+		                : PQsendQueryParams(c->pc, sql, p ? p->n : 0, p ? p->types : NULL,
 		                                    p ? p->vals : NULL, p ? p->lens : NULL,
 		                                    p ? p->fmts : NULL, 1);
+		int timed_out = 0;
+		PGresult *res =
+		        sent ? wait_result(c->pc, mono_ms() + c->db->timeout_ms, &timed_out) : NULL;
+		if (timed_out) {
+			/* a database that does not answer: give this connection up */
+			fprintf(stderr, "bron: postgresql: no answer within %d ms; giving up\n",
+			        c->db->timeout_ms);
+			mark_down(c->db);
+			PQfinish(c->pc);
+			c->pc = NULL;
+			c->prepared = 0;
+			*rc = STORE_UNAVAILABLE;
+			return NULL;
+		}
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 			return res;
@@ -548,7 +664,7 @@ static int migrate(PGconn *pc, int *version, char **err)
 
 int store__pg_migrate(const store_options *opts, int *version, char **err)
 {
-	pgdb db = {.url = (char *)opts->url, .sync_full = 1};
+	pgdb db = {.url = (char *)opts->url, .sync_full = 1, .timeout_ms = 600000};
 	PGconn *pc = connect_db(&db, err);
 	if (!pc)
 		return STORE_UNAVAILABLE;
@@ -566,6 +682,7 @@ int store__pg_open(store *s, const store_options *opts, char **err)
 	pgdb *db = base_calloc(1, sizeof *db);
 	db->url = base_strdup(opts->url);
 	db->sync_full = opts->sync_full != 0;
+	db->timeout_ms = opts->timeout_ms ? (int)opts->timeout_ms : 10000;
 	db->max = opts->pool ? opts->pool : 32;
 	db->free = base_calloc(db->max, sizeof *db->free);
 	store_conn *c = conn_new(db);
@@ -758,6 +875,7 @@ static int pg_commit(store_conn *c)
 
 static void pg_rollback(store_conn *c)
 {
+	c->npending = 0;
 	if (c->pc && PQtransactionStatus(c->pc) != PQTRANS_IDLE)
 		command(c, "ROLLBACK");
 }
@@ -774,6 +892,7 @@ static int pg_release(store_conn *c)
 
 static int pg_rollback_to(store_conn *c)
 {
+	c->npending = 0;
 	return command(c, "ROLLBACK TO SAVEPOINT req");
 }
 
@@ -837,9 +956,12 @@ static int no_rows(store_conn *c, const char *name, const params *p)
 	return rc;
 }
 
-static int pg_put_version(store_conn *c, const store_op *op, int deleted, int64_t *seq)
+static int pg_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
+                  int64_t *seq, int64_t *rid)
 {
-	WPARAMS(p, 6);
+	WPARAMS(p, 7);
+	if (prev->exists)
+		p_int(&p, prev->rid);
 	p_text(&p, op->type);
 	p_text(&p, op->id);
 	p_int(&p, op->version);
@@ -849,29 +971,16 @@ static int pg_put_version(store_conn *c, const store_op *op, int deleted, int64_
 		p_null(&p, OID_BYTEA);
 	else
 		p_blob(&p, op->body, op->body_len);
-	return returning(c, "put_version", &p, seq);
-}
-
-static int pg_put_current(store_conn *c, const store_op *op, int deleted, int64_t seq,
-                          const store_prev *prev, int64_t *rid)
-{
-	WPARAMS(p, 6);
-	if (prev->exists) {
-		p_int(&p, prev->rid);
-		p_int(&p, op->version);
-		p_int(&p, deleted);
-		p_int(&p, op->last_updated);
-		p_int(&p, seq);
-		*rid = prev->rid;
-		return no_rows(c, "update_current", &p);
+	int rc;
+	PGresult *res = wrun(c, prev->exists ? "put_next" : "put_new", &p, &rc);
+	if (res && PQntuples(res) == 1) {
+		*rid = col_int(res, 0, 0);
+		*seq = col_int(res, 0, 1);
+	} else if (res) {
+		rc = STORE_ERROR;
 	}
-	p_text(&p, op->type);
-	p_text(&p, op->id);
-	p_int(&p, op->version);
-	p_int(&p, deleted);
-	p_int(&p, op->last_updated);
-	p_int(&p, seq);
-	return returning(c, "insert_current", &p, rid);
+	PQclear(res);
+	return rc;
 }
 
 static int pg_unindex(store_conn *c, int64_t rid)
@@ -881,56 +990,133 @@ static int pg_unindex(store_conn *c, int64_t rid)
 	return no_rows(c, "unindex", &p);
 }
 
+static void hold(store_conn *c, int table, int64_t rid, const search_row *row, const char *patient)
+{
+	if (c->npending == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->pending = base_realloc(c->pending, c->cap * sizeof *c->pending);
+	}
+	c->pending[c->npending++] = (pending_row){table, rid, row, patient};
+}
+
 static int pg_index_row(store_conn *c, int64_t rid, const search_row *row)
 {
 	if ((size_t)row->kind >= INDEX_KINDS)
 		return STORE_ERROR;
-	WPARAMS(p, 10);
-	p_int(&p, row->pid);
-	p_int(&p, rid);
-	if (row->kind != SEARCH_ROW_TEXT)
-		p_int(&p, row->grp);
-	switch (row->kind) {
-	case SEARCH_ROW_STRING:
-		p_text(&p, row->s[0]);
-		p_text(&p, row->s[1]);
-		break;
-	case SEARCH_ROW_TOKEN:
-		for (int i = 0; i < 3; i++)
-			p_text(&p, row->s[i]);
-		break;
-	case SEARCH_ROW_DATE:
-		p_int(&p, row->lo);
-		p_int(&p, row->hi);
-		break;
-	case SEARCH_ROW_NUMBER:
-		for (int i = 0; i < 3; i++)
-			p_real(&p, row->d[i]);
-		break;
-	case SEARCH_ROW_QUANTITY:
-		for (int i = 0; i < 3; i++)
-			p_real(&p, row->d[i]);
-		p_text(&p, row->s[0]);
-		p_text(&p, row->s[1]);
-		p_real(&p, row->d[3]);
-		p_text(&p, row->s[2]);
-		break;
-	case SEARCH_ROW_REFERENCE:
-		for (int i = 0; i < 5; i++)
-			p_text(&p, row->s[i]);
-		break;
-	case SEARCH_ROW_URI:
-	case SEARCH_ROW_TEXT: p_text(&p, row->s[0]); break;
-	}
-	return no_rows(c, index_stmt[row->kind], &p);
+	hold(c, (int)row->kind, rid, row, NULL);
+	return 0;
 }
 
 static int pg_compartment(store_conn *c, int64_t rid, const char *patient)
 {
-	WPARAMS(p, 2);
-	p_int(&p, rid);
-	p_text(&p, patient);
-	return no_rows(c, "compartment", &p);
+	hold(c, INDEX_TABLES - 1, rid, NULL, patient);
+	return 0;
+}
+
+/* The parameters of one held row, in its table's column order. */
+static void row_params(params *p, const pending_row *h)
+{
+	const search_row *row = h->row;
+	if (!row) {
+		p_int(p, h->rid);
+		p_text(p, h->patient);
+		return;
+	}
+	p_int(p, row->pid);
+	p_int(p, h->rid);
+	if (row->kind != SEARCH_ROW_TEXT)
+		p_int(p, row->grp);
+	switch (row->kind) {
+	case SEARCH_ROW_STRING:
+		p_text(p, row->s[0]);
+		p_text(p, row->s[1]);
+		break;
+	case SEARCH_ROW_TOKEN:
+		for (int i = 0; i < 3; i++)
+			p_text(p, row->s[i]);
+		break;
+	case SEARCH_ROW_DATE:
+		p_int(p, row->lo);
+		p_int(p, row->hi);
+		break;
+	case SEARCH_ROW_NUMBER:
+		for (int i = 0; i < 3; i++)
+			p_real(p, row->d[i]);
+		break;
+	case SEARCH_ROW_QUANTITY:
+		for (int i = 0; i < 3; i++)
+			p_real(p, row->d[i]);
+		p_text(p, row->s[0]);
+		p_text(p, row->s[1]);
+		p_real(p, row->d[3]);
+		p_text(p, row->s[2]);
+		break;
+	case SEARCH_ROW_REFERENCE:
+		for (int i = 0; i < 5; i++)
+			p_text(p, row->s[i]);
+		break;
+	case SEARCH_ROW_URI:
+	case SEARCH_ROW_TEXT: p_text(p, row->s[0]); break;
+	}
+}
+
+/* Append one value to an array literal: numbers as they are, text quoted. */
+static void array_put(buf *b, const char *v, Oid type)
+{
+	buf_putc(b, b->len ? ',' : '{');
+	if (type != OID_TEXT) {
+		buf_puts(b, v);
+		return;
+	}
+	buf_putc(b, '"');
+	for (const char *q = v; *q; q++) {
+		if (*q == '"' || *q == '\\')
+			buf_putc(b, '\\');
+		buf_putc(b, *q);
+	}
+	buf_putc(b, '"');
+}
+
+/* Send every held row in one round trip: the prepared "flush" statement
+ * takes one array per column of every index table (unnest inserts them). */
+static int pg_flush(store_conn *c)
+{
+	if (!c->npending)
+		return 0;
+	enum { NCOLS = 49 };
+	buf cols[NCOLS];
+	int first[INDEX_TABLES + 1];
+	first[0] = 0;
+	for (int t = 0; t < INDEX_TABLES; t++)
+		first[t + 1] = first[t] + index_tables[t].ncols;
+	for (int k = 0; k < NCOLS; k++)
+		buf_init(&cols[k], 0);
+	const char *rowv[10] = {0};
+	int rowl[10], rowf[10];
+	Oid rowt[10];
+	char rown[10][40];
+	for (size_t i = 0; i < c->npending; i++) {
+		const pending_row *h = &c->pending[i];
+		params one = {0, rowv, rowl, rowf, rowt, rown};
+		row_params(&one, h);
+		for (int k = 0; k < one.n; k++)
+			array_put(&cols[first[h->table] + k], one.vals[k], one.types[k]);
+	}
+	const char *vals[NCOLS];
+	for (int k = 0; k < NCOLS; k++) {
+		if (!cols[k].len)
+			buf_putc(&cols[k], '{');
+		buf_putc(&cols[k], '}');
+		vals[k] = cols[k].data;
+	}
+	params p = {NCOLS, vals, NULL, NULL, NULL, NULL};
+	int rc;
+	PGresult *res = run(c, "flush", NULL, &p, 0, &rc);
+	PQclear(res);
+	for (int k = 0; k < NCOLS; k++)
+		buf_free(&cols[k]);
+	c->npending = 0;
+	return rc;
 }
 
 static int pg_contained_rids(store_conn *c, int64_t rid, int64_t *rids, size_t max, size_t *n)
@@ -981,11 +1167,11 @@ static const store_engine pg_engine = {
         .rollback_to = pg_rollback_to,
         .lock_conditions = pg_lock_conditions,
         .get = pg_get,
-        .put_version = pg_put_version,
-        .put_current = pg_put_current,
+        .put = pg_put,
         .unindex = pg_unindex,
         .index_row = pg_index_row,
         .compartment = pg_compartment,
+        .flush = pg_flush,
         .contained_rids = pg_contained_rids,
         .drop_contained = pg_drop_contained,
         .put_contained = pg_put_contained,

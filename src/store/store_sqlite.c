@@ -573,7 +573,8 @@ static int lite_get(store_conn *c, const char *type, const char *id, store_prev 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : STORE_ERROR;
 }
 
-static int lite_put_version(store_conn *c, const store_op *op, int deleted, int64_t *seq)
+static int lite_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
+                    int64_t *seq, int64_t *rid)
 {
 	sqlite3_stmt *st = c->insert_version;
 	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
@@ -588,20 +589,13 @@ static int lite_put_version(store_conn *c, const store_op *op, int deleted, int6
 	if (step_done(st))
 		return STORE_ERROR;
 	*seq = sqlite3_last_insert_rowid(c->db);
-	return 0;
-}
-
-static int lite_put_current(store_conn *c, const store_op *op, int deleted, int64_t seq,
-                            const store_prev *prev, int64_t *rid)
-{
-	sqlite3_stmt *st;
 	if (prev->exists) {
 		st = c->update_current;
 		sqlite3_bind_int64(st, 1, prev->rid);
 		sqlite3_bind_int64(st, 2, op->version);
 		sqlite3_bind_int(st, 3, deleted);
 		sqlite3_bind_int64(st, 4, op->last_updated);
-		sqlite3_bind_int64(st, 5, seq);
+		sqlite3_bind_int64(st, 5, *seq);
 	} else {
 		st = c->insert_current;
 		sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
@@ -609,12 +603,17 @@ static int lite_put_current(store_conn *c, const store_op *op, int deleted, int6
 		sqlite3_bind_int64(st, 3, op->version);
 		sqlite3_bind_int(st, 4, deleted);
 		sqlite3_bind_int64(st, 5, op->last_updated);
-		sqlite3_bind_int64(st, 6, seq);
+		sqlite3_bind_int64(st, 6, *seq);
 	}
 	if (step_done(st))
 		return STORE_ERROR;
 	*rid = prev->exists ? prev->rid : sqlite3_last_insert_rowid(c->db);
 	return 0;
+}
+
+static int lite_flush(store_conn *c)
+{
+	return 0; /* every row was inserted as it came */
 }
 
 static int lite_unindex(store_conn *c, int64_t rid)
@@ -727,11 +726,11 @@ static const store_engine sqlite_engine = {
         .rollback_to = lite_rollback_to,
         .lock_conditions = lite_lock_conditions,
         .get = lite_get,
-        .put_version = lite_put_version,
-        .put_current = lite_put_current,
+        .put = lite_put,
         .unindex = lite_unindex,
         .index_row = lite_index_row,
         .compartment = lite_compartment,
+        .flush = lite_flush,
         .contained_rids = lite_contained_rids,
         .drop_contained = lite_drop_contained,
         .put_contained = lite_put_contained,
