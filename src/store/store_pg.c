@@ -1092,9 +1092,9 @@ static int pg_flush(store_conn *c)
 	for (int k = 0; k < NCOLS; k++)
 		buf_init(&cols[k], 0);
 	const char *rowv[10] = {0};
-	int rowl[10], rowf[10];
-	Oid rowt[10];
-	char rown[10][40];
+	int rowl[10] = {0}, rowf[10] = {0};
+	Oid rowt[10] = {0};
+	char rown[10][40] = {{0}};
 	for (size_t i = 0; i < c->npending; i++) {
 		const pending_row *h = &c->pending[i];
 		params one = {0, rowv, rowl, rowf, rowt, rown};
