@@ -62,9 +62,15 @@ static void bind(sql *s, search_bind b)
 	put(s, "?");
 }
 
+/* A text value compared with an index column: cut as index rows are. */
 static void text(sql *s, const char *t)
 {
-	bind(s, (search_bind){.kind = SEARCH_BIND_TEXT, .text = t ? t : ""});
+	bind(s, (search_bind){.kind = SEARCH_BIND_TEXT, .text = search_cap(s->a, t ? t : "")});
+}
+
+static void text_raw(sql *s, const char *t)
+{
+	bind(s, (search_bind){.kind = SEARCH_BIND_TEXT, .text = t});
 }
 
 static void integer(sql *s, int64_t v)
@@ -117,15 +123,17 @@ static void prefix_match(sql *s, const char *col, const char *p)
 		putf(s, "%s IS NOT NULL", col);
 		return;
 	}
+	p = search_cap(s->a, p);
 	putf(s, "%s >= ", col);
-	text(s, p);
+	text_raw(s, p);
 	putf(s, " AND %s < ", col);
-	text(s, successor(s->a, p));
+	text_raw(s, successor(s->a, p));
 }
 
 /* col LIKE '%p%' with p's wildcards escaped. */
 static void contains_match(sql *s, const char *col, const char *p)
 {
+	p = search_cap(s->a, p);
 	size_t n = strlen(p);
 	char *pat = arena_alloc(s->a, 2 * n + 3), *o = pat;
 	*o++ = '%';
@@ -137,7 +145,7 @@ static void contains_match(sql *s, const char *col, const char *p)
 	*o++ = '%';
 	*o = 0;
 	putf(s, "%s LIKE ", col);
-	text(s, pat);
+	text_raw(s, pat);
 	put(s, " ESCAPE '\\'");
 }
 

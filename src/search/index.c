@@ -625,5 +625,24 @@ int search_index_base(const json_t *resource, const char *type, const char *id, 
 	if (strcmp(t->name, "Patient") == 0 && id)
 		add_patient(&c, search__str(&c, id));
 	arena_free(c.scratch);
+	for (size_t i = 0; i < out->count; i++) {
+		search_row *r = &out->items[i];
+		if (r->kind == SEARCH_ROW_TEXT)
+			continue;
+		for (int k = 0; k < 5; k++)
+			if (r->s[k])
+				r->s[k] = search_cap(a, r->s[k]);
+	}
 	return 0;
+}
+
+const char *search_cap(arena *a, const char *s)
+{
+	size_t n = strlen(s);
+	if (n <= SEARCH_MAX_VALUE)
+		return s;
+	n = SEARCH_MAX_VALUE;
+	while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--; /* s[n] continues a character: cut before that character */
+	return arena_strndup(a, s, n);
 }

@@ -95,6 +95,16 @@ int search_index_base(const json_t *resource, const char *type, const char *id, 
  * "renee"). Arena-owned. */
 char *search_normalize(arena *a, const char *s);
 
+/* The longest value an index row keeps in a string column (bytes): longer
+ * values are cut (at a UTF-8 boundary) on write, and search values the same
+ * way, so they still match. PostgreSQL's b-trees take at most ~2700 bytes
+ * per entry; both engines cut alike so they answer alike. Full text
+ * (_text/_content) is not cut. */
+#define SEARCH_MAX_VALUE 1000
+
+/* s, or its first SEARCH_MAX_VALUE bytes at most (arena-owned copy). */
+const char *search_cap(arena *a, const char *s);
+
 /* ---- queries (parse.c, compile.c) ---- */
 
 typedef struct search_query search_query; /* parsed; arena-owned */
