@@ -470,3 +470,36 @@ int base_parse_http_date(const char *s, int64_t *us)
 	      (int64_t)1000000;
 	return 0;
 }
+
+int base_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		size_t len;
+		unsigned min, cp;
+		if ((c & 0xe0) == 0xc0)
+			len = 2, min = 0x80, cp = c & 0x1f;
+		else if ((c & 0xf0) == 0xe0)
+			len = 3, min = 0x800, cp = c & 0x0f;
+		else if ((c & 0xf8) == 0xf0)
+			len = 4, min = 0x10000, cp = c & 0x07;
+		else
+			return 0;
+		if ((size_t)(end - p) < len)
+			return 0;
+		for (size_t i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += len;
+	}
+	return 1;
+}

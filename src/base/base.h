@@ -50,6 +50,10 @@ char *arena_vprintf(arena *a, const char *fmt, va_list ap);
 /* Bytes handed out so far (for limits and tests). */
 size_t arena_used(const arena *a);
 
+/* 1 if s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF). */
+int base_utf8_valid(const char *s, size_t n);
+
 /* ---- buf: growable byte buffer with a hard maximum (curl dynbuf) ---- */
 
 typedef struct buf {

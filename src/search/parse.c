@@ -1338,6 +1338,16 @@ int search_parse(arena *a, const char *type, const char *const *keys, const char
 		diag_error(d, "not-supported", NULL, "'%s' is not a resource type", type);
 		return -1;
 	}
+	/* a value that is not text is a malformed request, whatever the mode */
+	for (size_t i = 0; i < n; i++) {
+		const char *v = vals[i] ? vals[i] : "";
+		if (!base_utf8_valid(keys[i], strlen(keys[i])) || !base_utf8_valid(v, strlen(v))) {
+			diag_error(d, "invalid", NULL,
+			           "The search parameter '%s' is not valid UTF-8",
+			           base_utf8_valid(keys[i], strlen(keys[i])) ? keys[i] : "?");
+			return -1;
+		}
+	}
 	buf_init(&canon, 64 * 1024);
 	parse_types(&c, keys, vals, n);
 	for (size_t i = 0; i < n; i++) {

@@ -371,6 +371,27 @@ describe('conditional create/update/delete, declared unsupported in the Capabili
   });
 });
 
+describe('search values that are not UTF-8', () => {
+  // a search value is text: bytes that are not UTF-8 are a malformed request
+  // (400), on every path that takes search parameters and on both engines
+  // (PostgreSQL would refuse them as text; SQLite would quietly not match)
+  it('get 400 with an OperationOutcome and store nothing', async () => {
+    await rejectsAll(400, [
+      ['token', 'GET', '/fhir/Patient?identifier=%FF'],
+      ['_id', 'GET', '/fhir/Patient?_id=%C3'],
+      ['string', 'GET', '/fhir/Patient?family=%ED%A0%80'],
+      ['overlong', 'GET', '/fhir/Patient?family=%C0%AF'],
+      ['parameter name', 'GET', '/fhir/Patient?%FF=1'],
+      ['POST _search form', 'POST', '/fhir/Patient/_search', 'identifier=%FE', { 'Content-Type': 'application/x-www-form-urlencoded' }],
+      ['conditional create', 'POST', '/fhir/Patient', { resourceType: 'Patient' }, { 'If-None-Exist': 'identifier=%FF' }],
+      ['conditional update', 'PUT', '/fhir/Patient?identifier=%FF', { resourceType: 'Patient' }],
+      ['conditional delete', 'DELETE', '/fhir/Patient?identifier=%FF'],
+    ]);
+    const ok = await send(srv, 'GET', '/fhir/Patient?family=%C3%A9');
+    assert.equal(ok.status, 200, 'well-formed UTF-8 is searched as usual');
+  });
+});
+
 describe('never a 5xx', () => {
   it('odd URLs, headers and parameters get a 4xx (or a normal answer), and the server stays up', async () => {
     const cases = [

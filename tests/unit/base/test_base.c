@@ -622,6 +622,38 @@ static void test_alloc_wrappers(void **state)
 	free(p);
 }
 
+static void test_utf8_valid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int ok;
+	} cases[] = {
+	        {"", 1},
+	        {"plain ascii", 1},
+	        {"Ren\xc3\xa9"
+	         "e",
+	         1},
+	        {"\xe2\x82\xac", 1},
+	        {"\xf0\x9f\x98\x80", 1},
+	        {"\xff", 0},
+	        {"\xc3", 0},
+	        {"\xc0\xaf", 0},
+	        {"\xe0\x80\xaf", 0},
+	        {"\xed\xa0\x80", 0},
+	        {"\xf4\x90\x80\x80", 0},
+	        {"\xe2\x82", 0},
+	        {"a\x80"
+	         "b",
+	         0},
+	        {"\xf8\x88\x80\x80\x80", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		if (base_utf8_valid(cases[i].s, strlen(cases[i].s)) != cases[i].ok)
+			fail_msg("case %zu: expected %d", i, cases[i].ok);
+	assert_true(base_utf8_valid("a\0b", 3)); /* NUL is a character */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +675,7 @@ int main(void)
 	        cmocka_unit_test(test_http_date),
 	        cmocka_unit_test(test_now),
 	        cmocka_unit_test(test_alloc_wrappers),
+	        cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
