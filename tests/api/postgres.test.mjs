@@ -17,9 +17,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   startServer, tempDir, storeUrl, pgSql, pgDbName, removeStore, PG_MODE, BRON_BIN, REPO_ROOT,
-  assertCleanStderr, freePort, sleep, request,
+  assertCleanStderr, freePort, sleep, request, pool,
 } from './lib/server.mjs';
-import { client, send, allPages, assertOutcome, isFhirJsonType, newId } from './lib/fhir.mjs';
+import { client, send, allPages, assertOutcome, isFhirJsonType, newId, etagVersion } from './lib/fhir.mjs';
 
 const skip = PG_MODE ? false : 'PostgreSQL mode only (run by tests/run.sh api-pg)';
 const CLUSTER_SH = path.join(REPO_ROOT, 'tests/pg/cluster.sh');
@@ -203,6 +203,49 @@ describe('two Bron processes on one PostgreSQL database, 16 clients each', { ski
         const found = (s.json.entry || []).filter((e) => e.search && e.search.mode === 'match').map((e) => e.resource.id);
         assert.deepEqual(found, [made[0].json.id], `identifier ${value}: search through port ${srv.port}`);
       }
+    }
+  });
+
+  it('racing conditional updates (PUT Patient?identifier=...) through both processes make one resource', { timeout: 300000 }, async () => {
+    const VALUES = 4;
+    const run = newId('cu');
+    for (let x = 0; x < VALUES; x++) {
+      const value = `${run}-${x}`;
+      const q = `identifier=${encodeURIComponent(`${SYS}|${value}`)}`;
+      const answers = await Promise.all(clients(pair).map(({ i, srv }) => send(srv, 'PUT', `/fhir/Patient?${q}`,
+        { resourceType: 'Patient', identifier: [{ system: SYS, value }], name: [{ family: `client${i}` }] })));
+      const other = answers.filter((r) => r.status !== 200 && r.status !== 201);
+      assert.deepEqual(other.map(show), [], `identifier ${value}: answers other than 201 or 200`);
+      assert.equal(answers.filter((r) => r.status === 201).length, 1, `identifier ${value}: statuses ${answers.map((r) => r.status)}`);
+      assert.equal(new Set(answers.map((r) => r.json.id)).size, 1, `identifier ${value}: more than one resource named in the answers`);
+      const versions = answers.map((r) => Number(r.json.meta.versionId)).sort((a, b) => a - b);
+      assert.deepEqual(versions, Array.from({ length: answers.length }, (_, k) => k + 1), `identifier ${value}: each update made its own version`);
+      const s = await send(pair.b, 'GET', `/fhir/Patient?${q}`);
+      assert.equal((s.json.entry || []).filter((e) => e.search.mode === 'match').length, 1, `identifier ${value}: ${show(s)}`);
+    }
+  });
+
+  it('racing PUTs and DELETEs of one resource through both processes: distinct versions, a history without gaps', { timeout: 300000 }, async () => {
+    const id = newId('pd');
+    const first = await send(pair.a, 'PUT', `/fhir/Basic/${id}`, basicWith(id, 0, 'setup'));
+    assert.equal(first.status, 201, show(first));
+    const answers = [];
+    await Promise.all(clients(pair).map(async ({ i, srv }) => {
+      for (let k = 0; k < 6; k++) {
+        const del = (i + k) % 3 === 0;
+        const r = del ? await send(srv, 'DELETE', `/fhir/Basic/${id}`) : await send(srv, 'PUT', `/fhir/Basic/${id}`, basicWith(id, k, `client ${i}`));
+        answers.push({ del, r, what: `client ${i} ${del ? 'DELETE' : 'PUT'}` });
+      }
+    }));
+    const bad = answers.filter(({ del, r }) => (del ? r.status !== 200 && r.status !== 204 : r.status !== 200 && r.status !== 201));
+    assert.deepEqual(bad.map((a) => `${a.what}: ${show(a.r)}`), []);
+    const putVersions = answers.filter((a) => !a.del).map((a) => Number(a.r.json.meta.versionId));
+    assert.equal(new Set(putVersions).size, putVersions.length, 'two PUTs reported the same version');
+    for (const srv of pair.both) {
+      const { entries } = await allPages(srv, `/fhir/Basic/${id}/_history?_count=1000`);
+      const vs = entries.map((e) => Number(etagVersion(e.response.etag)));
+      assert.deepEqual(vs, Array.from({ length: vs.length }, (_, k) => vs.length - k), `history of Basic/${id} through port ${srv.port}: ${vs.join(',')}`);
+      for (const v of putVersions) assert.ok(v <= vs.length, `PUT reported version ${v} beyond the history's ${vs.length}`);
     }
   });
 
@@ -476,7 +519,7 @@ describe('the database stopped and started under load', { skip }, () => {
     }
   });
 
-  it('503 OperationOutcome with Retry-After within ~10 s while down, recovery without restart, nothing acknowledged lost', { timeout: 300000 }, async () => {
+  it('503 OperationOutcome with Retry-After within ~10 s while down, recovery without restart, nothing acknowledged lost', { timeout: 300000 }, async (t) => {
     const url = cluster('url', dir, 'bron_down');
     srv = await startServer({ store: false, args: ['--store', url] });
     const h0 = await srv.request('GET', '/health');
@@ -516,7 +559,7 @@ describe('the database stopped and started under load', { skip }, () => {
     let downUntil;
     let recoveredAt;
     try {
-      await sleep(2000);
+      await sleep(1500);
       const before = acked.length;
       assert.ok(before > 0, 'no write succeeded before the database was stopped');
 
@@ -538,7 +581,7 @@ describe('the database stopped and started under load', { skip }, () => {
           check503(e.r, `${method} ${p} while the database is down`);
         }
       }
-      while (Date.now() - downFrom < 5000) await sleep(200);
+      while (Date.now() - downFrom < 4000) await sleep(200);
       downUntil = Date.now();
       cluster('restart', dir);
       restarted = true;
@@ -552,13 +595,19 @@ describe('the database stopped and started under load', { skip }, () => {
         await sleep(250);
       }
       assert.equal(srv.exitInfo(), null, 'bron exited while the database was down');
-      await sleep(4000); // load after recovery
+      await sleep(3000); // load after recovery
     } finally {
       stop = true;
       await load;
       if (!restarted) { try { cluster('restart', dir); } catch { /* reported by after() */ } }
     }
 
+    const ms = (l) => (l.length ? Math.max(...l.map((e) => e.t1 - e.t0)) : 0);
+    const downLog = log.filter((e) => e.t0 >= downFrom && e.t1 <= downUntil);
+    t.diagnostic(`${log.length} requests, ${acked.length} creates acknowledged; while down: ${downLog.length} requests, `
+      + `${downLog.filter((e) => e.status === 503).length} answered 503, slowest ${ms(downLog)} ms; `
+      + `recovered ${recoveredAt - downUntil} ms after the restart began; `
+      + `503s after recovery: ${log.filter((e) => e.t0 >= recoveredAt && e.status === 503).length}`);
     // every request answered, and in time
     const slow = log.filter((e) => e.error || e.t1 - e.t0 >= DOWN_ANSWER_MS);
     assert.deepEqual(slow.map((e) => `${e.op} at +${e.t0 - downFrom} ms: ${e.error || `${e.t1 - e.t0} ms`}`), [], 'requests that hung or failed without an answer');
@@ -576,10 +625,10 @@ describe('the database stopped and started under load', { skip }, () => {
     assert.deepEqual(afterUp.filter((e) => e.status !== 200 && e.status !== 201).map((e) => `${e.op} at +${e.t0 - recoveredAt} ms after recovery: ${show(e.r)}`), [], 'failures after recovery');
     // every acknowledged write is there
     const lost = [];
-    for (const a of acked) {
+    await pool(acked, 8, async (a) => {
       const g = await send(srv, 'GET', `/fhir/Basic/${a.id}`);
       if (g.status !== 200 || g.json.code.text !== a.marker) lost.push(`Basic/${a.id} (${a.marker}): ${show(g)}`);
-    }
+    });
     assert.deepEqual(lost, [], `of ${acked.length} acknowledged creates`);
     const h = await srv.request('GET', '/health');
     assert.equal(h.status, 200, show(h));
@@ -599,4 +648,92 @@ describe('PostgreSQL mode', { skip }, () => {
       await srv.stop();
     }
   });
+});
+
+describe('the database hanging (its processes stopped with SIGSTOP)', { skip }, () => {
+  // a database that accepts connections but never answers (a frozen host, a
+  // network partition): requests must still end, with a 503, in ~10 s
+  let dir;
+  let srv;
+  let paused = [];
+  const resume = () => {
+    for (const pid of paused) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
+    paused = [];
+  };
+  before(() => {
+    dir = fs.mkdtempSync('/tmp/bron-pg.');
+    cluster('start', dir);
+    cluster('createdb', dir, 'bron_hang');
+  });
+  after(async () => {
+    resume();
+    if (srv && !srv.stopped) await srv.crash().catch(() => {});
+    if (dir) {
+      try { cluster('destroy', dir); } catch { fs.rmSync(dir, { recursive: true, force: true }); }
+    }
+  });
+
+  it('requests answer 503 within ~10 s instead of hanging; the server recovers when the database resumes', { timeout: 300000 }, async (t) => {
+    srv = await startServer({ store: false, args: ['--store', cluster('url', dir, 'bron_hang')] });
+    const acked = [];
+    for (let k = 0; k < 20; k++) {
+      const w = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: `before ${k}` } });
+      assert.equal(w.status, 201, show(w));
+      acked.push({ id: w.json.id, marker: `before ${k}` });
+    }
+    const postmaster = Number(fs.readFileSync(path.join(dir, 'data/postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    const probes = [
+      ['POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'while frozen' } }],
+      ['GET', `/fhir/Basic/${acked[0].id}`], ['GET', '/fhir/Basic?_count=3'], ['GET', '/health'],
+    ];
+    const problems = [];
+    try {
+      for (const pid of [postmaster, ...children]) { process.kill(pid, 'SIGSTOP'); paused.push(pid); }
+      const t0 = Date.now();
+      // twice: the requests that find the pool's connections hung, then new ones
+      const answers = [];
+      for (let round = 0; round < 2; round++) {
+        answers.push(...await Promise.all(probes.map(async ([method, p, body]) => {
+          const s = Date.now();
+          try {
+            const r = await send(srv, method, p, body, {}, { timeout: 20000 });
+            return { what: `${method} ${p} (round ${round})`, r, ms: Date.now() - s };
+          } catch (e) {
+            return { what: `${method} ${p} (round ${round})`, error: e.message, ms: Date.now() - s };
+          }
+        })));
+      }
+      t.diagnostic(`frozen for ${Date.now() - t0} ms; answers: ${answers.map((a) => `${a.what} ${a.r ? a.r.status : a.error} in ${a.ms} ms`).join('; ')}`);
+      for (const a of answers) {
+        if (a.error || a.ms >= DOWN_ANSWER_MS) {
+          problems.push(`${a.what} while the database hung: ${a.error || `${a.r.status} after ${a.ms} ms`}`);
+          continue;
+        }
+        try {
+          if (a.what.startsWith('GET /health')) assertOutcome(a.r, 503, a.what);
+          else check503(a.r, a.what);
+        } catch (e) { problems.push(e.message); }
+      }
+    } finally {
+      resume();
+    }
+    const upAt = Date.now();
+    for (;;) {
+      const w = await send(srv, 'POST', '/fhir/Basic', { resourceType: 'Basic', code: { text: 'after' } }, {}, { timeout: 40000 });
+      if (w.status === 201) { acked.push({ id: w.json.id, marker: 'after' }); break; }
+      if (Date.now() - upAt > 30000) { problems.push(`not recovered 30 s after the database resumed: ${show(w)}`); break; }
+      await sleep(250);
+    }
+    t.diagnostic(`first write after the database resumed: ${Date.now() - upAt} ms`);
+    for (const a of acked) {
+      const g = await send(srv, 'GET', `/fhir/Basic/${a.id}`);
+      if (g.status !== 200 || g.json.code.text !== a.marker) problems.push(`acknowledged Basic/${a.id} after the database resumed: ${show(g)}`);
+    }
+    const h = await srv.request('GET', '/health');
+    if (h.status !== 200) problems.push(`GET /health after the database resumed: ${show(h)}`);
+    assert.deepEqual(problems, []);
+    await srv.stop();
+  });
+
 });
