@@ -8,7 +8,8 @@
 #        api    - node --test tests/api (starts bron serve itself; BRON_BIN)
 # Each store engine in $STORES (default "sqlite postgres") gets the whole API
 # tier ("api[b]" on SQLite, "api-pg[b]" on PostgreSQL) and the search oracle
-# ("search-oracle", "search-oracle-pg"). For PostgreSQL one throwaway cluster
+# ("search-oracle", "search-oracle-pg"); the unit tier gets BRON_TEST_PG_URL
+# (test_store runs its cases on both engines). For PostgreSQL one throwaway cluster
 # (tests/pg/cluster.sh, Unix socket only) is started before the tiers and
 # stopped at the end; each test server gets a database of its own in it
 # (BRON_TEST_STORE=postgres BRON_PG_DIR=..., see tests/api/lib/server.mjs).
@@ -43,8 +44,9 @@ pg_start() { # one cluster for the whole run; "" when it cannot start (counted a
 		return
 	fi
 	pgdir_ok=1
+	pgurl="postgresql:///postgres?host=$d&user=postgres" # for the unit tier (test_store makes its databases there)
 }
-pgdir_ok=0
+pgdir_ok=0 pgurl=""
 
 count() { # add the counts of a "N passed, N failed, N skipped" line
 	local line="$1"
@@ -63,16 +65,16 @@ sanitizer_check() { # a sanitizer report anywhere in a log is a failure
 }
 
 run_unit() {
-	local out="build/$1" t n
+	local out="build/$1" t n pgenv=()
+	[ -n "$pgurl" ] && pgenv=(BRON_TEST_PG_URL="$pgurl")
 	for t in $(find "$out/tests/unit" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort); do
 		n="$log/unit.$(basename "$t")"
-		"$t" >"$n" 2>&1
+		env "${pgenv[@]}" "$t" >"$n" 2>&1
 		local rc=$?
-		local run pass fail
-		run=$(sed -n 's/^\[==========\] \([0-9]\+\) test(s) run\./\1/p' "$n" | tail -1)
-		pass=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\./\1/p' "$n" | tail -1)
-		fail=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$n" | tail -1)
-		pass=${pass:-0}; fail=${fail:-0}
+		local pass fail
+		# summed over every group a binary runs (test_store: SQLite, then PostgreSQL)
+		pass=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\./\1/p' "$n" | awk '{s += $1} END {print s + 0}')
+		fail=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$n" | awk '{s += $1} END {print s + 0}')
 		if [ "$rc" != 0 ] && [ "$fail" = 0 ]; then fail=1; fi
 		echo "unit[$1] $(basename "$t"): $pass passed, $fail failed"
 		[ "$fail" != 0 ] && grep -E '\[  (FAILED|ERROR)|error|Error' "$n" | head -20
@@ -151,7 +153,7 @@ if [ ${#tiers[@]} = 0 ]; then
 else
 	builds=("${BUILD:-release}")
 fi
-if has_store postgres && [[ " ${tiers[*]} " == *" api "* || " ${tiers[*]} " == *" suites "* ]]; then pg_start; fi
+if has_store postgres; then pg_start; fi
 for b in "${builds[@]}"; do
 	for t in "${tiers[@]}"; do "run_$t" "$b"; done
 done
