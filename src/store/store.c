@@ -36,6 +36,62 @@ size_t store__params(const char *sql)
 	return n;
 }
 
+size_t store__row_binds(const search_row *row, int64_t rid, search_bind out[10])
+{
+	size_t n = 0;
+#define INT(v) out[n++] = (search_bind){.kind = SEARCH_BIND_INT, .i = (v)}
+#define REAL(v)                                                                                    \
+	out[n++] = (search_bind)                                                                   \
+	{                                                                                          \
+		.kind = SEARCH_BIND_REAL, .r = (v)                                                 \
+	}
+#define TEXT(v)                                                                                    \
+	out[n++] = (search_bind)                                                                   \
+	{                                                                                          \
+		.kind = SEARCH_BIND_TEXT, .text = (v) ? (v) : ""                                   \
+	}
+	INT(row->pid);
+	INT(rid);
+	if (row->kind != SEARCH_ROW_TEXT)
+		INT(row->grp);
+	switch (row->kind) {
+	case SEARCH_ROW_STRING:
+		TEXT(row->s[0]);
+		TEXT(row->s[1]);
+		break;
+	case SEARCH_ROW_TOKEN:
+		for (int i = 0; i < 3; i++)
+			TEXT(row->s[i]);
+		break;
+	case SEARCH_ROW_DATE:
+		INT(row->lo);
+		INT(row->hi);
+		break;
+	case SEARCH_ROW_NUMBER:
+		for (int i = 0; i < 3; i++)
+			REAL(row->d[i]);
+		break;
+	case SEARCH_ROW_QUANTITY:
+		for (int i = 0; i < 3; i++)
+			REAL(row->d[i]);
+		TEXT(row->s[0]);
+		TEXT(row->s[1]);
+		REAL(row->d[3]);
+		TEXT(row->s[2]);
+		break;
+	case SEARCH_ROW_REFERENCE:
+		for (int i = 0; i < 5; i++)
+			TEXT(row->s[i]);
+		break;
+	case SEARCH_ROW_URI:
+	case SEARCH_ROW_TEXT: TEXT(row->s[0]); break;
+	}
+#undef INT
+#undef REAL
+#undef TEXT
+	return n;
+}
+
 static int is_pg_url(const char *url)
 {
 	return url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));

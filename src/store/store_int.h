@@ -112,6 +112,11 @@ int store__pg_open(store *s, const store_options *opts, char **err);
 int store__sqlite_migrate(const store_options *opts, int *version, char **err);
 int store__pg_migrate(const store_options *opts, int *version, char **err);
 
+/* The column values of index row `row` of resource `rid`, in the column
+ * order of its table (search.h): pid, rid, grp (not for sp_text), then the
+ * kind's own columns. Returns how many (at most 10). */
+size_t store__row_binds(const search_row *row, int64_t rid, search_bind out[10]);
+
 /* the number of `?` placeholders in sql (outside '...' literals) */
 size_t store__params(const char *sql);
 /* a malloc'ed "what: detail" message */

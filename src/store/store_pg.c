@@ -1016,48 +1016,13 @@ static int pg_compartment(store_conn *c, int64_t rid, const char *patient)
 /* The parameters of one held row, in its table's column order. */
 static void row_params(params *p, const pending_row *h)
 {
-	const search_row *row = h->row;
-	if (!row) {
+	if (!h->row) {
 		p_int(p, h->rid);
 		p_text(p, h->patient);
 		return;
 	}
-	p_int(p, row->pid);
-	p_int(p, h->rid);
-	if (row->kind != SEARCH_ROW_TEXT)
-		p_int(p, row->grp);
-	switch (row->kind) {
-	case SEARCH_ROW_STRING:
-		p_text(p, row->s[0]);
-		p_text(p, row->s[1]);
-		break;
-	case SEARCH_ROW_TOKEN:
-		for (int i = 0; i < 3; i++)
-			p_text(p, row->s[i]);
-		break;
-	case SEARCH_ROW_DATE:
-		p_int(p, row->lo);
-		p_int(p, row->hi);
-		break;
-	case SEARCH_ROW_NUMBER:
-		for (int i = 0; i < 3; i++)
-			p_real(p, row->d[i]);
-		break;
-	case SEARCH_ROW_QUANTITY:
-		for (int i = 0; i < 3; i++)
-			p_real(p, row->d[i]);
-		p_text(p, row->s[0]);
-		p_text(p, row->s[1]);
-		p_real(p, row->d[3]);
-		p_text(p, row->s[2]);
-		break;
-	case SEARCH_ROW_REFERENCE:
-		for (int i = 0; i < 5; i++)
-			p_text(p, row->s[i]);
-		break;
-	case SEARCH_ROW_URI:
-	case SEARCH_ROW_TEXT: p_text(p, row->s[0]); break;
-	}
+	search_bind b[10];
+	bind_search(p, b, store__row_binds(h->row, h->rid, b));
 }
 
 /* Append one value to an array literal: numbers as they are, text quoted. */

@@ -84,7 +84,7 @@ static const char *const index_insert_sql[] = {
         "INSERT OR IGNORE INTO sp_reference(pid,rid,grp,ttype,tid,url,isystem,ivalue) "
         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
         "INSERT OR IGNORE INTO sp_uri(pid,rid,grp,uri) VALUES(?1,?2,?3,?4)",
-        "INSERT OR IGNORE INTO sp_text(pid,rid,norm) VALUES(?1,?2,?4)",
+        "INSERT OR IGNORE INTO sp_text(pid,rid,norm) VALUES(?1,?2,?3)",
 };
 _Static_assert(sizeof index_insert_sql / sizeof *index_insert_sql == INDEX_KINDS,
                "one per row kind");
@@ -631,42 +631,10 @@ static int lite_index_row(store_conn *c, int64_t rid, const search_row *row)
 {
 	if ((size_t)row->kind >= INDEX_KINDS)
 		return STORE_ERROR;
+	search_bind b[10];
 	sqlite3_stmt *st = c->index[row->kind];
-	sqlite3_bind_int64(st, 1, row->pid);
-	sqlite3_bind_int64(st, 2, rid);
-	sqlite3_bind_int64(st, 3, row->grp);
-	switch (row->kind) {
-	case SEARCH_ROW_STRING:
-		bind_text(st, 4, row->s[0]);
-		bind_text(st, 5, row->s[1]);
-		break;
-	case SEARCH_ROW_TOKEN:
-		for (int i = 0; i < 3; i++)
-			bind_text(st, 4 + i, row->s[i]);
-		break;
-	case SEARCH_ROW_DATE:
-		sqlite3_bind_int64(st, 4, row->lo);
-		sqlite3_bind_int64(st, 5, row->hi);
-		break;
-	case SEARCH_ROW_NUMBER:
-		for (int i = 0; i < 3; i++)
-			sqlite3_bind_double(st, 4 + i, row->d[i]);
-		break;
-	case SEARCH_ROW_QUANTITY:
-		for (int i = 0; i < 3; i++)
-			sqlite3_bind_double(st, 4 + i, row->d[i]);
-		bind_text(st, 7, row->s[0]);
-		bind_text(st, 8, row->s[1]);
-		sqlite3_bind_double(st, 9, row->d[3]);
-		bind_text(st, 10, row->s[2]);
-		break;
-	case SEARCH_ROW_REFERENCE:
-		for (int i = 0; i < 5; i++)
-			bind_text(st, 4 + i, row->s[i]);
-		break;
-	case SEARCH_ROW_URI:
-	case SEARCH_ROW_TEXT: bind_text(st, 4, row->s[0]); break;
-	}
+	if (bind_all(st, b, store__row_binds(row, rid, b)))
+		return STORE_ERROR;
 	return step_done(st);
 }
 
