@@ -11,9 +11,13 @@
 # DIR should be short (a Unix socket path must stay under ~100 bytes), e.g.
 # DIR=$(mktemp -d /tmp/bron-pg.XXXXXX). The cluster trusts every local
 # connection as user postgres and trades durability for speed (fsync off):
-# it is for tests only. initdb and postgres refuse to run as root, so as root
-# they run as the postgres system user (DIR is chowned to it). The binaries
-# are found under /usr/lib/postgresql/*/bin (Debian), or $PG_BINDIR.
+# it is for tests only. With PG_DURABLE=1 at the first start (initdb),
+# fsync, synchronous_commit and full_page_writes keep their defaults (on), for
+# the benchmarks; PG_CONF, if set then, is appended to postgresql.conf
+# (settings such as shared_buffers; later lines win). initdb and postgres
+# refuse to run as root, so as root they run as the postgres system user
+# (DIR is chowned to it). The binaries are found under
+# /usr/lib/postgresql/*/bin (Debian), or $PG_BINDIR.
 # Writes DIR/bindir (the binaries' directory) for the test helpers.
 set -u
 
@@ -73,12 +77,15 @@ listen_addresses = ''
 unix_socket_directories = '$dir'
 max_connections = 300
 shared_buffers = 64MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 log_min_messages = warning
 log_min_error_statement = panic
 EOF
+		if [ "${PG_DURABLE:-0}" = 1 ]; then
+			echo "# PG_DURABLE=1: fsync, synchronous_commit, full_page_writes on (defaults)" >>"$dir/data/postgresql.conf"
+		else
+			printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >>"$dir/data/postgresql.conf"
+		fi
+		if [ -n "${PG_CONF:-}" ]; then printf '%s\n' "$PG_CONF" >>"$dir/data/postgresql.conf"; fi
 	fi
 	restart "$dir"
 }
