@@ -27,9 +27,6 @@ bench_tmpdir WORK crud
 
 declare -A R                         # R[tag.key] = figure
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_all() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }   # busy ticks, all CPUs (no idle, iowait, steal)
-cpu_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }                       # utime + stime ticks
 tcp_stat() {  # "ActiveOpens RetransSegs" from /proc/net/snmp (whole machine)
     awk '$1 == "Tcp:" { if (!h) { for (i = 2; i <= NF; i++) f[$i] = i; h = 1 } else print $f["ActiveOpens"], $f["RetransSegs"] }' /proc/net/snmp
 }
@@ -223,45 +220,11 @@ if [ "${R[bron.loglines]}" -gt 0 ]; then notes+=("bron: ${R[bron.loglines]} unex
 if [ $PEER = 0 ]; then notes+=("Medplum peer not run; Bron alone"); fi
 
 print_table() {  # print_table md|text
-    local r f b p x
-    if [ "$1" = md ]; then
-        echo "| figure | Bron | Medplum | Bron/peer |"
-        echo "|---|---:|---:|---:|"
-        for r in "${rows[@]}"; do IFS='|' read -r f b p x <<<"$r"; echo "| $f | $b | $p | $x |"; done
-    else
-        printf '%-36s %12s %12s %10s\n' "figure" "Bron" "Medplum" "Bron/peer"
-        for r in "${rows[@]}"; do IFS='|' read -r f b p x <<<"$r"; printf '%-36s %12s %12s %10s\n' "$f" "$b" "$p" "$x"; done
-    fi
+    table "$1" "figure|Bron|Medplum|Bron/peer" "figure|Bron|Medplum|Bron/peer" '%-36s %12s %12s %10s' "${rows[@]}"
 }
 
 MACHINE=$(machine_info)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 SETUP="wrk -t$THREADS -c$CONNS, ${DUR}s per measurement after ${WARM}s warm-up, loopback; Bron $REV (SQLite store on $(fs_of "$BRON_DATA"), default --sync 1: a create is durable when acknowledged); Medplum peer in memory"
 
-echo
-echo "crud benchmark, $DATE"
-echo "machine: $MACHINE"
-echo "setup:   $SETUP"
-echo
-print_table text
-echo
-for a in "${aims[@]}"; do echo "aim: $a"; done
-for n in "${notes[@]}"; do echo "note: $n"; done
-
-if [ "$RESULTS" != "-" ]; then
-    {
-        [ -s "$RESULTS" ] || printf '# Benchmark results\n\nAppended by `make bench` (bench/run.sh); newest last. Figures drift between machines and runs; compare ratios measured in the same run.\n'
-        echo
-        echo "## crud, $DATE"
-        echo
-        echo "- machine: $MACHINE"
-        echo "- setup: $SETUP"
-        echo
-        print_table md
-        echo
-        for a in "${aims[@]}"; do echo "- aim: $a"; done
-        for n in "${notes[@]}"; do echo "- note: $n"; done
-    } >>"$RESULTS"
-    echo
-    echo "appended to ${RESULTS#$ROOT/}"
-fi
+report crud print_table

@@ -7,13 +7,17 @@
 # a fresh database with the same schema, one transaction per Bundle
 # (bench/lib/ingest_limit.c). Prints resources/s of all three, Bron/peer,
 # Bron/limit and the issue-5 aims, and appends a dated section to
-# bench/RESULTS.md.
+# bench/RESULTS.md. With PostgreSQL installed, right after Bron on SQLite the
+# same Bundles go to Bron on PostgreSQL (a durable cluster, lib/common.sh):
+# one process, then two processes on one database; a second section gives
+# PostgreSQL/SQLite and two processes/one (issue 6).
 #
 # Env (defaults in brackets): BENCH_INGEST_BUNDLES Bundles measured, one
 # patient each [120], BENCH_INGEST_WARM further Bundles posted one by one
 # before the clock starts, not counted [4], BENCH_INGEST_CONC requests in
-# flight [4], BENCH_RESULTS file to append to [bench/RESULTS.md; "-" = don't
-# record], BRON_SHARED [../shared], BRON_BIN [./bron].
+# flight [4], BENCH_INGEST_PG 0 = leave PostgreSQL out [1], BENCH_RESULTS file
+# to append to [bench/RESULTS.md; "-" = don't record], BRON_SHARED
+# [../shared], BRON_BIN [./bron].
 
 source "$(dirname "$0")/lib/common.sh"
 
@@ -38,39 +42,48 @@ FILES=("${ALL[@]:NB:NW}" "${ALL[@]:0:NB}")
 bench_tmpdir WORK ingest
 declare -A R
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_all() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-cpu_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 io_wbytes() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io" 2>/dev/null || echo 0; }
 
 # The limit program, built now so that a compile error fails early.
 cc -O2 -Wall -o "$WORK/ingest_limit" "$LIB_DIR/ingest_limit.c" -lsqlite3 || die "cannot build bench/lib/ingest_limit.c (libsqlite3-dev?)"
 
-# load TAG BASE PID [MAPFILE]: post the bundles; R[TAG.*] from the BENCH line,
-# R[TAG.cpu_srv|cpu_cli|cpu_other] % of one core used by the server, the
-# client, everything else; R[TAG.wbytes] bytes the server wrote.
+# load TAG CONC BASES PIDS [MAPFILE]: post the bundles with CONC in flight to
+# BASES (comma-separated: servers on one database share the client's
+# workers), served by the processes PIDS (space-separated); R[TAG.*] from the
+# BENCH line, R[TAG.cpu_srv|cpu_cli|cpu_other] % of one core used by the
+# server(s), the client, everything else, R[TAG.cpu_each] by each server
+# ("a + b"), R[TAG.cpu_db] by PostgreSQL while a cluster runs (PG_PM set; not
+# in cpu_other); R[TAG.wbytes] bytes the server(s) wrote.
 load() {
-    local tag=$1 base=$2 pid=$3 map=${4:-} out=$WORK/$1.out line kv
-    local a0 p0 t0 a1 p1 t1 w0 w1 ct rc=0 TIMEFORMAT='%U %S'
-    w0=$(io_wbytes "$pid"); a0=$(cpu_all); p0=$(cpu_pid "$pid"); t0=$(date +%s%N)
-    { time timeout 600 node "$LIB_DIR/ingest_post.mjs" --base "$base" --conc "$CONC" --warm "$NW" \
+    local tag=$1 conc=$2 base=$3 map=${5:-} out=$WORK/$1.out line kv pid pids
+    read -ra pids <<<"$4"
+    local a0 t0 a1 t1 d0=0 d1=0 w0=0 w1=0 p0=() p1=() ct rc=0 TIMEFORMAT='%U %S'
+    for pid in "${pids[@]}"; do w0=$(( w0 + $(io_wbytes "$pid") )); p0+=("$(cpu_pid "$pid")"); done
+    if [ -n "${PG_PM:-}" ]; then d0=$(pg_ticks); fi
+    a0=$(cpu_all); t0=$(date +%s%N)
+    { time timeout 600 node "$LIB_DIR/ingest_post.mjs" --base "$base" --conc "$conc" --warm "$NW" \
         ${map:+--map "$map"} "${FILES[@]}" >"$out" 2>&1 || rc=$?; } 2>"$out.time"
-    a1=$(cpu_all); p1=$(cpu_pid "$pid"); t1=$(date +%s%N); w1=$(io_wbytes "$pid")
+    a1=$(cpu_all); t1=$(date +%s%N)
+    if [ -n "${PG_PM:-}" ]; then d1=$(pg_ticks); fi
+    for pid in "${pids[@]}"; do w1=$(( w1 + $(io_wbytes "$pid") )); p1+=("$(cpu_pid "$pid")"); done
     [ $rc = 0 ] || { cat "$out" >&2; die "the ingest client failed ($tag, exit $rc)"; }
     line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "the ingest client printed no figures ($tag)"; }
     for kv in ${line#BENCH }; do R[$tag.${kv%%=*}]=${kv#*=}; done
     R[$tag.wbytes]=$(( w1 - w0 ))
-    R[$tag.cpu_s]=$(awk -v p="$((p1 - p0))" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", p / hz}')
     ct=$(awk '{print $1 + $2}' "$out.time")
     # the client's CPU includes reading and gunzipping every file before the clock
-    read -r R[$tag.cpu_srv] R[$tag.cpu_cli] R[$tag.cpu_other] < <(awk -v a="$((a1 - a0))" -v p="$((p1 - p0))" \
+    read -r R[$tag.cpu_s] R[$tag.cpu_db_s] R[$tag.cpu_srv] R[$tag.cpu_db] R[$tag.cpu_cli] R[$tag.cpu_other] R[$tag.cpu_each] < <(
+        awk -v a="$((a1 - a0))" -v p0="${p0[*]}" -v p1="${p1[*]}" -v d="$((d1 - d0))" \
         -v c="$ct" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" 'BEGIN {
-            s = ns / 1e9; o = (a - p) / hz - c; if (o < 0) o = 0
-            printf "%.0f %.0f %.0f\n", 100 * p / hz / s, 100 * c / s, 100 * o / s }')
+            s = ns / 1e9; n = split(p0, b); split(p1, e); p = 0; each = ""
+            for (i = 1; i <= n; i++) { p += e[i] - b[i]; each = each (i > 1 ? "+" : "") sprintf("%.0f", 100 * (e[i] - b[i]) / hz / s) }
+            o = (a - p - d) / hz - c; if (o < 0) o = 0
+            printf "%.2f %.2f %.0f %.0f %.0f %.0f %s\n", p / hz, d / hz, 100 * p / hz / s, 100 * d / hz / s, 100 * c / s, 100 * o / s, each }')
     R[$tag.samples]=$(grep '^BENCH_BAD ' "$out" | head -1 | cut -c11-310 || true)
     log "  $tag: ${R[$tag.ok]} of ${R[$tag.bundles]} bundles, ${R[$tag.resources]} resources in ${R[$tag.secs]} s:" \
         "${R[$tag.rps]} resources/s (bundle p50 ${R[$tag.p50_ms]} ms, max ${R[$tag.max_ms]} ms);" \
-        "CPU server ${R[$tag.cpu_srv]}%, client ${R[$tag.cpu_cli]}%, other processes ${R[$tag.cpu_other]}%"
+        "CPU server ${R[$tag.cpu_srv]}%${R[$tag.resources_by_base]:+ (${R[$tag.cpu_each]//+/% + }%)}," \
+        "${PG_PM:+PostgreSQL ${R[$tag.cpu_db]}%, }client ${R[$tag.cpu_cli]}%, other processes ${R[$tag.cpu_other]}%"
     if [ -n "${R[$tag.samples]}" ]; then grep '^BENCH_BAD ' "$out" | sed 's/^BENCH_BAD /    failed: /' >&2; fi
 }
 
@@ -98,7 +111,7 @@ thread_ticks() {  # thread_ticks PID: "tid ticks" per thread
     local t; for t in /proc/$1/task/*; do echo "${t##*/} $(awk '{print $14 + $15}' "$t/stat")"; done
 }
 thread_ticks "$BRON_PID" >"$WORK/bron.threads0"
-load bron "$BRON_BASE" "$BRON_PID" "$WORK/bron.map"
+load bron "$CONC" "$BRON_BASE" "$BRON_PID" "$WORK/bron.map"
 thread_ticks "$BRON_PID" >"$WORK/bron.threads1"
 # the writer: the thread (not the main one, not an MHD-worker) that used the most CPU
 R[bron.writer_s]=$(join "$WORK/bron.threads0" "$WORK/bron.threads1" 2>/dev/null | while read -r tid a b; do
@@ -125,6 +138,63 @@ R[bron.loglines]=$(grep -cvE '^bron: (serving|SIGTERM received|stopped)' "$WORK/
 R[bron.dbsize]=$(du -sk "$BRON_DATA/data" | cut -f1)
 [ "${R[bron.ok]}" -gt 0 ] || die "bron: no bundle loaded"
 
+# ---- Bron on PostgreSQL: one process, then two on one database ------------------
+# Each run on a fresh database of one durable cluster (lib/common.sh: fsync and
+# synchronous_commit on, as Bron's SQLite store fsyncs every commit), dropped
+# after it. Two processes: two `bron serve` on one database, the client's
+# workers alternating between them, first with CONC in flight in all (as the
+# one process had), then CONC per process.
+
+# pg_counters DB: "WAL bytes so far, commits in DB, WAL syncs"
+pg_counters() {
+    pg_sql postgres "SELECT pg_current_wal_lsn() - '0/0', (SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'),
+        (SELECT wal_sync FROM pg_stat_wal)" | tr '|' ' '
+}
+
+# pg_ingest TAG PROCESSES CONC: R[TAG.*] as load gives, and R[TAG.walbytes|
+# commits|walsyncs|rss|stop_rc|loglines]
+pg_ingest() {
+    local tag=$1 n=$2 conc=$3 url i bases=() pids=() rss=() rc c0 c1 l0
+    url=$(pg_newdb "$tag")
+    l0=$(pg_log_lines)
+    for i in $(seq 1 "$n"); do
+        start_bron "$url" "$WORK/$tag.$i.log"
+        bases+=("$BRON_BASE"); pids+=("$BRON_PID")
+    done
+    log "bench: $n Bron process(es) on one PostgreSQL database (pid ${pids[*]}), $conc in flight in all"
+    wait_quiet 10 >/dev/null
+    c0=$(pg_counters "$tag")
+    load "$tag" "$conc" "$(IFS=,; echo "${bases[*]}")" "${pids[*]}"
+    R[$tag.stop_rc]=0; R[$tag.loglines]=0
+    for i in "${!pids[@]}"; do
+        rss+=("$(awk -v k="$(rss_kb "${pids[$i]}")" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')")
+        rc=0; kill -TERM "${pids[$i]}"; wait "${pids[$i]}" || rc=$?
+        [ $rc = 0 ] || R[$tag.stop_rc]=$rc
+        R[$tag.loglines]=$(( R[$tag.loglines] + $(grep -cvE '^bron: (serving|SIGTERM received|stopped)' "$WORK/$tag.$(( i + 1 )).log" || true) ))
+    done
+    R[$tag.rss]=$(IFS=+; echo "${rss[*]}")
+    c1=$(pg_counters "$tag")   # after the servers stopped: their backends' statistics are flushed
+    read -r R[$tag.walbytes] R[$tag.commits] R[$tag.walsyncs] < <(awk -v a="$c0" -v b="$c1" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); printf "%.0f %d %d\n", y[1] - x[1], y[2] - x[2], y[3] - x[3] }')
+    R[$tag.pgerrors]=$(pg_log_errors "$l0")
+    log "  $tag: ${R[$tag.commits]} commits, ${R[$tag.walsyncs]} WAL syncs, $(( R[$tag.walbytes] / 1048576 )) MiB of WAL;" \
+        "errors in PostgreSQL's log: ${R[$tag.pgerrors]}"
+    pg_sql postgres "DROP DATABASE $tag" || die "cannot drop database $tag"
+    [ "${R[$tag.ok]}" -gt 0 ] || die "bron on PostgreSQL: no bundle loaded ($tag)"
+}
+
+PGRUN=0
+if [ "${BENCH_INGEST_PG:-1}" = 0 ]; then
+    log "bench: BENCH_INGEST_PG=0: Bron on PostgreSQL not measured"
+elif pg_start; then
+    log "bench: PostgreSQL $PG_VERSION in $PG_DIR (fsync, synchronous_commit, full_page_writes on; ${PG_BENCH_CONF//$'\n'/, })"
+    pg_ingest pg1 1 "$CONC"
+    pg_ingest pg2 2 "$CONC"
+    pg_ingest pg2x 2 $(( 2 * CONC ))
+    pg_stop; PG_PM=
+    PGRUN=1
+fi
+
 # ---- Medplum peer -------------------------------------------------------------
 PEER=0
 if [ ! -d "$SHARED/peers/medplum" ]; then
@@ -135,7 +205,7 @@ else
     start_medplum || die "the Medplum peer did not start"
     log "bench: Medplum peer at $MEDPLUM_BASE, pid $MEDPLUM_PID (in memory, node $(node --version))"
     wait_quiet 10 >/dev/null
-    load medplum "$MEDPLUM_BASE" "$MEDPLUM_PID"
+    load medplum "$CONC" "$MEDPLUM_BASE" "$MEDPLUM_PID"
     R[medplum.rss]=$(rss_kb "$MEDPLUM_PID")
     stop_pid "$MEDPLUM_PID"
     PEER=1
@@ -218,49 +288,85 @@ if [ "${R[bron.loglines]}" -gt 0 ]; then notes+=("bron: ${R[bron.loglines]} unex
 if [ $PEER = 0 ]; then notes+=("Medplum peer not run"); fi
 
 print_table() {  # print_table md|text
-    local r f b p l x
-    if [ "$1" = md ]; then
-        echo "| figure | Bron | Medplum | limit |"
-        echo "|---|---:|---:|---:|"
-        for r in "${rows[@]}"; do IFS='|' read -r f b p l x <<<"$r"; echo "| $f | $b | $p | $l |"; done
-        echo
-        echo "Bron/peer: $r_peer; Bron/limit: $r_lim"
-    else
-        printf '%-44s %14s %14s %10s\n' "figure" "Bron" "Medplum" "limit"
-        for r in "${rows[@]}"; do IFS='|' read -r f b p l x <<<"$r"; printf '%-44s %14s %14s %10s\n' "$f" "$b" "$p" "$l"; done
-        echo
-        echo "Bron/peer: $r_peer   Bron/limit: $r_lim"
-    fi
+    table "$1" "figure|Bron|Medplum|limit" "figure|Bron|Medplum|limit" '%-44s %14s %14s %10s' "${rows[@]}"
+    echo
+    if [ "$1" = md ]; then echo "Bron/peer: $r_peer; Bron/limit: $r_lim"; else echo "Bron/peer: $r_peer   Bron/limit: $r_lim"; fi
 }
 
 MACHINE=$(machine_info)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 SETUP="$NB Synthea transaction Bundles (one patient each, ${R[bron.resources]} entries, ${R[bron.mbytes]} MB of JSON) after $NW warm-up Bundles, POSTed to the base by node fetch with $CONC in flight, loopback; Bron $REV, fresh store on $(fs_of "$BRON_DATA"), default --sync 1, every search index; Medplum peer in memory; limit: the same bodies and ${R[limit.rows]} index rows read back from Bron's store, replayed by bench/lib/ingest_limit.c into a fresh database with Bron's schema, one transaction per Bundle, WAL, synchronous=FULL, cache_size as Bron's (8 MiB)"
 
-echo
-echo "ingest benchmark, $DATE"
-echo "machine: $MACHINE"
-echo "setup:   $SETUP"
-echo
-print_table text
-echo
-for a in "${aims[@]}"; do echo "aim: $a"; done
-for n in "${notes[@]}"; do echo "note: $n"; done
+report ingest print_table
 
-if [ "$RESULTS" != "-" ]; then
-    {
-        [ -s "$RESULTS" ] || printf '# Benchmark results\n\nAppended by `make bench` (bench/run.sh); newest last. Figures drift between machines and runs; compare ratios measured in the same run.\n'
-        echo
-        echo "## ingest, $DATE"
-        echo
-        echo "- machine: $MACHINE"
-        echo "- setup: $SETUP"
-        echo
-        print_table md
-        echo
-        for a in "${aims[@]}"; do echo "- aim: $a"; done
-        for n in "${notes[@]}"; do echo "- note: $n"; done
-    } >>"$RESULTS"
+# ---- Report: Bron on SQLite and on PostgreSQL ------------------------------------
+[ $PGRUN = 1 ] || exit 0
+H=$(( CONC / 2 > 0 ? CONC / 2 : 1 ))
+TAGS=(pg1 pg2 pg2x)
+erows=()
+erow() { erows+=("$1|$2|$3|$4|$5"); }
+pgrow() {  # pgrow LABEL SQLITE FUNC: one row, FUNC TAG giving each PostgreSQL figure
+    local label=$1 sq=$2 f=$3 t v=()
+    for t in "${TAGS[@]}"; do v+=("$("$f" "$t")"); done
+    erow "$label" "$sq" "${v[@]}"
+}
+f_rps() { echo "${R[$1.rps]}"; }
+f_secs() { echo "${R[$1.secs]}"; }
+f_lat() { echo "${R[$1.p50_ms]} / ${R[$1.max_ms]}"; }
+f_split() { echo "${R[$1.resources_by_base]:+${R[$1.resources_by_base]//,/ + }}"; }
+f_bron() { echo "${R[$1.cpu_each]//+/ + }"; }
+f_db() { echo "${R[$1.cpu_db]}"; }
+f_cli() { echo "${R[$1.cpu_cli]}"; }
+f_other() { echo "${R[$1.cpu_other]}"; }
+f_us() { us_per "$(awk -v a="${R[$1.cpu_s]}" -v b="${R[$1.cpu_db_s]}" 'BEGIN {print a + b}')" "${R[$1.resources]}"; }
+f_commits() { echo "${R[$1.commits]}"; }
+f_syncs() { echo "${R[$1.walsyncs]}"; }
+f_wal() { perres "${R[$1.walbytes]}" "${R[$1.resources]}"; }
+f_rss() { echo "${R[$1.rss]//+/ + }"; }
+pgrow "resources/s" "${R[bron.rps]}" f_rps
+pgrow "seconds" "${R[bron.secs]}" f_secs
+pgrow "bundle latency p50 / max ms" "${R[bron.p50_ms]} / ${R[bron.max_ms]}" f_lat
+pgrow "resources loaded through each process" "" f_split
+pgrow "CPU, % of one core: Bron (each process)" "${R[bron.cpu_srv]}" f_bron
+pgrow "  PostgreSQL (backends, WAL writer, autovacuum...)" "" f_db
+pgrow "  the client (node)" "${R[bron.cpu_cli]}" f_cli
+pgrow "  other processes" "${R[bron.cpu_other]}" f_other
+pgrow "CPU µs per resource, Bron + PostgreSQL (incl. warm-up)" "$(us_per "${R[bron.cpu_s]}" "${R[bron.resources]}")" f_us
+pgrow "commits (incl. warm-up; PostgreSQL: every transaction, reads too)" "${R[bron.commits]:+~${R[bron.commits]}}" f_commits
+pgrow "WAL syncs" "" f_syncs
+pgrow "KiB written per resource (SQLite: the store; PostgreSQL: WAL)" "$(perres "${R[bron.wbytes]}" "${R[bron.resources]}")" f_wal
+pgrow "Bron RSS after the load MB" "$(awk -v k="${R[bron.rss]}" 'BEGIN {printf "%.1f", k * 1024 / 1e6}')" f_rss
+
+r_eng=$(ratio "${R[pg1.rps]}" "${R[bron.rps]}")
+r_two=$(ratio "${R[pg2.rps]}" "${R[pg1.rps]}")
+r_twox=$(ratio "${R[pg2x.rps]}" "${R[pg1.rps]}")
+RATIOS="PostgreSQL/SQLite, one process: $r_eng; two processes/one: $r_twox with $CONC in flight per process ($(( 2 * CONC )) in all), $r_two with $CONC in all ($H per process)"
+print_engines() {  # print_engines md|text
+    local head="figure|SQLite|PostgreSQL|PG, 2 processes x $H|PG, 2 processes x $CONC"
+    echo "In flight: $CONC for one process; two processes: $H each ($CONC in all, as one process) or $CONC each ($(( 2 * CONC )) in all). CPU in % of one core; the machine has $(nproc) cores, $(( 100 * $(nproc) ))% in all."
     echo
-    echo "appended to ${RESULTS#$ROOT/}"
-fi
+    table "$1" "$head" "$head" '%-62s %9s %11s %21s %21s' "${erows[@]}"
+    echo
+    echo "$RATIOS"
+}
+
+met() { awk -v a="$1" -v b="$2" 'BEGIN {print (a >= b) ? "met" : "NOT met"}'; }
+aims=("PostgreSQL >= 50% of SQLite, one process ($r_eng): $(met "$(awk -v a="${R[pg1.rps]}" -v b="${R[bron.rps]}" 'BEGIN {print a / b}')" 0.5)"
+      "two Bron processes on one PostgreSQL >= 1.5x one, $CONC in flight per process ($r_twox): $(met "$(awk -v a="${R[pg2x.rps]}" -v b="${R[pg1.rps]}" 'BEGIN {print a / b}')" 1.5) (with $CONC in flight in all: $r_two)")
+notes=()
+for t in "${TAGS[@]}"; do
+    if [ "${R[$t.failed]}" -gt 0 ]; then notes+=("$t: ${R[$t.failed]} of ${R[$t.bundles]} bundles failed; first: ${R[$t.samples]}"); fi
+    if [ "${R[$t.stop_rc]}" != 0 ]; then notes+=("$t: a Bron process exited with status ${R[$t.stop_rc]} after SIGTERM"); fi
+    if [ "${R[$t.loglines]}" -gt 0 ]; then notes+=("$t: ${R[$t.loglines]} unexpected lines in the Bron logs"); fi
+    if [ "${R[$t.pgerrors]%%:*}" != 0 ]; then notes+=("$t: errors in PostgreSQL's log ${R[$t.pgerrors]}"); fi
+done
+for t in pg2 pg2x; do
+    notes+=("CPU shared ($t, % of one core, $(( 100 * $(nproc) )) in all): Bron ${R[$t.cpu_each]//+/% + }%, PostgreSQL ${R[$t.cpu_db]}%, client ${R[$t.cpu_cli]}%, other processes ${R[$t.cpu_other]}%")
+done
+busy=()
+for t in bron "${TAGS[@]}"; do
+    if [ "${R[$t.cpu_other]}" -ge 20 ]; then busy+=("$t ${R[$t.cpu_other]}%"); fi
+done
+if [ ${#busy[@]} -gt 0 ]; then notes+=("other processes used CPU (% of one core) during: ${busy[*]}; the figures are noisier"); fi
+SETUP="the same $NB Synthea transaction Bundles after $NW warm-up Bundles and the same client as above, loopback; SQLite: the Bron column above (same run); PostgreSQL $PG_VERSION: a throwaway cluster on $(fs_of "$PG_DIR"), Unix socket, fsync, synchronous_commit and full_page_writes on (durable commits, as Bron's --sync 1), ${PG_BENCH_CONF//$'\n'/, }; a fresh database per run (schema by bron migrate), dropped after it; Bron $REV with its defaults (--sync 1, 4 writer connections and threads + 4 reader connections per process); two processes: two bron serve on one database, the client's workers alternating between them, each Bundle posted by whichever worker takes it next"
+report "ingest on both engines" print_engines

@@ -4,7 +4,10 @@
 # loaded data, p50/p95 latency and req/s per query on both in one run, match
 # counts compared, then a Bron-only run on the larger sample and
 # `bron reindex` of the whole store. Prints the tables and the issue-4 aims
-# and appends a dated section to bench/RESULTS.md.
+# and appends a dated section to bench/RESULTS.md. With PostgreSQL installed,
+# the Bron-only run is also made on Bron on PostgreSQL (a durable cluster,
+# lib/common.sh) with the same data and values, each query on SQLite then on
+# PostgreSQL, and a second section gives both and the ratios (issue 6).
 #
 # Env (defaults in brackets): BENCH_SEARCH_PATIENTS Synthea bundles (one
 # patient each, first in name order) loaded into both servers [100];
@@ -13,6 +16,7 @@
 # requests in flight [4]; BENCH_SEARCH_SAMPLES values per query whose match
 # counts are compared [3]; BENCH_SEARCH_TIMEOUT seconds one request may take
 # [20]; BENCH_REINDEX_SECONDS most time given to the reindex [90];
+# BENCH_SEARCH_PG 0 = leave PostgreSQL out [1];
 # BENCH_RESULTS file to append to [bench/RESULTS.md; "-" = don't record];
 # BRON_SHARED [../shared].
 
@@ -65,26 +69,27 @@ declare -A LABEL=(
 )
 SELECTIVE=(identifier name_birthdate obs_patient_code_date condition_code encounter_revinclude obs_code_value has chain sort_patient)
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_all() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-cpu_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ms() { awk -v us="$1" 'BEGIN {printf (us < 10000 ? "%.2f" : "%.1f"), us / 1000}'; }
 
-# wrk_run TAG PATHS URL PID SECONDS: wrk -t1 -cCONNS over the request paths in
-# the file PATHS; R[TAG.p50_us|p95_us|okrps|ok|bad|requests|cpu_other|...].
+# wrk_run TAG PATHS URL PID SECONDS [pg]: wrk -t1 -cCONNS over the request paths in
+# the file PATHS; R[TAG.p50_us|p95_us|okrps|ok|bad|requests|cpu_other|...];
+# with "pg" the server runs on the PostgreSQL cluster: R[TAG.cpu_db] is its
+# CPU (not in cpu_other).
 wrk_run() {
-    local tag=$1 paths=$2 url=$3 pid=$4 secs=$5 out=$WORK/$1.wrk line kv code n ok=0
-    local a0 p0 t0 a1 p1 t1 wt rc=0 TIMEFORMAT='%U %S'
+    local tag=$1 paths=$2 url=$3 pid=$4 secs=$5 db=${6:-} out=$WORK/$1.wrk line kv code n ok=0
+    local a0 p0 t0 a1 p1 t1 d0=0 d1=0 wt rc=0 TIMEFORMAT='%U %S'
+    if [ -n "$db" ]; then d0=$(pg_ticks); fi
     a0=$(cpu_all); p0=$(cpu_pid "$pid"); t0=$(date +%s%N)
     { time BENCH_PATHS=$paths timeout $(( secs + TIMEOUT + 30 )) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout "${TIMEOUT}s" \
         --latency -s "$LIB_DIR/search.lua" "$url" >"$out" 2>&1 || rc=$?; } 2>"$out.time"
     a1=$(cpu_all); p1=$(cpu_pid "$pid"); t1=$(date +%s%N)
+    if [ -n "$db" ]; then d1=$(pg_ticks); fi
     [ $rc = 0 ] || { cat "$out" >&2; die "wrk failed ($tag, exit $rc)"; }
     wt=$(awk '{print $1 + $2}' "$out.time")
-    read -r R[$tag.cpu_srv] R[$tag.cpu_other] < <(awk -v a="$((a1 - a0))" -v p="$((p1 - p0))" \
-        -v w="$wt" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" 'BEGIN {
-            s = ns / 1e9; o = (a - p) / hz - w; if (o < 0) o = 0
-            printf "%.0f %.0f\n", 100 * p / hz / s, 100 * o / s }')
+    read -r R[$tag.cpu_srv] R[$tag.cpu_other] R[$tag.cpu_db] < <(awk -v a="$((a1 - a0))" -v p="$((p1 - p0))" \
+        -v d="$((d1 - d0))" -v w="$wt" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" 'BEGIN {
+            s = ns / 1e9; o = (a - p - d) / hz - w; if (o < 0) o = 0
+            printf "%.0f %.0f %.0f\n", 100 * p / hz / s, 100 * o / s, 100 * d / hz / s }')
     line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "wrk printed no figures ($tag)"; }
     for kv in ${line#BENCH }; do R[$tag.${kv%%=*}]=${kv#*=}; done
     line=$(grep '^BENCH_PCT ' "$out") || die "wrk printed no percentiles ($tag)"
@@ -100,7 +105,7 @@ wrk_run() {
     R[$tag.src]=wrk
     log "  $tag: ${R[$tag.requests]} responses in ${secs}s, ${R[$tag.okrps]} 2xx/s, p50 $(ms "${R[$tag.p50_us]}") ms," \
         "p95 $(ms "${R[$tag.p95_us]}") ms, max $(ms "${R[$tag.max_us]}") ms${R[$tag.status]:+, statuses ${R[$tag.status]}};" \
-        "CPU server ${R[$tag.cpu_srv]}%, other processes ${R[$tag.cpu_other]}%"
+        "CPU server ${R[$tag.cpu_srv]}%, ${db:+PostgreSQL ${R[$tag.cpu_db]}%, }other processes ${R[$tag.cpu_other]}%"
     if [ -n "${R[$tag.sample]}" ]; then log "    first non-2xx: ${R[$tag.sample]}"; fi
 }
 
@@ -118,11 +123,14 @@ from_samples() {
     log "  $tag: ${R[$tag.n]} request(s) one at a time (from the check): p50 $(ms "${R[$tag.p50_us]}") ms, max $(ms "${R[$tag.p95_us]}") ms"
 }
 
-# checks FILE: mismatches, timeouts and Bron's median match count per query
-# (R[TAG.matches], TAG = the run's prefix), noted.
+# checks FILE PREFIX [ARRAY]: mismatches, timeouts and Bron's (the first
+# server's) median match count per query (R[PREFIX.KEY.matches]), noted in
+# ARRAY (default notes).
 notes=()
-checks() {  # checks FILE PREFIX
+pgnotes=()
+checks() {
     local file=$1 pre=$2 key
+    local -n _notes=${3:-notes}
     for key in "${KEYS[@]}"; do
         R[$pre.$key.matches]=$(awk -v k="$key" '$1 == "CHECK" && $2 == k { split(substr($5, 8), t, ","); print t[1] }' "$file" |
             sort -n | awk '{a[NR] = $1} END {print (NR ? a[int((NR + 1) / 2)] : "-")}')
@@ -131,25 +139,8 @@ checks() {  # checks FILE PREFIX
         if grep -q "^CHECK $key MISMATCH" "$file"; then R[$pre.$key.mismatch]=1; fi
     done
     while read -r line; do
-        notes+=("$pre: $line")
+        _notes+=("$pre: $line")
     done < <(awk '$1 == "CHECK" && $3 != "ok" { $1 = ""; $4 = ""; print substr($0, 2) }' "$file" | cut -c1-600)
-}
-
-# start_bron from lib/common.sh, retried when the port it picked was taken
-# meanwhile (other sessions on this machine open ports too).
-start_bron_retry() {  # start_bron_retry DATADIR LOGFILE -> BRON_PID, BRON_BASE
-    local data=$1 logf=$2 port i
-    for i in 1 2 3 4 5; do
-        port=$(free_port)
-        "$BRON_BIN" serve --bind 127.0.0.1 --port "$port" --data "$data" >"$logf" 2>&1 &
-        BRON_PID=$!
-        _BENCH_PIDS+=("$BRON_PID")
-        BRON_BASE="http://127.0.0.1:$port/fhir"
-        wait_http "$BRON_BASE/metadata" 20 "$BRON_PID" && return 0
-        grep -q 'cannot listen' "$logf" || break
-        log "bench: port $port was taken; again"
-    done
-    cat "$logf" >&2; die "bron did not start"
 }
 
 # ---- Load the sample --------------------------------------------------------
@@ -158,20 +149,37 @@ log "bench: other processes use ${R[idle_busy]}% of a core before the start"
 REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
 DATA=$WORK/data
 
-import_data() {  # import_data TAG FILELIST: bron import --data, R[TAG.loaded|secs|rate]
-    local tag=$1 list=$2 out=$WORK/$1.import rc=0
+# import_data TAG FILELIST [STORE [JOBS]]: bron import --sync 0 into STORE
+# (default $DATA; a postgresql:// URL takes JOBS imports in parallel, each a
+# share of the files); R[TAG.loaded|secs|rate]
+import_data() {
+    local tag=$1 list=$2 store=${3:-$DATA} jobs=${4:-1} out=$WORK/$1.import rc=0 i t0 pids=() where share par=
     mapfile -t files <"$list"
-    "$BRON_BIN" import --data "$DATA" --sync 0 "${files[@]}" >"$out" 2>&1 || rc=$?
-    [ $rc = 0 ] || { tail -20 "$out" >&2; die "bron import failed ($tag, exit $rc)"; }
-    R[$tag.loaded]=$(awk '/^loaded:/ {print $2}' "$out")
-    R[$tag.secs]=$(awk '/^time:/ {print $2}' "$out")
-    R[$tag.rate]=$(awk '/^rate:/ {print $2}' "$out")
-    log "  $tag: ${R[$tag.loaded]} resources from ${#files[@]} bundles in ${R[$tag.secs]} s (${R[$tag.rate]}/s)"
+    mapfile -t where < <(bron_store "$store")
+    t0=$(date +%s%N)
+    for (( i = 0; i < jobs; i++ )); do
+        mapfile -t share < <(awk -v j="$jobs" -v i="$i" 'NR % j == i' "$list")
+        "$BRON_BIN" import "${where[@]}" --sync 0 "${share[@]}" >"$out.$i" 2>&1 &
+        pids+=($!); _BENCH_PIDS+=($!)
+    done
+    for (( i = 0; i < jobs; i++ )); do
+        wait "${pids[$i]}" || { rc=$?; tail -20 "$out.$i" >&2; die "bron import failed ($tag, exit $rc)"; }
+    done
+    R[$tag.loaded]=$(cat "$out".* | awk '/^loaded:/ {n += $2} END {print n}')
+    if [ "$jobs" = 1 ]; then
+        R[$tag.secs]=$(awk '/^time:/ {print $2}' "$out.0")
+        R[$tag.rate]=$(awk '/^rate:/ {print $2}' "$out.0")
+    else
+        R[$tag.secs]=$(awk -v ns="$(( $(date +%s%N) - t0 ))" 'BEGIN {printf "%.2f", ns / 1e9}')
+        R[$tag.rate]=$(awk -v n="${R[$tag.loaded]}" -v s="${R[$tag.secs]}" 'BEGIN {printf "%.0f", n / s}')
+        par=", $jobs imports in parallel"
+    fi
+    log "  $tag: ${R[$tag.loaded]} resources from ${#files[@]} bundles in ${R[$tag.secs]} s (${R[$tag.rate]}/s$par)"
 }
 
 log "bench: loading $N Synthea patients into Bron (bron import --data, --sync 0)"
 import_data bron.import "$WORK/files.small"
-start_bron_retry "$DATA" "$WORK/bron.log"
+start_bron "$DATA" "$WORK/bron.log"
 log "bench: Bron $REV at $BRON_BASE, pid $BRON_PID"
 
 PEER=0
@@ -250,25 +258,64 @@ checks "$WORK/check.small" small
 R[small.resources]=${R[bron.import.loaded]}
 R[bron.rss.small]=$(rss_kb "$BRON_PID")
 
-# ---- Bron alone on the full sample ------------------------------------------
+# ---- Bron alone on the full sample, on SQLite and on PostgreSQL ------------------
+# The same bundles also go into a fresh database of a durable PostgreSQL
+# cluster (lib/common.sh), served by a second Bron; each query runs on SQLite,
+# then right after on PostgreSQL (both servers up; the idle one costs no CPU),
+# with the same values.
+PGRUN=0
 if [ "$FULL" -gt 0 ]; then
     stop_pid "$BRON_PID"
     log "bench: loading $(( FULL - N )) more patients into Bron ($FULL in all)"
     tail -n +$(( N + 1 )) "$WORK/files.full" >"$WORK/files.rest"
     import_data bron.import2 "$WORK/files.rest"
     R[full.resources]=$(( R[bron.import.loaded] + R[bron.import2.loaded] ))
-    start_bron_retry "$DATA" "$WORK/bron2.log"
+    if [ "${BENCH_SEARCH_PG:-1}" = 0 ]; then
+        log "bench: BENCH_SEARCH_PG=0: Bron on PostgreSQL not measured"
+    elif pg_start; then
+        PGRUN=1
+        PG_URL=$(pg_newdb search)
+        R[pg.log0]=$(pg_log_lines)
+        log "bench: loading the same $FULL patients into Bron on PostgreSQL $PG_VERSION (bron import --store, --sync 0, 2 at once)"
+        import_data pg.import "$WORK/files.full" "$PG_URL" 2
+        t0=$(date +%s%N)
+        pg_sql search "VACUUM ANALYZE" || die "VACUUM ANALYZE failed"
+        R[pg.analyze_secs]=$(awk -v ns="$(( $(date +%s%N) - t0 ))" 'BEGIN {printf "%.1f", ns / 1e9}')
+        R[pg.dbsize]=$(pg_sql search "SELECT pg_database_size('search')")
+        log "  VACUUM ANALYZE: ${R[pg.analyze_secs]} s; database $(( R[pg.dbsize] / 1000000 )) MB"
+        start_bron "$PG_URL" "$WORK/pg.log"
+        PGB_PID=$BRON_PID; PGB_BASE=$BRON_BASE
+    fi
+    start_bron "$DATA" "$WORK/bron2.log"
     $VALUES plan "$WORK/files.full" "$WORK/plan.full.json" 200 >&2
     $VALUES paths "$WORK/plan.full.json" "$BRON_BASE" "$WORK/paths.full" >&2
     $VALUES check "$WORK/plan.full.json" "$SAMPLES" "$TIMEOUT" "$SLOW_MS" all "$BRON_BASE" >"$WORK/check.full" || die "the check failed"
     checks "$WORK/check.full" full
-    log "bench: Bron alone, $FULL patients: warm-up ${WARM}s, then ${DUR}s per query"
+    if [ $PGRUN = 1 ]; then
+        $VALUES paths "$WORK/plan.full.json" "$PGB_BASE" "$WORK/paths.pg" >&2
+        log "bench: comparing match counts on SQLite and PostgreSQL (up to $SAMPLES values per query)"
+        BENCH_CHECK_LABELS=sqlite,postgresql $VALUES check "$WORK/plan.full.json" "$SAMPLES" "$TIMEOUT" "$SLOW_MS" all \
+            "$BRON_BASE" "$PGB_BASE" >"$WORK/check.pg" || die "the check failed"
+        cut -c1-400 "$WORK/check.pg" | sed 's/^/  /' >&2
+        checks "$WORK/check.pg" pg pgnotes
+    fi
+    log "bench: Bron alone, $FULL patients: warm-up ${WARM}s, then ${DUR}s per query$([ $PGRUN = 0 ] || echo ", on SQLite then on PostgreSQL")"
     wrk_run full.warm "$WORK/paths.full/all.paths" "$BRON_BASE" "$BRON_PID" "$WARM" >/dev/null
+    if [ $PGRUN = 1 ]; then wrk_run pg.warm "$WORK/paths.pg/all.paths" "$PGB_BASE" "$PGB_PID" "$WARM" pg >/dev/null; fi
     for key in "${KEYS[@]}"; do
         wait_quiet 1 >/dev/null
         wrk_run "full.$key" "$WORK/paths.full/$key.paths" "$BRON_BASE" "$BRON_PID" "$DUR"
+        if [ $PGRUN = 1 ]; then wrk_run "pg.$key" "$WORK/paths.pg/$key.paths" "$PGB_BASE" "$PGB_PID" "$DUR" pg; fi
     done
     R[bron.rss.full]=$(rss_kb "$BRON_PID")
+    if [ $PGRUN = 1 ]; then
+        R[pg.rss]=$(rss_kb "$PGB_PID")
+        R[pg.stop_rc]=0
+        kill -TERM "$PGB_PID"; wait "$PGB_PID" || R[pg.stop_rc]=$?
+        R[pg.loglines]=$(grep -cvE '^bron: (serving|SIGTERM received|stopped)' "$WORK/pg.log" || true)
+        R[pg.pgerrors]=$(pg_log_errors "${R[pg.log0]}")
+        pg_stop; PG_PM=
+    fi
     AIMPRE=full; AIMSIZE="$FULL patients, ${R[full.resources]} resources"
 else
     AIMPRE=bron; AIMSIZE="$N patients, ${R[small.resources]} resources"
@@ -331,16 +378,22 @@ else
 fi
 aims+=("reindex >= 20,000 resources/s: $(awk -v r="${R[reindex.rate]}" 'BEGIN {print (r >= 20000) ? "met" : "NOT met"}') (${R[reindex.rate]}/s)")
 
-for tag in $(printf '%s\n' "${!R[@]}" | sed -n 's/\.requests$//p' | sort -V); do
-    if [ "${R[$tag.bad]:-0}" -gt 0 ]; then
-        notes+=("$tag: ${R[$tag.bad]} of ${R[$tag.requests]} requests failed (statuses ${R[$tag.status]:-none}; socket errors c/r/w/t ${R[$tag.err_connect]}/${R[$tag.err_read]}/${R[$tag.err_write]}/${R[$tag.err_timeout]})${R[$tag.sample]:+; first: ${R[$tag.sample]}}")
-    fi
-done
-busy=()
-for tag in $(printf '%s\n' "${!R[@]}" | sed -n 's/\.cpu_other$//p' | sort -V); do
-    if [ "${R[$tag.cpu_other]}" -ge 20 ]; then busy+=("$tag ${R[$tag.cpu_other]}%"); fi
-done
-if [ ${#busy[@]} -gt 0 ]; then notes+=("other processes used CPU (% of one core) before the start: ${R[idle_busy]}%, during: ${busy[*]}; the figures are noisier"); fi
+# run_notes REGEX ARRAY: failed requests and a busy machine during the runs
+# whose tag matches REGEX, noted in ARRAY
+run_notes() {
+    local tag busy=()
+    local -n _notes=$2
+    for tag in $(printf '%s\n' "${!R[@]}" | sed -n 's/\.requests$//p' | grep -E "$1" | sort -V); do
+        if [ "${R[$tag.bad]:-0}" -gt 0 ]; then
+            _notes+=("$tag: ${R[$tag.bad]} of ${R[$tag.requests]} requests failed (statuses ${R[$tag.status]:-none}; socket errors c/r/w/t ${R[$tag.err_connect]}/${R[$tag.err_read]}/${R[$tag.err_write]}/${R[$tag.err_timeout]})${R[$tag.sample]:+; first: ${R[$tag.sample]}}")
+        fi
+    done
+    for tag in $(printf '%s\n' "${!R[@]}" | sed -n 's/\.cpu_other$//p' | grep -E "$1" | sort -V); do
+        if [ "${R[$tag.cpu_other]}" -ge 20 ]; then busy+=("$tag ${R[$tag.cpu_other]}%"); fi
+    done
+    if [ ${#busy[@]} -gt 0 ]; then _notes+=("other processes used CPU (% of one core) before the start: ${R[idle_busy]}%, during: ${busy[*]}; the figures are noisier"); fi
+}
+run_notes '^(bron|peer|full)\.' notes
 if [ "${R[reindex.cpu_all]}" -ge 120 ]; then notes+=("during the reindex the machine was busy ${R[reindex.cpu_all]}% of a core in all (the reindex included)"); fi
 if [ $PEER = 0 ]; then notes+=("Medplum peer not run; Bron alone"); fi
 
@@ -349,14 +402,20 @@ DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 SETUP="first $N of the ${#ALL[@]} Synthea bundles (${R[small.resources]} resources) loaded into Bron (bron import --data, ${R[bron.import.secs]} s) and into the Medplum peer (each bundle POSTed as a transaction${R[peer.import.secs]:+, ${R[peer.import.secs]} s}); wrk -t1 -c$CONNS, ${DUR}s per query and server after ${WARM}s warm-up, 200 values per query drawn from the loaded data, loopback; Bron $REV (SQLite store on $(fs_of "$WORK")); Medplum peer in memory, no indexes"
 [ "$FULL" = 0 ] || SETUP+="; then Bron alone with the first $FULL bundles (${R[full.resources]} resources, data dir $(awk -v k="${R[dbsize]}" 'BEGIN {printf "%.0f", k * 1024 / 1e6}') MB)"
 
+small_table() {  # small_table md|text
+    TABLE_CODE=1 table "$1" "query|matches|Bron p50|Bron p95|Bron req/s|peer p50|peer p95|peer req/s|p95 peer/Bron|req/s Bron/peer" \
+        "query|matches|B p50|B p95|B r/s|peer p50|peer p95|peer r/s|p95 x|r/s x" '%-54s %7s %8s %8s %7s %9s %9s %8s %8s %8s' "${rows_small[@]}"
+}
+full_table() {  # full_table md|text ROW...
+    local f=$1; shift
+    TABLE_CODE=1 TABLE_RULE='|---|---:|---:|---:|---:|---|' table "$f" "query|matches|p50 ms|p95 ms|req/s|p95 < 10 ms" \
+        "query|matches|p50|p95|r/s|p95<10ms" '%-54s %7s %8s %8s %7s %s' "$@"
+}
 print_tables() {  # print_tables md|text
-    local r a b c d e f g h i j
     if [ "$1" = md ]; then
         echo "Side by side, $N patients (${R[small.resources]} resources); latencies in ms; matches = Bron's median over the compared values:"
         echo
-        echo "| query | matches | Bron p50 | Bron p95 | Bron req/s | peer p50 | peer p95 | peer req/s | p95 peer/Bron | req/s Bron/peer |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        for r in "${rows_small[@]}"; do IFS='|' read -r a b c d e f g h i j <<<"$r"; echo "| \`$a\` | $b | $c | $d | $e | $f | $g | $h | $i | $j |"; done
+        small_table md
         echo
         echo "† the two servers' answers differed for this query (see the notes), so the ratio compares different work."
         echo
@@ -365,51 +424,65 @@ print_tables() {  # print_tables md|text
             echo
             echo "Bron alone, $FULL patients (${R[full.resources]} resources):"
             echo
-            echo "| query | matches | p50 ms | p95 ms | req/s | p95 < 10 ms |"
-            echo "|---|---:|---:|---:|---:|---|"
-            for r in "${rows_full[@]}"; do IFS='|' read -r a b c d e f <<<"$r"; echo "| \`$a\` | $b | $c | $d | $e | ${f:-(not selective)} |"; done
+            full_table md "${rows_full[@]/%|/|(not selective)}"
         fi
         echo
         echo "Reindex (\`bron reindex --data\`, server stopped): ${R[reindex.done]} of ${R[reindex.total]} resources in ${R[reindex.secs]} s = ${R[reindex.rate]} resources/s."
     else
         printf 'side by side, %s patients (%s resources); ms; matches = Bron median\n' "$N" "${R[small.resources]}"
-        printf '%-54s %7s %8s %8s %7s %9s %9s %8s %8s %8s\n' query matches "B p50" "B p95" "B r/s" "peer p50" "peer p95" "peer r/s" "p95 x" "r/s x"
-        for r in "${rows_small[@]}"; do IFS='|' read -r a b c d e f g h i j <<<"$r"; printf '%-54s %7s %8s %8s %7s %9s %9s %8s %8s %8s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i" "$j"; done
+        small_table text
         echo "(* peer figures from the check samples, one request at a time; † the servers' answers differed, see the notes)"
         if [ "$FULL" -gt 0 ]; then
             echo
             printf 'Bron alone, %s patients (%s resources)\n' "$FULL" "${R[full.resources]}"
-            printf '%-54s %7s %8s %8s %7s %s\n' query matches p50 p95 "r/s" "p95<10ms"
-            for r in "${rows_full[@]}"; do IFS='|' read -r a b c d e f <<<"$r"; printf '%-54s %7s %8s %8s %7s %s\n' "$a" "$b" "$c" "$d" "$e" "${f:--}"; done
+            full_table text "${rows_full[@]/%|/|-}"
         fi
         echo
         echo "reindex: ${R[reindex.done]} of ${R[reindex.total]} resources in ${R[reindex.secs]} s = ${R[reindex.rate]}/s"
     fi
 }
 
-echo
-echo "search benchmark, $DATE"
-echo "machine: $MACHINE"
-echo "setup:   $SETUP"
-echo
-print_tables text
-echo
-for a in "${aims[@]}"; do echo "aim: $a"; done
-for n in "${notes[@]}"; do echo "note: $n"; done
+report search print_tables
 
-if [ "$RESULTS" != "-" ]; then
-    {
+# ---- Report: Bron on SQLite and on PostgreSQL ------------------------------------
+[ $PGRUN = 1 ] || exit 0
+xratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a > 0 && b > 0) printf "%.2fx", a / b; else printf "-"}'; }
+rows_pg=()
+missed=()
+for key in "${KEYS[@]}"; do
+    IFS='|' read -r s50 s95 srps <<<"$(fig "full.$key")"
+    IFS='|' read -r g50 g95 grps <<<"$(fig "pg.$key")"
+    x95=$(xratio "${R[pg.$key.p95_us]:-0}" "${R[full.$key.p95_us]:-0}")
+    xrps=$(xratio "${R[pg.$key.okrps]:-0}" "${R[full.$key.okrps]:-0}")
+    if [ -n "${R[pg.$key.mismatch]:-}" ]; then x95+=" †"; xrps+=" †"; fi
+    rows_pg+=("${LABEL[$key]}|${R[pg.$key.matches]}|$s50|$s95|$srps|$g50|$g95|$grps|$x95|$xrps")
+    if [ -n "${isSel[$key]:-}" ] && [ "${R[pg.$key.p95_us]}" -ge 10000 ]; then missed+=("${LABEL[$key]} ($(ms "${R[pg.$key.p95_us]}") ms)"); fi
+done
+print_engines() {  # print_engines md|text
+    if [ "$1" = md ]; then
+        echo "$FULL patients (${R[full.resources]} resources) on each engine; latencies in ms; matches = SQLite's median over the compared values; the SQLite figures are those of the Bron-alone table of the search section of this run:"
         echo
-        echo "## search, $DATE"
+    else
+        printf '%s patients (%s resources) on each engine; ms; matches = SQLite median\n' "$FULL" "${R[full.resources]}"
+    fi
+    TABLE_CODE=1 table "$1" "query|matches|SQLite p50|SQLite p95|SQLite req/s|PostgreSQL p50|PostgreSQL p95|PostgreSQL req/s|p95 PostgreSQL/SQLite|req/s PostgreSQL/SQLite" \
+        "query|matches|SQ p50|SQ p95|SQ r/s|PG p50|PG p95|PG r/s|p95 x|r/s x" '%-54s %7s %8s %8s %7s %8s %8s %7s %8s %8s' "${rows_pg[@]}"
+    if [ "$1" = md ]; then
         echo
-        echo "- machine: $MACHINE"
-        echo "- setup: $SETUP"
-        echo
-        print_tables md
-        echo
-        for a in "${aims[@]}"; do echo "- aim: $a"; done
-        for n in "${notes[@]}"; do echo "- note: $n"; done
-    } >>"$RESULTS"
-    echo
-    echo "appended to ${RESULTS#$ROOT/}"
+        echo "† the two engines' answers differed for this query (see the notes)."
+    else
+        echo "(x = PostgreSQL/SQLite; † the engines' answers differed, see the notes)"
+    fi
+}
+if [ ${#missed[@]} = 0 ]; then
+    aims=("(issue 4's aim, on PostgreSQL) p95 < 10 ms for every selective query ($AIMSIZE): met")
+else
+    aims=("(issue 4's aim, on PostgreSQL) p95 < 10 ms for every selective query ($AIMSIZE): NOT met by ${missed[*]}")
 fi
+notes=("${pgnotes[@]}")
+run_notes '^pg\.' notes
+if [ "${R[pg.stop_rc]}" != 0 ]; then notes+=("bron on PostgreSQL: exit status ${R[pg.stop_rc]} after SIGTERM"); fi
+if [ "${R[pg.loglines]}" -gt 0 ]; then notes+=("bron on PostgreSQL: ${R[pg.loglines]} unexpected lines in its log"); fi
+if [ "${R[pg.pgerrors]%%:*}" != 0 ]; then notes+=("errors in PostgreSQL's log ${R[pg.pgerrors]}"); fi
+SETUP="the first $FULL of the ${#ALL[@]} Synthea bundles (${R[full.resources]} resources) in Bron on SQLite (as above: bron import --data --sync 0, data dir $(awk -v k="${R[dbsize]}" 'BEGIN {printf "%.0f", k * 1024 / 1e6}') MB) and on PostgreSQL $PG_VERSION (a fresh database of a throwaway cluster on $(fs_of "$PG_DIR"), Unix socket, fsync, synchronous_commit and full_page_writes on, ${PG_BENCH_CONF//$'\n'/, }; 2 bron import --store --sync 0 at once, ${R[pg.import.secs]} s = ${R[pg.import.rate]} resources/s, then VACUUM ANALYZE, ${R[pg.analyze_secs]} s; database $(( R[pg.dbsize] / 1000000 )) MB); the same 200 values per query on both (each engine's own Patient ids), wrk -t1 -c$CONNS, ${DUR}s per query and engine after ${WARM}s warm-up, each query on SQLite then right after on PostgreSQL, both servers up, loopback; Bron $REV"
+report "search on both engines" print_engines

@@ -1,7 +1,7 @@
 // bench/lib/ingest_post.mjs - POST transaction Bundles to a FHIR base with N
 // requests in flight (node's fetch), for bench/ingest.sh.
 //
-//   node ingest_post.mjs --base URL --conc 4 [--warm K] [--map FILE] [--timeout S] FILE.json.gz...
+//   node ingest_post.mjs --base URL[,URL...] --conc 4 [--warm K] [--map FILE] [--timeout S] FILE.json.gz...
 //
 // Every file is read and gunzipped before the clock starts. The first K files
 // are posted first, one at a time, as a warm-up (not counted); the rest are
@@ -14,6 +14,11 @@
 // "file<TAB>Type/id Type/id ..." from the entries' response locations (for
 // the limit replay). Prints one line: BENCH key=value ... ; bad answers are
 // printed as "BENCH_BAD file: status body..." (first three).
+//
+// Several bases (servers on one database): worker i posts to base i mod n,
+// warm-up Bundle k to base k mod n, so each server has conc/n requests in
+// flight and the Bundles are shared out as the workers take them; the BENCH
+// line then also has resources_by_base=r1,r2,...
 import { readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { basename } from 'node:path';
@@ -41,6 +46,8 @@ const bundles = files.map((f) => {
     const n = JSON.parse(body.toString('utf8')).entry?.length ?? 0;
     return { file: basename(f), body, n };
 });
+const bases = opt.base.split(',');
+const byBase = bases.map(() => 0);
 const warm = bundles.slice(0, opt.warm);
 const work = bundles.slice(opt.warm);
 
@@ -49,11 +56,11 @@ const mapLines = [];
 let ok = 0, failed = 0, resources = 0, bytes = 0, maxMs = 0;
 const lat = [];
 
-async function post(b, record) {
+async function post(b, record, base) {
     const t0 = performance.now();
     let status = 0, text = '';
     try {
-        const res = await fetch(opt.base, {
+        const res = await fetch(bases[base], {
             method: 'POST',
             headers: {
                 'content-type': 'application/fhir+json',
@@ -88,6 +95,7 @@ async function post(b, record) {
     if (ids) {
         ok++;
         resources += b.n;
+        byBase[base] += b.n;
         bytes += b.body.length;
         if (opt.map) mapLines.push(`${b.file}\t${ids.join(' ')}`);
     } else {
@@ -96,14 +104,14 @@ async function post(b, record) {
     }
 }
 
-for (const b of warm) await post(b, false);
+for (const [k, b] of warm.entries()) await post(b, false, k % bases.length);
 
 let next = 0;
 const t0 = performance.now();
-async function worker() {
-    while (next < work.length) await post(work[next++], true);
+async function worker(base) {
+    while (next < work.length) await post(work[next++], true, base);
 }
-await Promise.all(Array.from({ length: Math.min(opt.conc, work.length) }, worker));
+await Promise.all(Array.from({ length: Math.min(opt.conc, work.length) }, (_, i) => worker(i % bases.length)));
 const secs = (performance.now() - t0) / 1000;
 
 if (opt.map) writeFileSync(opt.map, mapLines.join('\n') + (mapLines.length ? '\n' : ''));
@@ -112,4 +120,5 @@ const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat
 for (const l of bad) console.log(`BENCH_BAD ${l}`);
 console.log(`BENCH bundles=${work.length} ok=${ok} failed=${failed} resources=${resources}` +
     ` mbytes=${(bytes / 1e6).toFixed(1)} secs=${secs.toFixed(3)} rps=${Math.round(resources / secs)}` +
-    ` p50_ms=${pct(0.5).toFixed(0)} max_ms=${(lat[lat.length - 1] ?? 0).toFixed(0)}`);
+    ` p50_ms=${pct(0.5).toFixed(0)} max_ms=${(lat[lat.length - 1] ?? 0).toFixed(0)}` +
+    (bases.length > 1 ? ` resources_by_base=${byBase.join(',')}` : ''));

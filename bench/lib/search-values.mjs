@@ -238,7 +238,9 @@ function same(a, b) {
 // more than SLOW_MS on a sample, no further samples of that query (it is the
 // peer without indexes; its figures then come from these samples). Lines:
 //   CHECK key ok|MISMATCH|TIMEOUT ms=A[,B] totals=A[,B] path [bron: ...] [peer: ...]
+// ($BENCH_CHECK_LABELS, e.g. "sqlite,postgresql", names the two otherwise).
 async function check(planFile, samples, timeoutS, slowMs, keys, bases) {
+  const labels = (process.env.BENCH_CHECK_LABELS || 'bron,peer').split(',');
   const planObj = JSON.parse(fs.readFileSync(planFile, 'utf8'));
   const maps = [];
   for (const b of bases) maps.push(await pidMap(planObj, b));
@@ -252,7 +254,7 @@ async function check(planFile, samples, timeoutS, slowMs, keys, bases) {
       const res = [];
       for (let i = 0; i < bases.length; i++) res.push(await probe(bases[i], resolve(p, maps[i]), q.key, timeoutS));
       const verdict = res.some((r) => r.timeout) ? 'TIMEOUT' : res.length < 2 || same(res[0], res[1]) ? 'ok' : 'MISMATCH';
-      const vals = res.map((r, i) => `[${i === 0 ? 'bron' : 'peer'}: ${describe(r)}]`).join(' ');
+      const vals = res.map((r, i) => `[${labels[i] ?? labels[1]}: ${describe(r)}]`).join(' ');
       const t = res.map((r) => (typeof r.total === 'number' ? r.total : r.page ?? '-')).join(',');
       const ms = res.map((r) => r.ms.toFixed(2)).join(',');
       console.log(`CHECK ${q.key} ${verdict} ms=${ms} totals=${t} ${p} ${vals}`);
