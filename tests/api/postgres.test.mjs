@@ -15,6 +15,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import { SYNTHEA_DIR, syntheaFiles } from './import-check.mjs';
 import {
   startServer, tempDir, storeUrl, pgSql, pgDbName, removeStore, PG_MODE, BRON_BIN, REPO_ROOT,
   assertCleanStderr, freePort, sleep, request, pool,
@@ -633,6 +635,50 @@ describe('the database stopped and started under load', { skip }, () => {
     const h = await srv.request('GET', '/health');
     assert.equal(h.status, 200, show(h));
     await srv.stop();
+  });
+});
+
+describe('searches on freshly loaded data (before PostgreSQL has statistics)', { skip }, () => {
+  const files = syntheaFiles(5);
+  it('two-level chains and nested _has answer 200 right after the load, as after ANALYZE', {
+    skip: files ? false : `no Synthea sample in ${SYNTHEA_DIR}`, timeout: 300000,
+  }, async (t) => {
+    const srv = await startServer();
+    try {
+      for (const f of files) {
+        const r = await send(srv, 'POST', '/fhir', zlib.gunzipSync(fs.readFileSync(f)).toString('utf8'));
+        assert.equal(r.status, 200, `${path.basename(f)}: ${show(r)}`);
+      }
+      // values that exist in the sample: a family name and an Observation code
+      const pats = await send(srv, 'GET', '/fhir/Patient?_count=1&_sort=family');
+      const family = pats.json.entry[0].resource.name[0].family;
+      const obs = await send(srv, 'GET', '/fhir/Observation?_count=1&_sort=_id');
+      const code = obs.json.entry[0].resource.code.coding[0].code;
+      const queries = [
+        `Observation?encounter.subject:Patient.name=${encodeURIComponent(family)}&_count=500`,
+        `Patient?_has:Encounter:patient:_has:Observation:encounter:code=${encodeURIComponent(code)}&_count=500`,
+        `Encounter?subject.name=${encodeURIComponent(family)}&_count=500`,
+      ];
+      const ask = async () => {
+        const out = [];
+        for (const q of queries) { // one at a time
+          const t0 = Date.now();
+          const r = await send(srv, 'GET', `/fhir/${q}`, undefined, {}, { timeout: 60000 });
+          out.push({ q, r, ms: Date.now() - t0, ids: r.status === 200 ? (r.json.entry || []).map((e) => e.resource.id).sort() : null });
+        }
+        return out;
+      };
+      const fresh = await ask();
+      pgSql(pgDbName(storeUrl(srv.dataDir)), 'ANALYZE');
+      const analyzed = await ask();
+      t.diagnostic(`fresh: ${fresh.map((a) => `${a.r.status} in ${a.ms} ms`).join(', ')}; after ANALYZE: ${analyzed.map((a) => `${a.r.status} in ${a.ms} ms`).join(', ')}`);
+      for (const a of analyzed) assert.equal(a.r.status, 200, `${a.q} after ANALYZE: ${show(a.r)}`);
+      assert.deepEqual(fresh.filter((a) => a.r.status !== 200).map((a) => `${a.q}: ${show(a.r)} after ${a.ms} ms`), [], 'searches right after the load');
+      for (let k = 0; k < queries.length; k++) assert.deepEqual(fresh[k].ids, analyzed[k].ids, queries[k]);
+      assert.ok(analyzed.every((a) => a.ids.length > 0), 'the searches match something');
+    } finally {
+      await srv.stop();
+    }
   });
 });
 
