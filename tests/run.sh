@@ -140,7 +140,9 @@ api_pass() { # api_pass BUILD LABEL [ENV=VALUE...]
 	s=$(sed -n 's/^# skipped \([0-9]\+\)/\1/p' "$n" | tail -1)
 	echo "$label[$b]: ${p:-0} passed, ${f:-0} failed, ${s:-0} skipped ($((SECONDS - t0)) s)"
 	if [ "${f:-0}" != 0 ] || [ "$rc" != 0 ]; then
-		grep -E '^not ok|^# Subtest|error:|Error|expected|actual' "$n" | grep -B1 -A6 'not ok' | head -80
+		# each failing test (also nested ones) with its error message
+		grep -E -A16 '^ *not ok' "$n" | grep -vE '^ *(duration_ms|location|failureType|type|code|name|operator|---|\.\.\.)(:|$)' |
+			awk '/^ *stack: /{skip=1; next} /^ *(not )?ok |^--$/{skip=0} !skip' | head -100
 		[ "${f:-0}" = 0 ] && f=1
 	fi
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
