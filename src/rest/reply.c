@@ -184,8 +184,11 @@ void rest_reply_store_failure(rctx *c, int rc, const char *what)
 {
 	if (rc == STORE_UNAVAILABLE) {
 		rest_set_header(c, "Retry-After", "2");
-		rest_reply_error(c, 503, "transient",
-		                 "%s: the database cannot be reached now; try again shortly", what);
+		rest_reply_error(
+		        c, 503, "transient",
+		        "%s: the database cannot be reached or did not answer in time; try "
+		        "again shortly",
+		        what);
 	} else {
 		rest_reply_error(c, 500, "exception", "%s", what);
 	}

@@ -458,6 +458,8 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 		free(w);
 	}
 	free(given);
+	if (!rc && s->e->after_group)
+		s->e->after_group(c);
 }
 
 static void *writer_main(void *arg)

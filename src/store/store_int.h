@@ -47,6 +47,8 @@ typedef struct store_engine {
 	void (*writer_close)(store *s, store_conn *c);
 	/* 0, or STORE_UNAVAILABLE when the database cannot be reached now */
 	int (*writer_ready)(store *s, store_conn *c);
+	/* after a group's requests were answered: the engine's upkeep (NULL: none) */
+	void (*after_group)(store_conn *c);
 	/* transaction control: 0 or a STORE_* / STORE__RETRY code */
 	int (*begin)(store_conn *c);
 	int (*commit)(store_conn *c);

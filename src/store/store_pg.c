@@ -49,9 +49,12 @@
 typedef struct pgdb {
 	char *url;
 	int sync_full;
-	int timeout_ms;          /* longest wait for one statement */
-	atomic_llong down_until; /* mono_ms() until which the database counts as down */
-	pthread_mutex_t mu;      /* guards the pool */
+	int timeout_ms;           /* longest wait for one statement */
+	atomic_llong written;     /* versions this process wrote */
+	atomic_llong analyzed_at; /* `written` when statistics were last gathered */
+	atomic_int analyzing;     /* a writer is running ANALYZE */
+	atomic_llong down_until;  /* mono_ms() until which the database counts as down */
+	pthread_mutex_t mu;       /* guards the pool */
 	pthread_cond_t cv;
 	store_conn **free; /* idle reader connections */
 	size_t nfree, open, max;
@@ -703,6 +706,14 @@ int store__pg_open(store *s, const store_options *opts, char **err)
 		free(db);
 		return STORE_UNAVAILABLE;
 	}
+	/* a database that was filled without statistics (a restore, a load by
+	 * another tool): gather them before serving (see pg_after_group) */
+	PGresult *res = PQexec(c->pc, "SELECT reltuples < 0 AND EXISTS (SELECT 1 FROM resource) "
+	                              "FROM pg_class WHERE oid = 'resource'::regclass");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    !strcmp(PQgetvalue(res, 0, 0), "t"))
+		PQclear(PQexec(c->pc, "ANALYZE"));
+	PQclear(res);
 	pthread_mutex_init(&db->mu, NULL);
 	pthread_cond_init(&db->cv, NULL);
 	db->free[db->nfree++] = c;
@@ -880,6 +891,26 @@ static void pg_rollback(store_conn *c)
 		command(c, "ROLLBACK");
 }
 
+/* Keep the planner's statistics up with a growing store. Without them
+ * PostgreSQL takes a freshly loaded table for a few rows and plans chained
+ * searches as nested loops that run for seconds; autovacuum catches up only
+ * after a minute. So after every 500 versions this process wrote, and 10%
+ * more than at the last time, one writer runs ANALYZE - after its group was
+ * answered, so no request waits for it. */
+static void pg_after_group(store_conn *c)
+{
+	pgdb *db = c->db;
+	long long w = atomic_load(&db->written), at = atomic_load(&db->analyzed_at);
+	if (w - at < 500 || w - at < at / 10)
+		return;
+	int idle = 0;
+	if (!atomic_compare_exchange_strong(&db->analyzing, &idle, 1))
+		return; /* another writer is at it */
+	atomic_store(&db->analyzed_at, w);
+	command(c, "ANALYZE");
+	atomic_store(&db->analyzing, 0);
+}
+
 static int pg_savepoint(store_conn *c)
 {
 	return command(c, "SAVEPOINT req");
@@ -959,6 +990,7 @@ static int no_rows(store_conn *c, const char *name, const params *p)
 static int pg_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
                   int64_t *seq, int64_t *rid)
 {
+	atomic_fetch_add(&c->db->written, 1);
 	WPARAMS(p, 7);
 	if (prev->exists)
 		p_int(&p, prev->rid);
@@ -1124,6 +1156,7 @@ static const store_engine pg_engine = {
         .writer_open = pg_writer_open,
         .writer_close = pg_writer_close,
         .writer_ready = pg_writer_ready,
+        .after_group = pg_after_group,
         .begin = pg_begin,
         .commit = pg_commit,
         .rollback = pg_rollback,
