@@ -157,7 +157,7 @@ pg_newdb() {
 pg_log_lines() { wc -l <"$PG_DIR/server.log"; }
 pg_log_errors() {
     tail -n +$(( $1 + 1 )) "$PG_DIR/server.log" | { grep -E '(ERROR|FATAL|PANIC):' || true; } | cut -c1-300 |
-        awk 'NR == 1 {f = $0} END {print NR ": " f}'
+        awk 'NR == 1 {f = $0} END {print NR (NR ? ": " f : "")}'
 }
 
 # pg_ticks: CPU ticks used so far by the cluster: the postmaster, its live
