@@ -86,7 +86,7 @@ R[idle_busy]=$(wait_quiet 30)
 log "bench: other processes use ${R[idle_busy]}% of a core before the start"
 bench_tmpdir BRON_DATA bron-data
 start_bron "$BRON_DATA/data" "$WORK/bron.log"
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bron_rev)
 log "bench: Bron $REV at $BRON_BASE, pid $BRON_PID (default --sync 1: every create durable)"
 NAMES=(bron)
 declare -A PID=([bron]=$BRON_PID) URL=([bron]=$BRON_BASE/Patient)

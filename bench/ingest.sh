@@ -94,7 +94,7 @@ log "bench: $NB Synthea bundles measured (+$NW warm-up), $CONC in flight, each P
 # ---- Bron ---------------------------------------------------------------------
 bench_tmpdir BRON_DATA bron-ingest
 start_bron "$BRON_DATA/data" "$WORK/bron.log"
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bron_rev)
 log "bench: Bron $REV at $BRON_BASE, pid $BRON_PID (default --sync 1, every search index)"
 # Syscall counts of the server during the load, when perf can count them
 # (tracepoints: cheap): fdatasync = commits + 2 per complete checkpoint,

@@ -146,7 +146,7 @@ checks() {
 # ---- Load the sample --------------------------------------------------------
 R[idle_busy]=$(wait_quiet 30)
 log "bench: other processes use ${R[idle_busy]}% of a core before the start"
-REV=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+REV=$(bron_rev)
 DATA=$WORK/data
 
 # import_data TAG FILELIST [STORE [JOBS]]: bron import --sync 0 into STORE
@@ -480,6 +480,7 @@ else
     aims=("(issue 4's aim, on PostgreSQL) p95 < 10 ms for every selective query ($AIMSIZE): NOT met by ${missed[*]}")
 fi
 notes=("${pgnotes[@]}")
+if [ ${#notes[@]} = 0 ]; then notes+=("SQLite and PostgreSQL gave the same answers for every compared value ($(grep -c '^CHECK ' "$WORK/check.pg") values)"); fi
 run_notes '^pg\.' notes
 if [ "${R[pg.stop_rc]}" != 0 ]; then notes+=("bron on PostgreSQL: exit status ${R[pg.stop_rc]} after SIGTERM"); fi
 if [ "${R[pg.loglines]}" -gt 0 ]; then notes+=("bron on PostgreSQL: ${R[pg.loglines]} unexpected lines in its log"); fi

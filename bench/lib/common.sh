@@ -13,6 +13,13 @@ TMP_ROOT="$BENCH_DIR/.tmp"          # git-ignored: npm cache and run dirs
 mkdir -p "$TMP_ROOT"
 BRON_BIN=${BRON_BIN:-$ROOT/bron}    # override only to try another build
 
+bron_rev() {                         # the checkout's commit, and the binary when BRON_BIN is another
+    local rev
+    rev=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)
+    if [ "$BRON_BIN" != "$ROOT/bron" ]; then rev+=" (binary $BRON_BIN)"; fi
+    printf '%s\n' "$rev"
+}
+
 # The shared dir holds the peers; $BRON_SHARED wins, else ../shared.
 SHARED=${BRON_SHARED:-$ROOT/../shared}
 if [ -d "$SHARED" ]; then SHARED=$(cd "$SHARED" && pwd); fi
