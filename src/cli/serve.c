@@ -43,7 +43,8 @@ static void serve_usage(FILE *f)
 	        "                     request answers 503 (default 10)\n"
 	        "  --config FILE      read options from FILE (lines 'key = value', keys as these\n"
 	        "                     flags without dashes); flags given after override it\n"
-	        "  --threads N        HTTP polling threads (default: number of CPUs)\n"
+	        "  --threads N        HTTP polling threads (default: number of CPUs; with\n"
+	        "                     --store 4 per CPU, at least 8: they wait on the database)\n"
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
 	        "  --max-entries N    most entries in a batch or transaction Bundle (default "
 	        "20000)\n"
@@ -191,13 +192,22 @@ int cli_serve(int argc, char **argv)
 	serve_config c = {.bind = "127.0.0.1",
 	                  .port = 8080,
 	                  .data = "./data",
-	                  .threads = cpus > 0 ? cpus : 2,
+	                  .threads = 0, /* chosen below unless given */
 	                  .max_body = 16L << 20,
 	                  .sync = 1,
 	                  .max_entries = 20000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
 		return 2;
+	}
+	if (!c.threads) {
+		/* a request thread blocks while PostgreSQL answers: more of them
+		 * keep the database busy; SQLite answers in-process */
+		c.threads = cpus > 0 ? cpus : 2;
+		if (c.store[0] && c.threads * 4 > 8)
+			c.threads *= 4;
+		else if (c.store[0])
+			c.threads = 8;
 	}
 	/* a server's memory should come back after a burst of large Bundles:
 	 * big blocks from mmap (returned when freed), few malloc arenas */
