@@ -8,6 +8,9 @@
 #   tests/pg/cluster.sh url DIR NAME     print the libpq URI of database NAME
 #   tests/pg/cluster.sh psql DIR NAME [psql args...]
 #   tests/pg/cluster.sh destroy DIR      stop it and remove DIR
+#   tests/pg/cluster.sh standby PRIMARY DIR  a streaming replica of PRIMARY in DIR
+#   tests/pg/cluster.sh crash DIR        stop it at once (immediate, no checkpoint)
+#   tests/pg/cluster.sh promote DIR      promote a standby to primary
 # DIR should be short (a Unix socket path must stay under ~100 bytes), e.g.
 # DIR=$(mktemp -d /tmp/bron-pg.XXXXXX). The cluster trusts every local
 # connection as user postgres and trades durability for speed (fsync off):
@@ -111,6 +114,24 @@ stop() {
 	as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || die "PostgreSQL in $dir did not stop"
 }
 
+# standby PRIMARY DIR: a streaming replica of the running cluster PRIMARY in
+# DIR (pg_basebackup -R), listening on a socket in DIR, started read-only
+standby() {
+	local primary="$1" dir="$2" bin
+	need_dir "$primary"
+	need_dir "$dir"
+	primary=$(cd "$primary" && pwd)
+	dir=$(cd "$dir" && pwd)
+	[ ${#dir} -lt 90 ] || die "cluster directory path too long for a Unix socket (${#dir} chars): $dir"
+	bin=$(bindir) || exit 1
+	echo "$bin" >"$dir/bindir"
+	[ "$(id -u)" = 0 ] && { chown postgres: "$dir" "$dir/bindir" || die "cannot chown $dir to postgres"; }
+	as_owner "$bin/pg_basebackup" -h "$primary" -U postgres -D "$dir/data" -R -X stream --no-sync \
+		>"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; die "pg_basebackup from $primary failed"; }
+	echo "unix_socket_directories = '$dir'" >>"$dir/data/postgresql.conf"
+	restart "$dir"
+}
+
 url() {
 	local dir="$1" name="$2"
 	dir=$(cd "$dir" && pwd)
@@ -119,6 +140,18 @@ url() {
 
 case "${1:-}" in
 start | stop | restart) [ $# = 2 ] || die "usage: $0 $1 DIR"; "$1" "$2" ;;
+standby) [ $# = 3 ] || die "usage: $0 standby PRIMARY_DIR DIR"; standby "$2" "$3" ;;
+crash)
+	# stop at once, as a power cut would (no checkpoint)
+	[ $# = 2 ] || die "usage: $0 crash DIR"
+	need_dir "$2"
+	as_owner "$(bindir)/pg_ctl" -D "$2/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || die "PostgreSQL in $2 did not stop"
+	;;
+promote)
+	[ $# = 2 ] || die "usage: $0 promote DIR"
+	need_dir "$2"
+	as_owner "$(bindir)/pg_ctl" -D "$2/data" -w -t 60 promote >/dev/null 2>&1 || die "the standby in $2 was not promoted"
+	;;
 createdb)
 	[ $# = 3 ] || die "usage: $0 createdb DIR NAME"
 	need_dir "$2"
@@ -138,5 +171,5 @@ destroy)
 	stop "$2"
 	rm -rf "$2"
 	;;
-*) die "usage: $0 start|stop|restart|createdb|url|psql|destroy DIR [NAME]" ;;
+*) die "usage: $0 start|stop|restart|standby|crash|promote|createdb|url|psql|destroy DIR [NAME]" ;;
 esac
