@@ -6,7 +6,7 @@ BUILD   ?= release
 CSTD     = -std=c11 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 DEPFLAGS = -MMD -MP
-PKGS     = libmicrohttpd jansson sqlite3 libpq libcurl zlib libcrypto
+PKGS     = libmicrohttpd jansson sqlite3 libpq libcurl zlib libcrypto gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -28,6 +28,9 @@ typedef struct serve_config {
 	long max_entries;
 	char base_url[512];
 	long sync;
+	char tls_cert[1024]; /* PEM files for HTTPS; empty: plain HTTP */
+	char tls_key[1024];
+	char tls_client_ca[1024]; /* CAs of mutual TLS; empty: no client certificate */
 } serve_config;
 
 static void serve_usage(FILE *f)
@@ -52,6 +55,11 @@ static void serve_usage(FILE *f)
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
 	        "                     acknowledged writes on power loss)\n"
+	        "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate\n"
+	        "                     (then its chain); needs --tls-key\n"
+	        "  --tls-key FILE     the certificate's PEM private key (unencrypted)\n"
+	        "  --tls-client-ca FILE  mutual TLS: every client must present a certificate\n"
+	        "                     issued by one of the CAs in this PEM file\n"
 	        "  --help             this text\n");
 }
 
@@ -87,6 +95,12 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))
 		return base_parse_long(val, 0, 1, &c->sync);
+	if (!strcmp(key, "tls-cert"))
+		return copy_str(c->tls_cert, sizeof c->tls_cert, val);
+	if (!strcmp(key, "tls-key"))
+		return copy_str(c->tls_key, sizeof c->tls_key, val);
+	if (!strcmp(key, "tls-client-ca"))
+		return copy_str(c->tls_client_ca, sizeof c->tls_client_ca, val);
 	return -2;
 }
 
@@ -243,7 +257,10 @@ int cli_serve(int argc, char **argv)
 	                  .port = (int)c.port,
 	                  .threads = (int)c.threads,
 	                  .max_body = (size_t)c.max_body,
-	                  .timeout_s = 60};
+	                  .timeout_s = 60,
+	                  .tls_cert = c.tls_cert[0] ? c.tls_cert : NULL,
+	                  .tls_key = c.tls_key[0] ? c.tls_key : NULL,
+	                  .tls_client_ca = c.tls_client_ca[0] ? c.tls_client_ca : NULL};
 	http_server *srv;
 	if (http_start(&hc, rest_handle, r, &srv, &err)) {
 		fprintf(stderr, "bron: %s\n", err);
@@ -252,7 +269,9 @@ int cli_serve(int argc, char **argv)
 		store_close(st);
 		return 1;
 	}
-	fprintf(stderr, "bron: serving http://%s:%d/fhir (%s %s)\n", c.bind, http_port(srv),
+	fprintf(stderr, "bron: serving %s://%s:%d/fhir%s (%s %s)\n",
+	        c.tls_cert[0] ? "https" : "http", c.bind, http_port(srv),
+	        c.tls_client_ca[0] ? ", client certificates required" : "",
 	        c.store[0] ? "store on PostgreSQL," : "data in",
 	        c.store[0] ? "see /health" : c.data);
 	int sig = 0;

@@ -3,9 +3,16 @@
  * http_req with its own arena, created on the first callback and freed in
  * the completion callback after the response went out. Bodies accumulate in
  * a bounded buf. Suspended requests are resumed with MHD_resume_connection.
+ * HTTPS is MHD's GnuTLS mode; under mutual TLS every connection gets a
+ * tls_peer (its socket context) holding the verified client identity, and a
+ * request from a connection without one is refused before the handler runs.
  */
 #include "http.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
@@ -33,7 +40,20 @@ struct http_server {
 	atomic_int in_flight; /* requests between first callback and completion */
 	atomic_int stopping;  /* set by http_stop: new requests get 503, never suspend */
 	atomic_int suspended; /* requests parked right now */
+	int tls;              /* serving HTTPS */
+	int mtls;             /* client certificates required (tls_client_ca given) */
+	/* the PEM files, read by http_start, wiped and freed by http_stop */
+	char *tls_cert, *tls_key, *tls_ca;
+	size_t tls_key_len;
 };
+
+/* Per connection under mutual TLS (its MHD socket context): the client
+ * certificate is verified once, on the connection's first request. */
+typedef struct tls_peer {
+	int checked;   /* verification ran */
+	int verified;  /* the peer's chain verified against the client CAs */
+	char *subject; /* malloc'ed subject DN when verified */
+} tls_peer;
 
 typedef struct res_header {
 	const char *name, *value;
@@ -62,6 +82,7 @@ struct http_req {
 	size_t res_len;
 	const char *content_type;
 	int has_response;
+	const char *client_subject;  /* verified client certificate's DN (arena), or NULL */
 	const char **qkeys, **qvals; /* lazily collected query parameters */
 	size_t qn, qcap;
 	void *data; /* the handler's own pointer */
@@ -91,6 +112,14 @@ const char *http_req_path(const http_req *req)
 int http_req_body_too_big(const http_req *req)
 {
 	return req->too_big;
+}
+int http_req_tls(const http_req *req)
+{
+	return req->srv->tls;
+}
+const char *http_req_client_cert_subject(const http_req *req)
+{
+	return req->client_subject;
 }
 
 const char *http_req_body(const http_req *req, size_t *len)
@@ -218,6 +247,11 @@ static const char no_host_body[] = "{\"resourceType\":\"OperationOutcome\",\"iss
                                    "\"severity\":\"error\",\"code\":\"invalid\","
                                    "\"diagnostics\":\"An HTTP/1.1 request needs a Host header\"}]}";
 
+static const char no_client_cert_body[] =
+        "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\","
+        "\"code\":\"security\",\"diagnostics\":\"A client certificate issued by a trusted "
+        "CA is required (mutual TLS)\"}]}";
+
 static const char stopping_body[] = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
                                     "\"severity\":\"error\",\"code\":\"transient\","
                                     "\"diagnostics\":\"The server is shutting down\"}]}";
@@ -229,6 +263,85 @@ static const char stopping_body[] = "{\"resourceType\":\"OperationOutcome\",\"is
 /* MHD zeroes the pool between requests, so it is sized for HTTP_MAX_URI
  * and HTTP_MAX_PARAMS parsed parameters, not more */
 #define HTTP_POOL_BYTES (48 * 1024)
+
+/* Verify the connection's client certificate against the client CAs (the
+ * credentials' trust list); on success *subject is the malloc'ed DN. */
+static int peer_verify(struct MHD_Connection *conn, char **subject)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	unsigned status = 0, n = 0;
+	if (!s || gnutls_certificate_type_get(s) != GNUTLS_CRT_X509 ||
+	    gnutls_certificate_verify_peers2(s, &status) < 0 || status)
+		return 0;
+	const gnutls_datum_t *chain = gnutls_certificate_get_peers(s, &n);
+	if (!chain || !n)
+		return 0;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = {NULL, 0};
+	int ok = 0;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return 0;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+		*subject = base_malloc(dn.size + 1);
+		memcpy(*subject, dn.data, dn.size);
+		(*subject)[dn.size] = 0;
+		ok = 1;
+	}
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
+/* Mutual TLS: 0 when the connection presented a verified client
+ * certificate (its subject then set on req), -1 when it must be refused. */
+static int peer_check(http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	tls_peer *p = ci ? ci->socket_context : NULL;
+	if (!p)
+		return -1;
+	if (!p->checked) {
+		p->checked = 1;
+		p->verified = peer_verify(req->conn, &p->subject);
+	}
+	if (!p->verified)
+		return -1;
+	req->client_subject = arena_strdup(req->a, p->subject);
+	return 0;
+}
+
+/* Connection start and end. Under mutual TLS the handshake itself demands a
+ * client certificate that verifies (the session is set up before its first
+ * byte is read), so an unverified client never gets as far as a request;
+ * peer_check stays as the guard in front of the handler. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	http_server *srv = cls;
+	if (!srv->mtls)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = base_calloc(1, sizeof(tls_peer));
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		if (ci && ci->tls_session) {
+			gnutls_session_t s = ci->tls_session;
+			gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+			gnutls_session_set_verify_cert(s, NULL, 0);
+		}
+		return;
+	}
+	tls_peer *p = *socket_context;
+	if (p) {
+		free(p->subject);
+		free(p);
+	}
+	*socket_context = NULL;
+}
 
 /* MHD's URI log callback runs first for every request: the http_req is
  * created here, so the URI length is known before MHD parses arguments. */
@@ -267,6 +380,12 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 		req->started = 1;
 		req->method = arena_strdup(req->a, method);
 		req->path = arena_strdup(req->a, url);
+		if (srv->mtls && peer_check(req)) {
+			http_res_header(req, "Connection", "close");
+			http_res_send(req, 403, no_client_cert_body, sizeof no_client_cert_body - 1,
+			              "application/fhir+json; charset=utf-8");
+			return queue(req);
+		}
 		if (atomic_load(&srv->stopping)) {
 			http_res_header(req, "Connection", "close");
 			http_res_header(req, "Retry-After", "1");
@@ -351,6 +470,105 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* TLS 1.2 and 1.3 only: older versions fail the handshake */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define HTTP_TLS_MAX_PEM    (1024 * 1024) /* largest certificate, key or CA file */
+
+static int start_error(char **err, const char *fmt, ...) BASE_PRINTF(2, 3);
+static int start_error(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	*err = base_malloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(*err, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Read a whole PEM file (NUL-terminated, as MHD wants it) into *out. */
+static int read_pem(const char *path, const char *what, char **out, size_t *len, char **err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return start_error(err, "cannot read %s %s: %s", what, path, strerror(errno));
+	buf b;
+	buf_init(&b, HTTP_TLS_MAX_PEM);
+	char chunk[4096];
+	size_t n;
+	int rc = 0;
+	while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		rc = buf_append(&b, chunk, n);
+	if (!rc && ferror(f))
+		rc = start_error(err, "cannot read %s %s: %s", what, path, strerror(errno));
+	else if (rc)
+		rc = start_error(err, "%s %s is larger than %d bytes", what, path,
+		                 HTTP_TLS_MAX_PEM);
+	else if (b.len == 0 || memchr(b.data, 0, b.len))
+		rc = start_error(err, "%s %s is not a PEM file", what, path);
+	fclose(f);
+	if (rc) {
+		if (b.data)
+			explicit_bzero(b.data, b.cap);
+		buf_free(&b);
+		return -1;
+	}
+	*out = b.data; /* buf keeps it NUL-terminated */
+	*len = b.len;
+	return 0;
+}
+
+static void tls_free(http_server *srv)
+{
+	if (srv->tls_key)
+		explicit_bzero(srv->tls_key, srv->tls_key_len);
+	free(srv->tls_cert);
+	free(srv->tls_key);
+	free(srv->tls_ca);
+}
+
+/* Read the TLS files and check them with GnuTLS before MHD sees them, so a
+ * bad file is a clear message: not PEM, a key that does not match the
+ * certificate, a CA file without a certificate. */
+static int tls_load(http_server *srv, const http_config *cfg, char **err)
+{
+	if (!cfg->tls_cert || !cfg->tls_key)
+		return start_error(err, "TLS needs both a certificate (--tls-cert) and a key "
+		                        "(--tls-key)");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return start_error(err, "this libmicrohttpd was built without TLS support");
+	size_t cert_len, ca_len = 0;
+	if (read_pem(cfg->tls_cert, "TLS certificate", &srv->tls_cert, &cert_len, err) ||
+	    read_pem(cfg->tls_key, "TLS key", &srv->tls_key, &srv->tls_key_len, err) ||
+	    (cfg->tls_client_ca &&
+	     read_pem(cfg->tls_client_ca, "TLS client CA file", &srv->tls_ca, &ca_len, err)))
+		return -1;
+	gnutls_certificate_credentials_t cred;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return start_error(err, "cannot set up TLS credentials");
+	gnutls_datum_t cert = {(unsigned char *)srv->tls_cert, (unsigned)cert_len};
+	gnutls_datum_t key = {(unsigned char *)srv->tls_key, (unsigned)srv->tls_key_len};
+	int rc = 0;
+	int r = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL,
+	                                             0);
+	if (r < 0)
+		rc = start_error(err, "TLS certificate %s with key %s: %s", cfg->tls_cert,
+		                 cfg->tls_key, gnutls_strerror(r));
+	if (!rc && srv->tls_ca) {
+		gnutls_datum_t ca = {(unsigned char *)srv->tls_ca, (unsigned)ca_len};
+		r = gnutls_certificate_set_x509_trust_mem(cred, &ca, GNUTLS_X509_FMT_PEM);
+		if (r <= 0)
+			rc = start_error(err, "TLS client CA file %s: %s", cfg->tls_client_ca,
+			                 r < 0 ? gnutls_strerror(r) : "no certificate in it");
+	}
+	gnutls_certificate_free_credentials(cred);
+	srv->tls = !rc;
+	srv->mtls = !rc && srv->tls_ca;
+	return rc;
+}
+
 int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_server **out,
                char **err)
 {
@@ -379,6 +597,23 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		free(srv);
 		return -1;
 	}
+	/* the TLS options, or none (the list starts with its end) */
+	struct MHD_OptionItem tls_opts[6] = {{MHD_OPTION_END, 0, NULL}};
+	if (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca) {
+		if (tls_load(srv, cfg, err)) {
+			tls_free(srv);
+			free(srv);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+		struct MHD_OptionItem o[] = {
+		        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+		        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+		        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+		        {srv->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, srv->tls_ca},
+		        {MHD_OPTION_END, 0, NULL}};
+		memcpy(tls_opts, o, sizeof o);
+	}
 	srv->d = MHD_start_daemon(
 	        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
 	        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -387,12 +622,14 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	        (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
-	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_END);
+	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_CONNECTION,
+	        on_connection, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!srv->d) {
 		size_t n = strlen(bind) + 96;
 		*err = base_malloc(n);
 		snprintf(*err, n, "cannot listen on %s port %d (in use or not allowed)", bind,
 		         cfg->port);
+		tls_free(srv);
 		free(srv);
 		return -1;
 	}
@@ -427,5 +664,6 @@ void http_stop(http_server *srv, int grace_s)
 	MHD_stop_daemon(srv->d);
 	if (s != MHD_INVALID_SOCKET)
 		close(s);
+	tls_free(srv);
 	free(srv);
 }

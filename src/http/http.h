@@ -2,7 +2,10 @@
  * http.h - Bron's HTTP layer over libmicrohttpd: a pool of polling threads,
  * one arena per request (freed when the response is done), bounded request
  * bodies, and suspend/resume so a handler can wait for the store's writer
- * without holding a pool thread. The handler sees only this interface.
+ * without holding a pool thread. Optionally HTTPS (TLS 1.2 and 1.3 only) and
+ * mutual TLS: with client CAs configured, a request whose connection did not
+ * present a certificate they verify is refused before any handler runs.
+ * The handler sees only this interface.
  */
 #ifndef BRON_HTTP_H
 #define BRON_HTTP_H
@@ -21,13 +24,19 @@ typedef struct http_config {
 	int threads;      /* polling threads */
 	size_t max_body;  /* largest request body accepted (413 beyond) */
 	int timeout_s;    /* idle connection timeout in seconds */
+	/* HTTPS: PEM files read once by http_start; NULL (both) serves plain HTTP */
+	const char *tls_cert;      /* the server certificate (then its chain) */
+	const char *tls_key;       /* its private key (unencrypted) */
+	const char *tls_client_ca; /* CAs (one or more): mutual TLS, every client must
+	                            * present a certificate they verify; NULL: none asked */
 } http_config;
 
 /* Called once per request when its body is complete (or too big). The
  * handler must either send a response (http_res_send) or suspend. */
 typedef void (*http_handler_fn)(http_req *req, void *ctx);
 
-/* Start serving. Returns 0, or -1 with *err (malloc'ed). */
+/* Start serving. Returns 0, or -1 with *err (malloc'ed): also for a TLS file
+ * that is missing, unreadable, not PEM, or a key that does not match. */
 int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_server **out,
                char **err);
 /* The port actually bound. */
@@ -49,6 +58,12 @@ size_t http_req_queries(http_req *req, const char *const **keys, const char *con
 const char *http_req_body(const http_req *req, size_t *len);
 /* 1 if the body was larger than max_body (the handler should answer 413). */
 int http_req_body_too_big(const http_req *req);
+/* 1 if the request came over TLS (HTTPS), else 0. */
+int http_req_tls(const http_req *req);
+/* Under mutual TLS, the subject DN (RFC 4514, e.g. "CN=app,O=Org,C=NL") of
+ * the client certificate that was verified against the client CAs; NULL
+ * without mutual TLS. Arena-owned, valid until the request ends. */
+const char *http_req_client_cert_subject(const http_req *req);
 
 /* A pointer the handler keeps with the request (e.g. its own context). */
 void http_req_set_data(http_req *req, void *data);
