@@ -15,4 +15,9 @@ int cli_reindex(int argc, char **argv);
 /* bron migrate [--data DIR | --store URL] - create or upgrade the store's schema. */
 int cli_migrate(int argc, char **argv);
 
+/* bron keygen [--dir DIR] [--alg ES256|RS256] [--kid KID] [--force] - a token signing key pair. */
+int cli_keygen(int argc, char **argv);
+/* bron token --key FILE --sub SUB --scope SCOPES [...] - print a signed JWT (development). */
+int cli_token(int argc, char **argv);
+
 #endif
