@@ -314,6 +314,22 @@ static int peer_check(http_req *req)
 	return 0;
 }
 
+/* MHD's error log, on stderr as MHD would write it, except that its line
+ * for any failed TLS handshake ("received handshake message out of context")
+ * says what that means here. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	http_server *srv = cls;
+	if (strstr(fmt, "handshake message out of context")) {
+		fprintf(stderr,
+		        "bron: a TLS handshake failed (not TLS, a version before 1.2%s, or the "
+		        "client gave up)\n",
+		        srv->mtls ? ", no client certificate the CAs verify" : "");
+		return;
+	}
+	vfprintf(stderr, fmt, ap);
+}
+
 /* Connection start and end. Under mutual TLS the handshake itself demands a
  * client certificate that verifies (the session is set up before its first
  * byte is read), so an unverified client never gets as far as a request;
@@ -488,6 +504,30 @@ static int start_error(char **err, const char *fmt, ...)
 	return -1;
 }
 
+/* 1 if the text holds PEM blocks and each one's base64 decodes. GnuTLS 3.7
+ * leaks a certificate object when it parses a block whose base64 is broken,
+ * so such a file is refused here before GnuTLS parses it. */
+static int pem_blocks_ok(const char *pem, size_t len)
+{
+	const char *p = pem, *end = pem + len;
+	int blocks = 0;
+	while ((p = memmem(p, (size_t)(end - p), "-----BEGIN ", 11))) {
+		const char *e = memmem(p, (size_t)(end - p), "-----END ", 9);
+		if (!e)
+			return 0;
+		const char *eol = memchr(e, '\n', (size_t)(end - e));
+		const char *stop = eol ? eol : end;
+		gnutls_datum_t in = {(unsigned char *)p, (unsigned)(stop - p)}, out = {NULL, 0};
+		int r = gnutls_pem_base64_decode2(NULL, &in, &out);
+		gnutls_free(out.data);
+		if (r < 0)
+			return 0;
+		blocks++;
+		p = stop;
+	}
+	return blocks > 0;
+}
+
 /* Read a whole PEM file (NUL-terminated, as MHD wants it) into *out. */
 static int read_pem(const char *path, const char *what, char **out, size_t *len, char **err)
 {
@@ -506,8 +546,9 @@ static int read_pem(const char *path, const char *what, char **out, size_t *len,
 	else if (rc)
 		rc = start_error(err, "%s %s is larger than %d bytes", what, path,
 		                 HTTP_TLS_MAX_PEM);
-	else if (b.len == 0 || memchr(b.data, 0, b.len))
-		rc = start_error(err, "%s %s is not a PEM file", what, path);
+	else if (b.len == 0 || memchr(b.data, 0, b.len) || !pem_blocks_ok(b.data, b.len))
+		rc = start_error(err, "%s %s is not a PEM file (or its base64 is broken)", what,
+		                 path);
 	fclose(f);
 	if (rc) {
 		if (b.data)
@@ -615,10 +656,10 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		memcpy(tls_opts, o, sizeof o);
 	}
 	srv->d = MHD_start_daemon(
-	        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-	        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-	        (unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_NOTIFY_COMPLETED,
-	        on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+	        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,

@@ -17,6 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,9 +138,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   dataDir reuse a data dir (restart tests); default a fresh temporary one
  *   port    reuse a port; default a free one
  *   store   false: pass no --data/--store at all (args or a --config give it)
+ *   tls     { ca, cert, key } (PEM strings, as node's tls options): the server
+ *           serves HTTPS (args give --tls-*); readiness and server.request go
+ *           over HTTPS with these
  * Returns a handle: { port, origin, base, dataDir, proc, stderr(), stop(), ... }.
  */
-export async function startServer({ args = [], dataDir, port, store = true } = {}) {
+export async function startServer({ args = [], dataDir, port, store = true, tls } = {}) {
   if (!fs.existsSync(BRON_BIN)) {
     throw new Error(`bron binary not found at ${BRON_BIN} (set BRON_BIN or run make)`);
   }
@@ -162,7 +166,7 @@ export async function startServer({ args = [], dataDir, port, store = true } = {
   let exitInfo = null;
   exited.then((e) => { exitInfo = e; });
 
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const server = {
     port,
     origin,
@@ -213,7 +217,7 @@ export async function startServer({ args = [], dataDir, port, store = true } = {
     },
     /** Raw HTTP request to this server, path relative to the origin ('/fhir/...'). */
     request(method, urlPath, opts) {
-      return request(port, method, urlPath, opts);
+      return tls ? requestTls(port, tls, method, urlPath, opts) : request(port, method, urlPath, opts);
     },
   };
   live.add(server);
@@ -233,7 +237,7 @@ export async function startServer({ args = [], dataDir, port, store = true } = {
       throw new Error(`bron exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before answering: ${argv.join(' ')}\n--- stderr ---\n${tail(stderr)}`);
     }
     try {
-      const res = await request(port, 'GET', '/fhir/metadata', { timeout: 2000 });
+      const res = await server.request('GET', '/fhir/metadata', { timeout: 2000 });
       if (res.status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
@@ -274,9 +278,18 @@ function tail(s, n = 3000) {
  * A response that arrives before the server stops reading the body is still
  * returned (the write error is ignored then).
  */
-export function request(port, method, urlPath, { headers = {}, body, timeout = 60000 } = {}) {
+export function request(port, method, urlPath, opts) {
+  return send(http, { host: '127.0.0.1', port }, method, urlPath, opts);
+}
+
+/** request() over HTTPS; tls: node tls options ({ ca, cert, key, minVersion, ... }). */
+export function requestTls(port, tls, method, urlPath, opts) {
+  return send(https, { host: '127.0.0.1', port, ...tls }, method, urlPath, opts);
+}
+
+function send(mod, target, method, urlPath, { headers = {}, body, timeout = 60000 } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false });
+    const req = mod.request({ ...target, method, path: urlPath, headers, agent: false });
     let responded = false;
     let settled = false;
     const done = (fn, v) => { if (!settled) { settled = true; fn(v); } };
