@@ -254,7 +254,11 @@ int auth_verify(const auth_keys *k, const auth_check *chk, const char *token, ar
 {
 	memset(out, 0, sizeof *out);
 	*why = "malformed token";
-	if (!k || !token || !*token) {
+	if (!k) {
+		*why = "no keys configured";
+		return -1;
+	}
+	if (!token || !*token) {
 		*why = "no token";
 		return -1;
 	}

@@ -881,6 +881,9 @@ static void test_malformed(void **state)
 	for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
 		refused(k, simple[i], NULL);
 	refused(k, NULL, "no token");
+	refused(k, "", "no token");
+	assert_int_equal(
+	        auth_verify(NULL, NULL, "a.b.c", A, &(auth_claims){0}, &(const char *){NULL}), -1);
 	/* two parts, four parts, empty parts */
 	snprintf(t, sizeof t, "%.*s.%.*s", hl, good, pl, d1 + 1);
 	refused(k, t, "malformed token");
