@@ -55,7 +55,11 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	./bron serve --data ./data
+	@[ -f keys/jwks.json ] || ./bron keygen --dir keys >/dev/null
+	@echo "Bron needs a bearer token on every request. Mint one for development with:"
+	@echo "  ./bron token --key keys/signing-key.pem --sub me --scope 'user/*.cruds'"
+	@echo "and send it as 'Authorization: Bearer <token>'."
+	./bron serve --data ./data --jwks keys/jwks.json
 
 # Unit + API tests on the release build, then again under ASan/UBSan.
 check: deps

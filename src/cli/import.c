@@ -381,6 +381,7 @@ typedef struct import_args {
 	const char *url;
 	const char *data;
 	const char *store; /* --store URL: a PostgreSQL database */
+	const char *token; /* --token: a bearer token for --url */
 	int strict;
 	long batch, concurrency, retries;
 	long sync; /* -1: not given */
@@ -415,6 +416,8 @@ static int parse_args(int argc, char **argv, import_args *a)
 			a->data = v;
 		else if (kl == 7 && !strncmp(o, "--store", kl))
 			a->store = v;
+		else if (kl == 7 && !strncmp(o, "--token", kl))
+			a->token = v;
 		else if (kl == 7 && !strncmp(o, "--batch", kl))
 			bad = base_parse_long(v, 1, 20000, &a->batch);
 		else if (kl == 13 && !strncmp(o, "--concurrency", kl))
@@ -481,7 +484,9 @@ static int local_start(local_server *ls, const char *dir, const char *store_url,
 		free(err);
 		return -1;
 	}
-	rest_config rc = {.store = ls->st, .base_path = "/fhir", .max_body = IMPORT_MAX_FILE};
+	/* the import's own server, on a loopback port, for the import only */
+	rest_config rc = {
+	        .store = ls->st, .base_path = "/fhir", .max_body = IMPORT_MAX_FILE, .open = 1};
 	ls->r = rest_new(&rc);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	http_config hc = {.bind = "127.0.0.1",
@@ -556,6 +561,14 @@ int cli_import(int argc, char **argv)
 	                      "Accept: application/fhir+json", "Prefer: return=minimal", "Expect:"};
 	for (size_t i = 0; i < sizeof hdrs / sizeof *hdrs; i++)
 		im.headers = curl_slist_append(im.headers, hdrs[i]);
+	const char *token = a.token ? a.token : getenv("BRON_TOKEN");
+	if (a.url && token && *token) {
+		char *h = NULL;
+		if (asprintf(&h, "Authorization: Bearer %s", token) < 0)
+			base_oom();
+		im.headers = curl_slist_append(im.headers, h);
+		free(h);
+	}
 	im.rep = import_report_new(total_size(im.files, im.nfiles), (size_t)im.nfiles,
 	                           isatty(STDERR_FILENO));
 

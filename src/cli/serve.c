@@ -31,7 +31,18 @@ typedef struct serve_config {
 	char tls_cert[1024]; /* PEM files for HTTPS; empty: plain HTTP */
 	char tls_key[1024];
 	char tls_client_ca[1024]; /* CAs of mutual TLS; empty: no client certificate */
+	char jwks[1024];          /* public keys of the bearer tokens */
+	char issuer[512];
+	char audience[512];
+	long open; /* no access checks (development, loopback only) */
 } serve_config;
+
+/* A loopback address: 127.0.0.0/8, ::1 or localhost. */
+static int loopback(const char *bind)
+{
+	return !strncmp(bind, "127.", 4) || !strcmp(bind, "::1") || !strcmp(bind, "localhost") ||
+	       !strcmp(bind, "[::1]");
+}
 
 static void serve_usage(FILE *f)
 {
@@ -55,6 +66,13 @@ static void serve_usage(FILE *f)
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
 	        "                     acknowledged writes on power loss)\n"
+	        "  --jwks FILE        accept bearer tokens (JWT, RS256/ES256) signed by these\n"
+	        "                     keys (a JWKS file; bron keygen makes one)\n"
+	        "  --issuer ISS       the tokens' required \"iss\" (default bron)\n"
+	        "  --audience AUD     the tokens' required \"aud\" (default bron)\n"
+	        "  --open             no access checks at all: development only, on a\n"
+	        "                     loopback address; without --jwks or --open serve refuses\n"
+	        "                     to start\n"
 	        "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate\n"
 	        "                     (then its chain); needs --tls-key\n"
 	        "  --tls-key FILE     the certificate's PEM private key (unencrypted)\n"
@@ -95,6 +113,14 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))
 		return base_parse_long(val, 0, 1, &c->sync);
+	if (!strcmp(key, "jwks"))
+		return copy_str(c->jwks, sizeof c->jwks, val);
+	if (!strcmp(key, "issuer"))
+		return copy_str(c->issuer, sizeof c->issuer, val);
+	if (!strcmp(key, "audience"))
+		return copy_str(c->audience, sizeof c->audience, val);
+	if (!strcmp(key, "open"))
+		return base_parse_long(val, 0, 1, &c->open);
 	if (!strcmp(key, "tls-cert"))
 		return copy_str(c->tls_cert, sizeof c->tls_cert, val);
 	if (!strcmp(key, "tls-key"))
@@ -181,6 +207,8 @@ static int parse_args(serve_config *c, int argc, char **argv)
 		key[kl] = 0;
 		if (eq) {
 			val = eq + 1;
+		} else if (!strcmp(key, "open")) {
+			val = "1"; /* a switch */
 		} else {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "bron serve: option '%s' needs a value\n", a);
@@ -204,6 +232,8 @@ int cli_serve(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	serve_config c = {.bind = "127.0.0.1",
+	                  .issuer = "bron",
+	                  .audience = "bron",
 	                  .port = 8080,
 	                  .data = "./data",
 	                  .threads = 0, /* chosen below unless given */
@@ -228,6 +258,33 @@ int cli_serve(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 2);
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+	auth_keys *keys = NULL;
+	if (c.open && c.jwks[0]) {
+		fprintf(stderr, "bron serve: --open and --jwks exclude each other\n");
+		return 2;
+	}
+	if (c.open && !loopback(c.bind)) {
+		fprintf(stderr,
+		        "bron serve: --open serves without any access check and is only "
+		        "allowed on a loopback address (--bind 127.0.0.1 or ::1), not %s\n",
+		        c.bind);
+		return 2;
+	}
+	if (!c.open && !c.jwks[0]) {
+		fprintf(stderr,
+		        "bron serve: give --jwks FILE (the public keys of the bearer tokens "
+		        "to accept; `bron keygen` makes a pair) or, for development on this "
+		        "machine only, --open\n");
+		return 2;
+	}
+	if (c.jwks[0]) {
+		char *kerr = NULL;
+		if (auth_keys_load(c.jwks, &keys, &kerr)) {
+			fprintf(stderr, "bron: %s\n", kerr ? kerr : "cannot load the JWKS");
+			free(kerr);
+			return 1;
+		}
+	}
 	store_options so = {.url = c.store[0] ? c.store : NULL,
 	                    .dir = c.data,
 	                    .sync_full = (int)c.sync,
@@ -244,7 +301,10 @@ int cli_serve(int argc, char **argv)
 	                  .base_path = "/fhir",
 	                  .base_url = c.base_url[0] ? c.base_url : NULL,
 	                  .max_body = (size_t)c.max_body,
-	                  .max_entries = (size_t)c.max_entries};
+	                  .max_entries = (size_t)c.max_entries,
+	                  .keys = keys,
+	                  .check = {.issuer = c.issuer, .audience = c.audience, .skew_s = 60},
+	                  .open = (int)c.open};
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;
@@ -267,6 +327,7 @@ int cli_serve(int argc, char **argv)
 		free(err);
 		rest_free(r);
 		store_close(st);
+		auth_keys_free(keys);
 		return 1;
 	}
 	fprintf(stderr, "bron: serving %s://%s:%d/fhir%s (%s %s)\n",
@@ -274,6 +335,17 @@ int cli_serve(int argc, char **argv)
 	        c.tls_client_ca[0] ? ", client certificates required" : "",
 	        c.store[0] ? "store on PostgreSQL," : "data in",
 	        c.store[0] ? "see /health" : c.data);
+	if (c.open)
+		fprintf(stderr,
+		        "bron: WARNING: --open: NO ACCESS CHECKS. Anyone who can reach %s:%d reads "
+		        "and writes every record. For development on this machine only.\n",
+		        c.bind, http_port(srv));
+	else
+		fprintf(stderr,
+		        "bron: bearer tokens required (keys from %s, iss \"%s\", aud \"%s\"); mint "
+		        "one for development with: bron token --key <signing-key.pem> --sub me "
+		        "--scope 'user/*.cruds'\n",
+		        c.jwks, c.issuer, c.audience);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "bron: %s received, finishing requests in flight\n",
@@ -281,6 +353,7 @@ int cli_serve(int argc, char **argv)
 	http_stop(srv, 10);
 	rest_free(r);
 	store_close(st);
+	auth_keys_free(keys);
 	fprintf(stderr, "bron: stopped\n");
 	return 0;
 }

@@ -197,6 +197,7 @@ static rctx *new_sub(bundle_run *run, size_t i)
 	rctx *c = run->outer;
 	rctx *e = arena_calloc(c->a, sizeof *e);
 	e->r = c->r;
+	e->who = c->who; /* every entry is checked as its Bundle's sender */
 	e->req = c->req;
 	e->a = c->a;
 	e->entry = &run->io[i];

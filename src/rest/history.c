@@ -162,10 +162,21 @@ void rest_history(rctx *c)
 			                        "_page '%s' is not a valid page cursor", s);
 		q.before_seq = n;
 	}
+	if (rest__allowed_or_reply(c, c->type, POLICY_READ))
+		return;
+	if (!c->id && rest__limited(c, c->type, POLICY_READ))
+		return rest_reply_error(c, 403, "forbidden",
+		                        "The token's scopes allow reading %s within limits (a "
+		                        "patient compartment or a query); the history of more "
+		                        "than one resource is not available within them",
+		                        c->type ? c->type : "resources");
 	if (c->id) {
 		/* the history of an unknown resource is an error, not an empty Bundle */
 		store_version v;
 		int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &v);
+		if ((rc == STORE_OK || rc == STORE_GONE) &&
+		    !rest__visible(c, c->type, POLICY_READ, v.rid))
+			rc = STORE_NOT_FOUND;
 		if (rc == STORE_NOT_FOUND)
 			return rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type,
 			                        c->id);

@@ -62,12 +62,30 @@ static void send_version(rctx *c, int status, const store_version *v)
 	rest_reply_json(c, status, v->body, v->body_len);
 }
 
+/* Within a limited grant, a resource outside it does not exist. */
+static int hidden(rctx *c, int rc, const store_version *v)
+{
+	if ((rc != STORE_OK && rc != STORE_GONE) || !rest__limited(c, c->type, POLICY_READ))
+		return 0;
+	int64_t rid = v->rid;
+	store_version cur;
+	if (!rid && store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &cur) == STORE_OK)
+		rid = cur.rid; /* vread: the resource's current row */
+	if (rid && rest__visible(c, c->type, POLICY_READ, rid))
+		return 0;
+	rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
+	return 1;
+}
+
 void rest_read(rctx *c)
 {
-	if (rest_check_params_or_reply(c, read_params))
+	if (rest_check_params_or_reply(c, read_params) ||
+	    rest__allowed_or_reply(c, c->type, POLICY_READ))
 		return;
 	store_version v;
 	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &v);
+	if (hidden(c, rc, &v))
+		return;
 	switch (rc) {
 	case STORE_OK:
 		if (!not_modified(c, &v))
@@ -86,7 +104,8 @@ void rest_read(rctx *c)
 
 void rest_vread(rctx *c)
 {
-	if (rest_check_params_or_reply(c, read_params))
+	if (rest_check_params_or_reply(c, read_params) ||
+	    rest__allowed_or_reply(c, c->type, POLICY_READ))
 		return;
 	long ver;
 	if (base_parse_long(c->vid, 1, 0x7fffffffffffffffL, &ver)) {
@@ -96,6 +115,8 @@ void rest_vread(rctx *c)
 	}
 	store_version v;
 	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, ver, &v);
+	if (hidden(c, rc, &v))
+		return;
 	if (rc == STORE_OK && v.deleted) {
 		rest_set_version_headers(c, v.version, v.last_updated);
 		rest_reply_error(c, 410, "deleted", "Version %ld of %s/%s is a deletion", ver,

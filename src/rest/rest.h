@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "../auth/auth.h"
 #include "../http/http.h"
 #include "../store/store.h"
 
@@ -21,6 +22,11 @@ typedef struct rest_config {
 	const char *base_url;  /* absolute base for Location and fullUrl; NULL: from Host */
 	size_t max_body;       /* for the CapabilityStatement and error text */
 	size_t max_entries;    /* most entries in a batch/transaction Bundle (0: 20000) */
+	/* access: bearer tokens verified against `keys` (borrowed), or none at
+	 * all when `open` (development only; every check passes) */
+	const auth_keys *keys;
+	auth_check check;
+	int open;
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);

@@ -10,6 +10,7 @@
 
 #include "../base/base.h"
 #include "../http/http.h"
+#include "../policy/policy.h"
 #include "../search/search.h"
 #include "../store/store.h"
 #include "rest.h"
@@ -53,8 +54,9 @@ typedef void (*rest_cont_fn)(rctx *c);
 /* Everything one request needs, allocated from its arena. */
 struct rctx {
 	rest *r;
-	http_req *req;     /* the HTTP request (also for Bundle entries: the outer one) */
-	rest_entry *entry; /* non-NULL: this is a Bundle entry, see rest_entry */
+	const policy_principal *who; /* the token's principal; NULL in open mode */
+	http_req *req;               /* the HTTP request (also for Bundle entries: the outer one) */
+	rest_entry *entry;           /* non-NULL: this is a Bundle entry, see rest_entry */
 	arena *a;
 	const char *method;
 	const char *path;     /* the URL path (for messages) */
@@ -92,6 +94,24 @@ struct rctx {
 	bundle_run *bundle; /* set for the entries of a batch/transaction */
 	char *assigned_id;  /* create inside a Bundle: the id chosen up front */
 };
+
+/* ---- access (access.c): what the principal may see and do ---- */
+
+/* 403 unless some scope grants `perm` (a POLICY_* bit) on `type`. */
+int rest__allowed_or_reply(rctx *c, const char *type, unsigned perm);
+/* 1 if perm on type (NULL: system level) is granted only within limits
+ * (a patient compartment, a scope query). */
+int rest__limited(rctx *c, const char *type, unsigned perm);
+/* AND the limits of perm on type into a compiled search; 403 if no grant. */
+int rest__restrict_or_reply(rctx *c, const char *type, unsigned perm, search_sql *sql);
+/* 1 if the current resource with row id `rid` is within the limits. */
+int rest__visible(rctx *c, const char *type, unsigned perm, int64_t rid);
+/* Keep the items the principal may see with perm; returns how many. */
+size_t rest__keep_visible(rctx *c, unsigned perm, store_version *v, size_t n);
+/* 1 if a new version of type/id with index rows `rows` stays within the
+ * limits of perm (its patient compartment). */
+int rest__in_compartment(rctx *c, const char *type, const char *id, const search_rows *rows,
+                         unsigned perm);
 
 /* ---- the request as interactions see it (reply.c): HTTP or a Bundle entry ---- */
 

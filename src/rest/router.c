@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../model/model.h"
 #include "../search/search.h"
@@ -301,6 +302,63 @@ static void reply_health(rctx *c)
 	rest_send(c, 200, body, strlen(body));
 }
 
+/* GET [base]/.well-known/smart-configuration: what Bron accepts (SMART App
+ * Launch 2.0 discovery). Bron verifies tokens; it does not issue them. */
+static void reply_smart_configuration(rctx *c)
+{
+	const auth_check *chk = &c->r->cfg.check;
+	char *body = arena_printf(
+	        c->a,
+	        "{\"issuer\":\"%s\",\"token_endpoint_auth_signing_alg_values_supported\":"
+	        "[\"RS256\",\"ES256\"],\"grant_types_supported\":[\"client_credentials\","
+	        "\"authorization_code\"],\"capabilities\":[\"permission-v1\",\"permission-v2\","
+	        "\"permission-patient\",\"permission-user\",\"context-ehr-patient\","
+	        "\"context-standalone-patient\"],\"scopes_supported\":[\"patient/*.rs\","
+	        "\"patient/*.cruds\",\"user/*.rs\",\"user/*.cruds\",\"system/*.rs\","
+	        "\"system/*.cruds\",\"patient/*.read\",\"user/*.read\",\"user/*.write\","
+	        "\"system/*.read\",\"system/*.write\"],\"response_types_supported\":[\"code\"]}",
+	        chk->issuer ? chk->issuer : "");
+	c->plain_json = 1;
+	rest_send(c, 200, body, strlen(body));
+}
+
+/* The request's principal from its bearer token; 401 (with
+ * WWW-Authenticate) when there is none or it does not verify. */
+static int authenticate_or_reply(rctx *c)
+{
+	const char *h = http_req_header(c->req, "Authorization");
+	const char *why = NULL;
+	auth_claims cl;
+	if (!h || strncasecmp(h, "Bearer ", 7)) {
+		rest_set_header(c, "WWW-Authenticate", "Bearer realm=\"bron\"");
+		rest_reply_error(c, 401, "login",
+		                 "A bearer token is required (Authorization: Bearer ...)");
+		return -1;
+	}
+	const char *tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	if (auth_verify(c->r->cfg.keys, &c->r->cfg.check, tok, c->a, &cl, &why)) {
+		rest_set_header(c, "WWW-Authenticate",
+		                arena_printf(c->a,
+		                             "Bearer realm=\"bron\", error=\"invalid_token\", "
+		                             "error_description=\"%s\"",
+		                             why ? why : "invalid token"));
+		rest_reply_error(c, 401, "login", "The bearer token was refused: %s",
+		                 why ? why : "invalid token");
+		return -1;
+	}
+	policy_principal *p = arena_calloc(c->a, sizeof *p);
+	p->sub = cl.sub;
+	p->patient = cl.patient;
+	p->organization = cl.organization;
+	p->purpose = cl.purpose;
+	p->actor = cl.actor;
+	policy_parse_scopes(c->a, cl.scope, p);
+	c->who = p;
+	return 0;
+}
+
 void rest_handle(http_req *req, void *ctx)
 {
 	rest *r = ctx;
@@ -336,7 +394,14 @@ void rest_handle(http_req *req, void *ctx)
 		                 r->cfg.max_body);
 		return;
 	}
-	rest__dispatch(c, path + bl);
+	const char *below = path + bl;
+	if (!strcmp(below, "/.well-known/smart-configuration") && !strcmp(c->method, "GET"))
+		return reply_smart_configuration(c);
+	/* the CapabilityStatement is public (clients read it before they log in);
+	 * everything else needs a token unless the server runs open */
+	if (!r->cfg.open && strcmp(below, "/metadata") && authenticate_or_reply(c))
+		return;
+	rest__dispatch(c, below);
 }
 
 void rest__dispatch(rctx *c, const char *below)

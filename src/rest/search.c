@@ -393,6 +393,9 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 				if (!seen(pg->items, pg->n, &got[j]) && !seen(all, nall, &got[j]))
 					all[nall++] = got[j];
 		}
+		/* what the sender may not read is not included */
+		nall = round_start +
+		       rest__keep_visible(c, POLICY_READ, all + round_start, nall - round_start);
 		nfrom = 0;
 		for (size_t j = round_start; j < nall; j++)
 			from[nfrom++] = all[j].rid;
@@ -584,6 +587,17 @@ void rest_search(rctx *c)
 	diag_init(&cd, c->a);
 	if (search_compile(q, store_dialect(c->r->cfg.store), after, c->a, &sql, &cd))
 		return rest_reply_diags(c, 400, &cd);
+	/* what the sender may search: the types a chain or _has looks into, and
+	 * the limits of the grant on the searched type(s) */
+	const char *joined[32];
+	size_t nj = search_query_joined_types(q, joined, 32);
+	for (size_t i = 0; i < nj && i < 32; i++)
+		if (rest__allowed_or_reply(c, joined[i], POLICY_SEARCH))
+			return;
+	if (nj > 32)
+		return rest_reply_error(c, 400, "too-costly", "The search joins too many types");
+	if (rest__restrict_or_reply(c, c->type, POLICY_SEARCH, &sql))
+		return;
 	if (contained_or_reply(c, &sql))
 		return;
 	pg.sorted = strcmp(sql.order_by ? sql.order_by : "r.rid", "r.rid") != 0;
@@ -631,6 +645,8 @@ void rest_search(rctx *c)
 		if ((after || before) &&
 		    search_compile(q, store_dialect(c->r->cfg.store), 0, c->a, &all, &cd))
 			return rest_reply_diags(c, 400, &cd);
+		if ((after || before) && rest__restrict_or_reply(c, c->type, POLICY_SEARCH, &all))
+			return;
 		int rc = store_search_count(c->r->cfg.store, &all, &total);
 		if (rc)
 			return rest_reply_store_failure(c, rc, "The search could not be counted");
@@ -648,7 +664,11 @@ void rest_search(rctx *c)
 void rest_everything(rctx *c)
 {
 	store_version v;
+	if (rest__allowed_or_reply(c, "Patient", POLICY_READ))
+		return;
 	int rc = store_read(c->r->cfg.store, c->a, "Patient", c->id, 0, &v);
+	if (rc == STORE_OK && !rest__visible(c, "Patient", POLICY_READ, v.rid))
+		rc = STORE_NOT_FOUND;
 	if (rc == STORE_NOT_FOUND)
 		return rest_reply_error(c, 404, "not-found", "Patient/%s is not known", c->id);
 	if (rc == STORE_GONE)
@@ -693,5 +713,6 @@ int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
 		rest_reply_diags(c, 400, &d);
 		return -1;
 	}
-	return 0;
+	/* a condition is a search: it sees only what the sender may search */
+	return rest__restrict_or_reply(c, c->type, POLICY_SEARCH, out);
 }

@@ -318,12 +318,46 @@ static void resumed(http_req *req)
 
 /* Queue the prepared op and park the request until it is durable. A Bundle
  * entry hands its op to the Bundle instead, which commits all of them. */
+/* Within a limited grant, the resource written must stay inside it: an
+ * existing one must be visible (else it does not exist: 404), the new
+ * version must be in the grant's patient compartment (else 403). */
+static int outside_or_reply(rctx *c, unsigned perm)
+{
+	if (!rest__limited(c, c->op.type, perm))
+		return 0;
+	/* (a condition only matches what the sender may see; but when it matches
+	 * nothing, the id given in the body must not name a resource outside) */
+	store_version v;
+	int rc = store_read(c->r->cfg.store, c->a, c->op.type, c->op.id, 0, &v);
+	if (rc == STORE_OK && !rest__visible(c, c->op.type, perm, v.rid)) {
+		rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->op.type, c->op.id);
+		return -1;
+	}
+	if (perm != POLICY_DELETE &&
+	    !rest__in_compartment(c, c->op.type, c->op.id, &c->rows, perm)) {
+		rest_reply_error(c, 403, "forbidden",
+		                 "The token's scopes allow writing %s only within the patient "
+		                 "compartment of its patient context; this one is outside it",
+		                 c->op.type);
+		return -1;
+	}
+	return 0;
+}
+
 static void submit(rctx *c, rest_cont_fn cont)
 {
+	unsigned perm = c->op.kind == STORE_OP_CREATE   ? POLICY_CREATE
+	                : c->op.kind == STORE_OP_DELETE ? POLICY_DELETE
+	                                                : POLICY_UPDATE;
 	if (c->op.kind != STORE_OP_DELETE && c->json) {
 		index_rows(c);
 		if (c->src)
 			prebuild_canonical(c);
+	}
+	if (c->who && outside_or_reply(c, perm)) {
+		json_decref(c->json);
+		c->json = NULL;
+		return;
 	}
 	buf_init(&c->out, 0);
 	c->cont = cont;
@@ -340,7 +374,8 @@ static void submit(rctx *c, rest_cont_fn cont)
 
 void rest_create(rctx *c)
 {
-	if (rest_check_params_or_reply(c, write_params))
+	if (rest_check_params_or_reply(c, write_params) ||
+	    rest__allowed_or_reply(c, c->type, POLICY_CREATE))
 		return;
 	const char *cond = rest_header(c, "If-None-Exist");
 	if (cond && rest__condition_or_reply(c, cond, &c->cond))
@@ -362,6 +397,8 @@ void rest_create(rctx *c)
 
 void rest_update(rctx *c)
 {
+	if (rest__allowed_or_reply(c, c->type, POLICY_UPDATE))
+		return;
 	if (!c->id) { /* PUT [type]?search: conditional update */
 		if (rest__condition_or_reply(c, NULL, &c->cond))
 			return;
@@ -479,6 +516,8 @@ static void delete_many(rctx *c, const store_version *hits, size_t n)
 
 void rest_delete(rctx *c)
 {
+	if (rest__allowed_or_reply(c, c->type, POLICY_DELETE))
+		return;
 	int conditional = !c->id;
 	if (conditional) { /* DELETE [type]?search */
 		if (rest__condition_or_reply(c, NULL, &c->cond))
@@ -600,6 +639,9 @@ static void patch_attempt(rctx *c)
 		return;
 	store_version cur;
 	int rc = store_read(c->r->cfg.store, c->a, c->type, c->id, 0, &cur);
+	if ((rc == STORE_OK || rc == STORE_GONE) &&
+	    !rest__visible(c, c->type, POLICY_UPDATE, cur.rid))
+		rc = STORE_NOT_FOUND; /* outside the sender's limits: it does not exist */
 	if (rc == STORE_GONE)
 		return rest_reply_error(c, 410, "deleted", "%s/%s was deleted", c->type, c->id);
 	if (rc == STORE_NOT_FOUND)
@@ -662,7 +704,8 @@ static void patch_attempt(rctx *c)
 
 void rest_patch(rctx *c)
 {
-	if (rest_check_params_or_reply(c, write_params))
+	if (rest_check_params_or_reply(c, write_params) ||
+	    rest__allowed_or_reply(c, c->type, POLICY_UPDATE))
 		return;
 	if (c->entry) /* a Bundle entry: the patch is a Binary, checked in patch_attempt */
 		return patch_attempt(c);

@@ -1434,3 +1434,33 @@ const char *search_query_canonical(const search_query *q)
 {
 	return q->canonical;
 }
+
+static void joined_types(const search__cond *c, const char **out, size_t max, size_t *n)
+{
+	if (!c)
+		return;
+	if (c->kind == SEARCH__COND_CHAIN)
+		for (size_t i = 0; i < c->nalts; i++) {
+			if (*n < max)
+				out[*n] = c->alts[i].type;
+			(*n)++;
+			joined_types(c->alts[i].cond, out, max, n);
+		}
+	if (c->kind == SEARCH__COND_HAS) {
+		if (*n < max)
+			out[*n] = c->has_type;
+		(*n)++;
+		joined_types(c->inner, out, max, n);
+	}
+	if (c->kind == SEARCH__COND_TYPES)
+		for (size_t i = 0; i < c->nalts; i++)
+			joined_types(c->alts[i].cond, out, max, n);
+}
+
+size_t search_query_joined_types(const search_query *q, const char **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < q->nconds; i++)
+		joined_types(&q->conds[i], out, max, &n);
+	return n;
+}

@@ -151,6 +151,11 @@ search_summary search_query_summary(const search_query *q);
 const char *const *search_query_elements(const search_query *q); /* NULL-terminated or NULL */
 size_t search_query_includes(const search_query *q, const search_include **out);
 const char *const *search_query_types(const search_query *q); /* _type list, or NULL */
+/* The resource types a query looks into beyond its own: chain targets and
+ * _has types, nested ones too (access checks: a search must not tell
+ * anything about resources its sender may not search). Up to max into out;
+ * returns how many (duplicates possible). */
+size_t search_query_joined_types(const search_query *q, const char **out, size_t max);
 /* The parameters as given, re-encoded for self/next links (without paging ones). */
 const char *search_query_canonical(const search_query *q);
 

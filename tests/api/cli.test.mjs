@@ -53,7 +53,7 @@ describe('bron serve command line', () => {
 
   it('a bad --port value ends with a message and a non-zero exit', async () => {
     for (const port of ['99999', 'abc', '-1']) {
-      const r = await run(['serve', '--bind', '127.0.0.1', '--port', port, ...storeArgs(scratch())]);
+      const r = await run(['serve', '--bind', '127.0.0.1', '--port', port, '--open', ...storeArgs(scratch())]);
       assert.notEqual(r.code, 0, `--port ${port} was accepted`);
       assert.equal(r.signal, null, `--port ${port}: killed by ${r.signal}`);
       assertCleanStderr(r.stderr);
@@ -65,7 +65,7 @@ describe('bron serve command line', () => {
     await new Promise((res) => blocker.listen(0, '127.0.0.1', res));
     const { port } = blocker.address();
     try {
-      const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(port), ...storeArgs(scratch())]);
+      const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(port), '--open', ...storeArgs(scratch())]);
       assert.notEqual(r.code, 0);
       assert.equal(r.signal, null, `killed by ${r.signal}`);
       assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
@@ -80,7 +80,7 @@ describe('bron serve command line', () => {
   }, async () => {
     const file = path.join(scratch(), 'a-file');
     fs.writeFileSync(file, 'not a directory');
-    const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--data', path.join(file, 'sub')]);
+    const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--open', '--data', path.join(file, 'sub')]);
     assert.notEqual(r.code, 0);
     assert.equal(r.signal, null, `killed by ${r.signal}`);
     assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
@@ -137,7 +137,7 @@ describe('bron serve command line', () => {
     const bad = path.join(dir, 'bad.conf');
     fs.writeFileSync(bad, 'this is not a key value line\nmax-body = lots\n');
     for (const conf of [path.join(dir, 'missing.conf'), bad]) {
-      const r = await run(['serve', '--config', conf, '--bind', '127.0.0.1', '--port', String(await freePort()), ...storeArgs(scratch())]);
+      const r = await run(['serve', '--config', conf, '--bind', '127.0.0.1', '--port', String(await freePort()), '--open', ...storeArgs(scratch())]);
       assert.notEqual(r.code, 0, `--config ${path.basename(conf)} was accepted`);
       assert.equal(r.signal, null, `killed by ${r.signal}`);
       assert.ok(r.stderr.trim().length > 0, 'no message on stderr');

@@ -12,11 +12,11 @@ const LOINC = 'http://loinc.org';
 const obs = (id, code) => ({ resourceType: 'Observation', id, status: 'final', code: { coding: [{ system: LOINC, code }] } });
 
 async function put(type, id, body) {
-  const r = await request(srv.port, 'PUT', `/fhir/${type}/${id}`, { headers: json, body: JSON.stringify({ ...body, id }) });
+  const r = await srv.request('PUT', `/fhir/${type}/${id}`, { headers: json, body: JSON.stringify({ ...body, id }) });
   assert.ok(r.status === 200 || r.status === 201, r.text);
 }
 async function search(q) {
-  const r = await request(srv.port, 'GET', `/fhir/${q}`);
+  const r = await srv.request('GET', `/fhir/${q}`);
   assert.equal(r.status, 200, r.text);
   return (r.json.entry || []).filter((e) => e.search.mode === 'match')
     .map((e) => `${e.resource.resourceType}:${e.fullUrl.split('/fhir/')[1]}`).sort();
@@ -50,13 +50,13 @@ describe('_contained', () => {
     assert.deepEqual(await search(`Observation?code=${LOINC}|9999-9&_contained=true`), []);
     assert.deepEqual(await search(`Observation?code=${LOINC}|1234-5&_contained=true&_containedType=contained`),
       ['Observation:DiagnosticReport/dr1#o3']);
-    const d = await request(srv.port, 'DELETE', '/fhir/DiagnosticReport/dr1');
+    const d = await srv.request('DELETE', '/fhir/DiagnosticReport/dr1');
     assert.equal(d.status, 200);
     assert.deepEqual(await search('Observation?_contained=true'), []);
   });
   it('bad values are a 400 OperationOutcome', async () => {
     for (const q of ['Observation?_contained=maybe', 'Observation?_contained=true&_containedType=x']) {
-      const r = await request(srv.port, 'GET', `/fhir/${q}`);
+      const r = await srv.request('GET', `/fhir/${q}`);
       assert.equal(r.status, 400, q);
       assert.equal(r.json.resourceType, 'OperationOutcome');
     }

@@ -170,7 +170,7 @@ describe('body size limit with Expect: 100-continue', () => {
   it('announcing a body over the limit gets 413 (before or after 100 Continue), never the body stored', async () => {
     const before = await versionsStored();
     const len = MAX_BODY * 16;
-    const head = `POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Type: application/fhir+json\r\n`
+    const head = `POST /fhir/Patient HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nAuthorization: Bearer ${srv.token}\r\nContent-Type: application/fhir+json\r\n`
       + `Accept: application/fhir+json\r\nContent-Length: ${len}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
     let sentBody = false;
     const text = await rawExchange(srv.port, head, {
@@ -196,7 +196,7 @@ describe('HTTP framing', () => {
   });
 
   it('pipelined requests on one connection get their responses in order', async () => {
-    const req = (p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nAccept: application/fhir+json\r\n\r\n`;
+    const req = (p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nAuthorization: Bearer ${srv.token}\r\nAccept: application/fhir+json\r\n\r\n`;
     const text = await rawExchange(srv.port, req('/fhir/Patient/existing') + req('/fhir/Patient/nobody-here') + req('/fhir/metadata'), {
       done: (t) => rawStatuses(t).length >= 3 && t.trimEnd().endsWith('}'),
     });

@@ -8,7 +8,7 @@ const json = { 'Content-Type': 'application/fhir+json' };
 let srv;
 
 async function post(type, body) {
-  const r = await request(srv.port, 'POST', `/fhir/${type}`, { headers: json, body: JSON.stringify(body) });
+  const r = await srv.request('POST', `/fhir/${type}`, { headers: json, body: JSON.stringify(body) });
   assert.equal(r.status, 201, r.text);
   return r.json;
 }
@@ -17,7 +17,7 @@ async function all(path) {
   const seen = [];
   let url = `/fhir/${path}`;
   for (let pages = 0; url && pages < 50; pages++) {
-    const r = await request(srv.port, 'GET', url);
+    const r = await srv.request('GET', url);
     assert.equal(r.status, 200, r.text);
     for (const e of r.json.entry || []) seen.push(`${e.resource.resourceType}/${e.resource.id}`);
     const next = (r.json.link || []).find((l) => l.relation === 'next');
@@ -62,7 +62,7 @@ describe('Patient/[id]/$everything', () => {
   });
 
   it('an unknown patient is 404 with an OperationOutcome', async () => {
-    const r = await request(srv.port, 'GET', '/fhir/Patient/nobody/$everything');
+    const r = await srv.request('GET', '/fhir/Patient/nobody/$everything');
     assert.equal(r.status, 404);
     assert.equal(r.json.resourceType, 'OperationOutcome');
   });

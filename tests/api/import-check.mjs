@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import assert from 'node:assert/strict';
-import { BRON_BIN, BRON_SHARED, REPO_ROOT, API_DIR, pool, storeArgs } from './lib/server.mjs';
+import { BRON_BIN, BRON_SHARED, REPO_ROOT, API_DIR, pool, storeArgs, testToken } from './lib/server.mjs';
 import { FHIR_JSON } from './lib/fhir.mjs';
 
 export const SYNTHEA_DIR = path.join(BRON_SHARED, 'data/synthea');
@@ -78,7 +78,8 @@ export function runImport(args, { timeoutMs = 120000, env } = {}) {
   const argv = ['import', ...withStore(args)];
   const done = new Promise((resolve, reject) => {
     const p = spawn(BRON_BIN, argv, {
-      stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, ...env },
+      // through a running server (--url): with the harness's bearer token
+      stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { BRON_TOKEN: testToken(), ...process.env, ...env },
     });
     child = p;
     let stdout = '';

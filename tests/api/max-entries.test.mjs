@@ -13,7 +13,7 @@ function bundle(type, n, tag) {
 }
 
 async function count(tag) {
-  const r = await request(srv.port, 'GET', `/fhir/Basic?code:text=${tag}&_total=accurate&_count=0`);
+  const r = await srv.request('GET', `/fhir/Basic?code:text=${tag}&_total=accurate&_count=0`);
   assert.equal(r.status, 200, r.text);
   return r.json.total;
 }
@@ -24,12 +24,12 @@ describe('--max-entries', () => {
 
   for (const type of ['transaction', 'batch']) {
     it(`a ${type} over the limit is 413 and stores nothing; at the limit it works`, async () => {
-      const over = await request(srv.port, 'POST', '/fhir', { headers: json, body: bundle(type, 6, `over${type}`) });
+      const over = await srv.request('POST', '/fhir', { headers: json, body: bundle(type, 6, `over${type}`) });
       assert.equal(over.status, 413, over.text);
       assert.equal(over.json.resourceType, 'OperationOutcome');
       assert.match(over.json.issue[0].diagnostics, /at most 5/);
       assert.equal(await count(`over${type}`), 0);
-      const ok = await request(srv.port, 'POST', '/fhir', { headers: json, body: bundle(type, 5, `at${type}`) });
+      const ok = await srv.request('POST', '/fhir', { headers: json, body: bundle(type, 5, `at${type}`) });
       assert.equal(ok.status, 200, ok.text);
       assert.equal(ok.json.entry.length, 5);
       assert.equal(await count(`at${type}`), 5);

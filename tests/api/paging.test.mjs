@@ -10,7 +10,7 @@ let srv;
 
 async function get(url) {
   const u = url.startsWith('http') ? new URL(url) : null;
-  const r = await request(srv.port, 'GET', u ? u.pathname + u.search : url);
+  const r = await srv.request('GET', u ? u.pathname + u.search : url);
   assert.equal(r.status, 200, r.text);
   return r.json;
 }
@@ -22,7 +22,7 @@ describe('paging links', () => {
   before(async () => {
     srv = await startServer();
     for (let i = 0; i < 11; i++) {
-      const r = await request(srv.port, 'POST', '/fhir/Basic', { headers: json,
+      const r = await srv.request('POST', '/fhir/Basic', { headers: json,
         body: JSON.stringify({ resourceType: 'Basic', code: { text: `pg${String(i).padStart(2, '0')}` } }) });
       assert.equal(r.status, 201);
       made.push(r.json.id);
@@ -67,11 +67,11 @@ describe('conditional delete of several resources', () => {
 
   it('deletes every match in one go and leaves the rest', async () => {
     for (const t of ['del', 'del', 'del', 'keep']) {
-      const r = await request(srv.port, 'POST', '/fhir/Basic', { headers: json,
+      const r = await srv.request('POST', '/fhir/Basic', { headers: json,
         body: JSON.stringify({ resourceType: 'Basic', code: { text: t } }) });
       assert.equal(r.status, 201);
     }
-    const r = await request(srv.port, 'DELETE', '/fhir/Basic?code:text=del');
+    const r = await srv.request('DELETE', '/fhir/Basic?code:text=del');
     assert.equal(r.status, 200, r.text);
     assert.match(r.json.issue[0].diagnostics, /Deleted 3/);
     assert.equal((await get('/fhir/Basic?code:text=del')).total, 0);

@@ -9,7 +9,7 @@ import { startServer, request, BRON_BIN, REPO_ROOT, assertCleanStderr, storeArgs
 const json = { 'Content-Type': 'application/fhir+json' };
 
 async function ids(srv, query) {
-  const r = await request(srv.port, 'GET', `/fhir/${query}`);
+  const r = await srv.request('GET', `/fhir/${query}`);
   assert.equal(r.status, 200, r.text);
   const b = r.json;
   return (b.entry || []).filter((e) => e.search.mode === 'match').map((e) => e.resource.id).sort();
@@ -32,7 +32,7 @@ describe('bron reindex', () => {
           birthDate: `19${50 + i}-01-0${1 + (i % 9)}`,
           identifier: [{ system: 'http://example.org/mrn', value: `m${i}` }],
         });
-        const r = await request(srv.port, 'POST', '/fhir/Patient', { headers: json, body });
+        const r = await srv.request('POST', '/fhir/Patient', { headers: json, body });
         assert.equal(r.status, 201, r.text);
       }
       const queries = ['Patient?name=renee', 'Patient?family=jans', 'Patient?birthdate=ge1970',
@@ -46,7 +46,7 @@ describe('bron reindex', () => {
       const after = await Promise.all(queries.map((q) => ids(srv, q)));
       assert.deepEqual(after, before);
       // the server still writes and indexes after the reindex
-      const w = await request(srv.port, 'POST', '/fhir/Patient', { headers: json,
+      const w = await srv.request('POST', '/fhir/Patient', { headers: json,
         body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Renée' }] }) });
       assert.equal(w.status, 201);
       assert.equal((await ids(srv, 'Patient?name=renee')).length, 16);

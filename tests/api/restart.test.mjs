@@ -186,7 +186,7 @@ describe('durability', () => {
     sock.on('data', (d) => { text += d.toString('latin1'); });
     sock.on('error', () => {});
     const closed = new Promise((r) => sock.on('close', r));
-    sock.write(`POST /fhir/Basic HTTP/1.1\r\nHost: 127.0.0.1:${a.port}\r\nContent-Type: application/fhir+json\r\n`
+    sock.write(`POST /fhir/Basic HTTP/1.1\r\nHost: 127.0.0.1:${a.port}\r\nAuthorization: Bearer ${a.token}\r\nContent-Type: application/fhir+json\r\n`
       + `Accept: application/fhir+json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 20)}`);
     await sleep(300);
     const t0 = Date.now();

@@ -10,12 +10,12 @@ const CS = 'http://example.org/cs';
 let srv;
 
 async function post(type, body) {
-  const r = await request(srv.port, 'POST', `/fhir/${type}`, { headers: json, body: JSON.stringify(body) });
+  const r = await srv.request('POST', `/fhir/${type}`, { headers: json, body: JSON.stringify(body) });
   assert.equal(r.status, 201, r.text);
 }
 
 async function codes(query) {
-  const r = await request(srv.port, 'GET', `/fhir/Observation?${query}&_count=100`);
+  const r = await srv.request('GET', `/fhir/Observation?${query}&_count=100`);
   assert.equal(r.status, 200, r.text);
   return (r.json.entry || []).filter((e) => e.search.mode === 'match')
     .map((e) => e.resource.code.coding[0].code).sort();
@@ -52,7 +52,7 @@ describe('token terminology modifiers', () => {
   });
   it('an unknown ValueSet or code is a 400 OperationOutcome', async () => {
     for (const q of ['code:in=http://example.org/none', `code:below=${CS}|zz`, 'code:below=nosystem']) {
-      const r = await request(srv.port, 'GET', `/fhir/Observation?${q}`);
+      const r = await srv.request('GET', `/fhir/Observation?${q}`);
       assert.equal(r.status, 400, q);
       assert.equal(r.json.resourceType, 'OperationOutcome');
     }

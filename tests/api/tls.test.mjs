@@ -254,7 +254,7 @@ describe('bad TLS files stop bron serve at start', () => {
     it(`${what}: exit 1 with a message`, async () => {
       const data = tempDir('tls-data-');
       try {
-        const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), ...storeArgs(data), ...args()]);
+        const r = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--open', ...storeArgs(data), ...args()]);
         assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
         assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
         assert.match(r.stderr, message);

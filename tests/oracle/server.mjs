@@ -49,7 +49,8 @@ export async function startBron(bin, cwd) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bron-oracle-'));
   const store = makeStore(dataDir);
   const port = await freePort();
-  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), ...store.args];
+  // the oracle compares search results: no access checks (--open, loopback)
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--open', ...store.args];
   const proc = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let stderr = '';
   proc.stderr.setEncoding('utf8');

@@ -10,7 +10,7 @@ export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 export const INSTANT_RE = /^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 
 export function client(srv) {
-  return new Client({ baseUrl: srv.base });
+  return new Client(srv.token ? { baseUrl: srv.base, bearerToken: srv.token } : { baseUrl: srv.base });
 }
 
 /** The raw fetch Response behind a fhir-kit-client result. */

@@ -147,6 +147,11 @@ export async function startServer({ args = [], dataDir, port, store = true, tls 
   if (!fs.existsSync(BRON_BIN)) {
     throw new Error(`bron binary not found at ${BRON_BIN} (set BRON_BIN or run make)`);
   }
+  // access (issue 7): every server checks bearer tokens against the test
+  // keys, and every request of the harness carries TEST_TOKEN, unless the
+  // caller asks for --open or gives its own --jwks
+  const auth = !args.includes('--open') && !args.some((a) => a === '--jwks' || a.startsWith('--jwks='));
+  if (auth) args = ['--jwks', testKeys().jwks, ...args];
   const ownsDir = !dataDir;
   dataDir = dataDir || tempDir();
   port = port || (await freePort());
@@ -215,9 +220,19 @@ export async function startServer({ args = [], dataDir, port, store = true, tls 
       await exited;
       assertCleanStderr(stderr);
     },
-    /** Raw HTTP request to this server, path relative to the origin ('/fhir/...'). */
-    request(method, urlPath, opts) {
-      return tls ? requestTls(port, tls, method, urlPath, opts) : request(port, method, urlPath, opts);
+    /** The bearer token the harness sends (null for an --open server). */
+    token: auth ? testToken() : null,
+    /**
+     * Raw HTTP request to this server, path relative to the origin ('/fhir/...').
+     * Carries the server's token unless opts.headers has an Authorization
+     * header (any case) or opts.noToken.
+     */
+    request(method, urlPath, opts = {}) {
+      const headers = { ...(opts.headers || {}) };
+      const has = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+      if (server.token && !has && !opts.noToken) headers.authorization = `Bearer ${server.token}`;
+      const o = { ...opts, headers };
+      return tls ? requestTls(port, tls, method, urlPath, o) : request(port, method, urlPath, o);
     },
   };
   live.add(server);
@@ -251,6 +266,44 @@ export async function startServer({ args = [], dataDir, port, store = true, tls 
     await sleep(50);
   }
   return server;
+}
+
+// --- bearer tokens (issue 7) ------------------------------------------------
+
+let keys = null;
+/** The test key pair, made once per test process with `bron keygen`: { dir, jwks, key }. */
+export function testKeys() {
+  if (keys) return keys;
+  const dir = path.join(API_DIR, '.tmp', `keys-${process.pid}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const r = spawnSync(BRON_BIN, ['keygen', '--dir', dir], { encoding: 'utf8', cwd: REPO_ROOT });
+  if (r.status !== 0) throw new Error(`bron keygen failed: ${r.stderr}`);
+  keys = { dir, jwks: path.join(dir, 'jwks.json'), key: path.join(dir, 'signing-key.pem') };
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return keys;
+}
+
+/**
+ * A token signed with the test key. claims: { sub, scope, patient, org,
+ * purpose, act, iss, aud, ttl } (bron token's flags).
+ */
+export function mintToken({ sub = 'test', scope = 'system/*.cruds', patient, org, purpose, act, iss, aud, ttl = 86400 } = {}) {
+  const k = testKeys();
+  const argv = ['token', '--key', k.key, '--sub', sub, '--scope', scope, '--ttl', String(ttl)];
+  for (const [flag, v] of [['--patient', patient], ['--org', org], ['--purpose', purpose], ['--act', act], ['--iss', iss], ['--aud', aud]]) {
+    if (v !== undefined) argv.push(flag, String(v));
+  }
+  const r = spawnSync(BRON_BIN, argv, { encoding: 'utf8', cwd: REPO_ROOT });
+  if (r.status !== 0) throw new Error(`bron token failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+let token = null;
+/** The harness's default token: system/*.cruds (everything). */
+export function testToken() {
+  if (!token) token = mintToken();
+  return token;
 }
 
 /** Remove a data dir and, in PostgreSQL mode, the database that stands for it. */
