@@ -55,8 +55,26 @@ void rest__build_capability(rest *r)
 	        "\"implementation\":{\"description\":\"Bron FHIR R4 server\"},"
 	        "\"fhirVersion\":\"4.0.1\",\"format\":[\"json\"],"
 	        "\"patchFormat\":[\"application/json-patch+json\"],"
-	        "\"rest\":[{\"mode\":\"server\",\"resource\":[",
+	        "\"rest\":[{\"mode\":\"server\",",
 	        now, BRON_VERSION);
+	if (r->cfg.open)
+		buf_puts(&b, "\"security\":{\"description\":\"Open mode: no access checks "
+		             "(development only, loopback)\"},");
+	else
+		buf_printf(&b,
+		           "\"security\":{\"cors\":false,\"service\":[{\"coding\":[{\"system\":"
+		           "\"http://terminology.hl7.org/CodeSystem/restful-security-service\","
+		           "\"code\":\"SMART-on-FHIR\"}],\"text\":\"Bearer tokens\"}],"
+		           "\"description\":\"Every request but metadata needs a bearer token: a "
+		           "JWT signed with RS256 or ES256 by a key of the server's JWKS, iss "
+		           "'%s', aud "
+		           "'%s'. SMART scopes v1 and v2 (with query filters) decide what it may "
+		           "do; a "
+		           "patient claim limits it to that patient's compartment. See "
+		           ".well-known/smart-configuration.\"},",
+		           r->cfg.check.issuer ? r->cfg.check.issuer : "",
+		           r->cfg.check.audience ? r->cfg.check.audience : "");
+	buf_puts(&b, "\"resource\":[");
 	size_t n = model_resource_count();
 	for (size_t i = 0; i < n; i++) {
 		const char *name = model_type_name(model_resource_at(i));

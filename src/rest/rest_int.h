@@ -15,9 +15,12 @@
 #include "../store/store.h"
 #include "rest.h"
 
+typedef struct token_cache token_cache; /* router.c */
+
 struct rest {
 	rest_config cfg;
-	char *capability; /* CapabilityStatement JSON, built once */
+	token_cache *tokens; /* tokens verified lately (verification costs ~50 us) */
+	char *capability;    /* CapabilityStatement JSON, built once */
 	size_t capability_len;
 };
 

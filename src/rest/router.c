@@ -4,13 +4,98 @@
  * _pretty, Prefer), and dispatches to the interaction. Anything the route or
  * method does not allow is answered here with an OperationOutcome.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../model/model.h"
 #include "../search/search.h"
 #include "rest_int.h"
+
+/* ---- verified tokens, kept until they expire ----
+ * A signature check costs tens of microseconds, more than a whole read; a
+ * client sends the same token many times. So each verified token's claims
+ * are kept (by hash, compared in full) until its exp; a token that fails is
+ * never kept. One mutex: a lookup is a hash, a compare and a few copies. */
+
+#define TOKEN_SLOTS 512
+
+typedef struct token_slot {
+	char *token; /* malloc'ed: the token, then the claims' strings */
+	auth_claims cl;
+} token_slot;
+
+struct token_cache {
+	pthread_mutex_t mu;
+	token_slot slot[TOKEN_SLOTS];
+};
+
+static uint64_t token_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static const char *dup_or_null(arena *a, const char *s)
+{
+	return s ? arena_strdup(a, s) : NULL;
+}
+
+/* The claims of a token verified before and not expired, copied into a. */
+static int cached_claims(rest *r, const char *tok, arena *a, auth_claims *out)
+{
+	token_slot *t = &r->tokens->slot[token_hash(tok) % TOKEN_SLOTS];
+	int hit = 0;
+	pthread_mutex_lock(&r->tokens->mu);
+	if (t->token && !strcmp(t->token, tok) && (int64_t)time(NULL) < t->cl.exp) {
+		*out = t->cl;
+		out->sub = dup_or_null(a, t->cl.sub);
+		out->iss = dup_or_null(a, t->cl.iss);
+		out->scope = dup_or_null(a, t->cl.scope);
+		out->patient = dup_or_null(a, t->cl.patient);
+		out->organization = dup_or_null(a, t->cl.organization);
+		out->purpose = dup_or_null(a, t->cl.purpose);
+		out->actor = dup_or_null(a, t->cl.actor);
+		out->jti = dup_or_null(a, t->cl.jti);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&r->tokens->mu);
+	return hit;
+}
+
+static void keep_claims(rest *r, const char *tok, const auth_claims *cl)
+{
+	const char *parts[] = {tok,         cl->sub,     cl->iss,
+	                       cl->scope,   cl->patient, cl->organization,
+	                       cl->purpose, cl->actor,   cl->jti};
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+		len += parts[i] ? strlen(parts[i]) + 1 : 0;
+	char *block = base_malloc(len), *p = block;
+	const char *copy[sizeof parts / sizeof *parts];
+	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+		copy[i] = NULL;
+		if (parts[i]) {
+			size_t n = strlen(parts[i]) + 1;
+			memcpy(p, parts[i], n);
+			copy[i] = p;
+			p += n;
+		}
+	}
+	auth_claims c = *cl;
+	c.sub = copy[1], c.iss = copy[2], c.scope = copy[3], c.patient = copy[4];
+	c.organization = copy[5], c.purpose = copy[6], c.actor = copy[7], c.jti = copy[8];
+	token_slot *t = &r->tokens->slot[token_hash(tok) % TOKEN_SLOTS];
+	pthread_mutex_lock(&r->tokens->mu);
+	free(t->token);
+	t->token = block;
+	t->cl = c;
+	pthread_mutex_unlock(&r->tokens->mu);
+}
 
 rest *rest_new(const rest_config *cfg)
 {
@@ -18,6 +103,8 @@ rest *rest_new(const rest_config *cfg)
 	r->cfg = *cfg;
 	if (!r->cfg.base_path)
 		r->cfg.base_path = "/fhir";
+	r->tokens = base_calloc(1, sizeof *r->tokens);
+	pthread_mutex_init(&r->tokens->mu, NULL);
 	rest__build_capability(r);
 	if (search_init())
 		base_oom(); /* compiling the built-in expressions fails only without memory */
@@ -29,6 +116,10 @@ void rest_free(rest *r)
 	if (!r)
 		return;
 	free(r->capability);
+	for (size_t i = 0; i < TOKEN_SLOTS; i++)
+		free(r->tokens->slot[i].token);
+	pthread_mutex_destroy(&r->tokens->mu);
+	free(r->tokens);
 	free(r);
 }
 
@@ -88,7 +179,8 @@ static const char *base_url(rctx *c)
 		return c->r->cfg.base_url;
 	const char *host = rest_header(c, "Host");
 	const char *proto = rest_header(c, "X-Forwarded-Proto");
-	return arena_printf(c->a, "%s://%s%s", proto && !strcmp(proto, "https") ? "https" : "http",
+	int https = http_req_tls(c->req) || (proto && !strcmp(proto, "https"));
+	return arena_printf(c->a, "%s://%s%s", https ? "https" : "http",
 	                    host && *host ? host : "localhost", c->r->cfg.base_path);
 }
 
@@ -338,7 +430,8 @@ static int authenticate_or_reply(rctx *c)
 	const char *tok = h + 7;
 	while (*tok == ' ')
 		tok++;
-	if (auth_verify(c->r->cfg.keys, &c->r->cfg.check, tok, c->a, &cl, &why)) {
+	int cached = cached_claims(c->r, tok, c->a, &cl);
+	if (!cached && auth_verify(c->r->cfg.keys, &c->r->cfg.check, tok, c->a, &cl, &why)) {
 		rest_set_header(c, "WWW-Authenticate",
 		                arena_printf(c->a,
 		                             "Bearer realm=\"bron\", error=\"invalid_token\", "
@@ -348,6 +441,8 @@ static int authenticate_or_reply(rctx *c)
 		                 why ? why : "invalid token");
 		return -1;
 	}
+	if (!cached && cl.exp)
+		keep_claims(c->r, tok, &cl);
 	policy_principal *p = arena_calloc(c->a, sizeof *p);
 	p->sub = cl.sub;
 	p->patient = cl.patient;
