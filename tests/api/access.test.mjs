@@ -268,3 +268,57 @@ describe('bron serve refuses to run without access control by accident', () => {
     assert.equal(r.status, 1);
   });
 });
+
+describe('v2 query filters, Bundles and conditions under scopes', () => {
+  before(async () => {
+    const admin = mintToken();
+    for (const [id, cat] of [['lab-p1', 'laboratory'], ['vit-p1', 'vital-signs']]) {
+      const r = await as(admin, 'PUT', `/fhir/Observation/${id}`, {
+        resourceType: 'Observation', id, status: 'final', code: { text: id },
+        category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: cat }] }],
+        subject: { reference: 'Patient/p1' },
+      });
+      assert.equal(r.status, 201, r.text);
+    }
+  });
+
+  it('patient/Observation.rs?category=laboratory sees the laboratory results of its patient only', async () => {
+    const tok = mintToken({ scope: 'patient/Observation.rs?category=laboratory', patient: 'p1' });
+    const s = await as(tok, 'GET', '/fhir/Observation?_count=100');
+    assert.equal(s.status, 200, s.text);
+    assert.deepEqual(s.json.entry.map((e) => e.resource.id), ['lab-p1']);
+    assert.equal((await as(tok, 'GET', '/fhir/Observation/lab-p1')).status, 200);
+    assertOutcome(await as(tok, 'GET', '/fhir/Observation/vit-p1'), 404, 'outside the filter');
+    assertOutcome(await as(tok, 'GET', '/fhir/Observation/o-p2'), 404, 'other patient');
+    // a filter grants no writes
+    assertOutcome(await as(tok, 'POST', '/fhir/Observation', obs(undefined, 'p1', 'x')), 403, 'write');
+  });
+
+  it('a transaction with an entry the scopes do not allow fails whole with 403 and stores nothing', async () => {
+    const tok = mintToken({ scope: 'user/Observation.cruds' });
+    const r = await as(tok, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [
+      { fullUrl: 'urn:uuid:1', resource: obs(undefined, 'p1', 'tx-ok'), request: { method: 'POST', url: 'Observation' } },
+      { fullUrl: 'urn:uuid:2', resource: { resourceType: 'Patient', name: [{ family: 'tx-denied' }] }, request: { method: 'POST', url: 'Patient' } },
+    ] });
+    assertOutcome(r, 403, 'transaction');
+    const admin = mintToken();
+    const s = await as(admin, 'GET', '/fhir/Observation?code:text=tx-ok');
+    assert.equal((s.json.entry || []).length, 0, 'part of the transaction was stored');
+  });
+
+  it('a conditional create does not find what the sender may not see (no existence oracle)', async () => {
+    const tok = mintToken({ scope: 'patient/Observation.cruds', patient: 'p1' });
+    const r = await as(tok, 'POST', '/fhir/Observation', obs(undefined, 'p1', 'cond-new'), { 'if-none-exist': '_id=o-p2' });
+    assert.equal(r.status, 201, `the condition matched another patient's resource: ${r.status} ${r.text}`);
+    assert.notEqual(r.json.id, 'o-p2');
+  });
+
+  it('a system token without a patient sees both patients; a token with another patient sees the other one', async () => {
+    const sys = mintToken({ scope: 'system/Observation.rs' });
+    const all = await as(sys, 'GET', '/fhir/Observation?_id=o-p1,o-p2');
+    assert.equal(all.json.entry.length, 2);
+    const p2 = mintToken({ scope: 'patient/*.rs', patient: 'p2' });
+    const mine = await as(p2, 'GET', '/fhir/Observation?_id=o-p1,o-p2');
+    assert.deepEqual(mine.json.entry.map((e) => e.resource.id), ['o-p2']);
+  });
+});
