@@ -591,9 +591,19 @@ void rest_search(rctx *c)
 	 * the limits of the grant on the searched type(s) */
 	const char *joined[32];
 	size_t nj = search_query_joined_types(q, joined, 32);
-	for (size_t i = 0; i < nj && i < 32; i++)
+	for (size_t i = 0; i < nj && i < 32; i++) {
 		if (rest__allowed_or_reply(c, joined[i], POLICY_SEARCH))
 			return;
+		/* a joined resource is not checked against the limits of a grant
+		 * (a resource inside the compartment may refer to one outside):
+		 * under such limits, no joins */
+		if (rest__limited(c, joined[i], POLICY_SEARCH))
+			return rest_reply_error(c, 403, "forbidden",
+			                        "Chained and _has parameters into %s are not "
+			                        "available within the token's limits (a patient "
+			                        "compartment or a query)",
+			                        joined[i]);
+	}
 	if (nj > 32)
 		return rest_reply_error(c, 400, "too-costly", "The search joins too many types");
 	if (rest__restrict_or_reply(c, c->type, POLICY_SEARCH, &sql))
