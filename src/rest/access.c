@@ -147,7 +147,10 @@ size_t rest__keep_visible(rctx *c, unsigned perm, store_version *v, size_t n)
 		policy_grant g[1];
 		if (!policy_grants(c->who, v[i].type, perm, g, 1))
 			continue;
-		if (v[i].deleted != 2 && !rest__visible(c, v[i].type, perm, v[i].rid))
+		/* a contained resource (deleted 2) has no row of its own to test:
+		 * under limits it is left out */
+		if (v[i].deleted == 2 ? rest__limited(c, v[i].type, perm)
+		                      : !rest__visible(c, v[i].type, perm, v[i].rid))
 			continue;
 		v[k++] = v[i];
 	}
