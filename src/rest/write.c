@@ -357,6 +357,7 @@ static void submit(rctx *c, rest_cont_fn cont)
 	if (c->who && outside_or_reply(c, perm)) {
 		json_decref(c->json);
 		c->json = NULL;
+		buf_free(&c->pre); /* the canonical bytes built ahead */
 		return;
 	}
 	buf_init(&c->out, 0);

@@ -408,7 +408,7 @@ describe('bron migrate and the schema version', { skip }, () => {
     const m = await run(['migrate', '--store', url]);
     assert.equal(m.code, 0, m.stderr);
     pgSql(pgDbName(url), 'UPDATE bron_schema SET version = 999');
-    const s = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--store', url], 30000);
+    const s = await run(['serve', '--bind', '127.0.0.1', '--port', String(await freePort()), '--open', '--store', url], 30000);
     assertCleanStderr(s.stderr);
     assert.equal(s.killed, false, `bron serve on schema version 999 was still running after 30 s\n${s.stderr}`);
     assert.equal(s.signal, null, `killed by ${s.signal}`);
