@@ -5,11 +5,10 @@
 // crypto verifies with the JWKS key (ES256 in the JWS r||s form, RS256).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BRON_BIN, tempDir } from './lib/server.mjs';
+import { BRON_BIN, tempDir, runBron } from './lib/server.mjs';
 
 const dirs = [];
 function scratch() {
@@ -19,19 +18,7 @@ function scratch() {
 }
 after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 
-/** Run bron to completion; { code, signal, stdout, stderr }. */
-function run(args, timeoutMs = 20000) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BRON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const run = runBron;
 
 const b64json = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
 

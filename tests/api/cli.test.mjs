@@ -3,11 +3,10 @@
 // a non-zero exit (no crash), and --config / --threads / --max-body take effect.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BRON_BIN, startServer, assertCleanStderr, freePort, tempDir, storeArgs, PG_MODE } from './lib/server.mjs';
+import { BRON_BIN, startServer, assertCleanStderr, freePort, tempDir, storeArgs, PG_MODE, runBron } from './lib/server.mjs';
 import { send, assertOutcome } from './lib/fhir.mjs';
 
 const dirs = [];
@@ -18,19 +17,7 @@ function scratch() {
 }
 after(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 
-/** Run bron to completion (killed after timeoutMs); { code, signal, stdout, stderr }. */
-function run(args, timeoutMs = 20000) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BRON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const run = runBron;
 
 describe('bron serve command line', () => {
   it('--help lists --bind, --port, --data, --config, --threads, --max-body and exits 0', async () => {

@@ -9,11 +9,11 @@
 // a message and exit 1. Plain HTTP without TLS options is the rest of the suite.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { BRON_BIN, startServer, assertCleanStderr, freePort, tempDir, storeArgs, removeStore, rawExchange, requestTls } from './lib/server.mjs';
+import { BRON_BIN, startServer, assertCleanStderr, freePort, tempDir, storeArgs, removeStore, rawExchange, requestTls, runBron } from './lib/server.mjs';
 
 let dir;
 const pem = {}; // name -> PEM text
@@ -87,19 +87,7 @@ async function assertRefused(server, options, what) {
   return 'refused: 403';
 }
 
-/** Run bron to completion; { code, signal, stdout, stderr }. */
-function run(args, timeoutMs = 20000) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(BRON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const run = runBron;
 
 describe('HTTPS', () => {
   let server;

@@ -268,6 +268,20 @@ export async function startServer({ args = [], dataDir, port, store = true, tls 
   return server;
 }
 
+/** Run bron to completion (killed after timeoutMs); { code, signal, stdout, stderr }. */
+export function runBron(args, timeoutMs = 20000) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(BRON_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', reject);
+    p.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
 // --- bearer tokens (issue 7) ------------------------------------------------
 
 let keys = null;
