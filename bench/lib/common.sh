@@ -103,7 +103,10 @@ start_bron() {
     mapfile -t where < <(bron_store "$1")
     for _ in 1 2 3 4 5; do
         port=$(free_port)
-        "$BRON_BIN" serve --bind 127.0.0.1 --port "$port" --open "${where[@]}" >"$logf" 2>&1 &
+        # BRON_ACCESS: how requests are checked (default --open; bench/access.sh
+        # gives --jwks FILE)
+        # shellcheck disable=SC2086
+        "$BRON_BIN" serve --bind 127.0.0.1 --port "$port" ${BRON_ACCESS:---open} "${where[@]}" >"$logf" 2>&1 &
         BRON_PID=$!
         _BENCH_PIDS+=("$BRON_PID")
         BRON_BASE="http://127.0.0.1:$port/fhir"

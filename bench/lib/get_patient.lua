@@ -16,7 +16,10 @@ function init(args)
   -- pre-format a shuffled pool of requests; request() just cycles through it
   for i = 1, math.max(#ids, 1024) do
     local id = ids[math.random(#ids)]
-    reqs[i] = wrk.format("GET", wrk.path .. id, {["Accept"] = "application/fhir+json"})
+    local headers = {["Accept"] = "application/fhir+json"}
+    -- BENCH_AUTH: a bearer token to send (bench/access.sh)
+    if os.getenv("BENCH_AUTH") then headers["Authorization"] = "Bearer " .. os.getenv("BENCH_AUTH") end
+    reqs[i] = wrk.format("GET", wrk.path .. id, headers)
   end
 end
 
