@@ -60,20 +60,27 @@ void rest__build_capability(rest *r)
 	if (r->cfg.open)
 		buf_puts(&b, "\"security\":{\"description\":\"Open mode: no access checks "
 		             "(development only, loopback)\"},");
-	else
-		buf_printf(&b,
-		           "\"security\":{\"cors\":false,\"service\":[{\"coding\":[{\"system\":"
-		           "\"http://terminology.hl7.org/CodeSystem/restful-security-service\","
-		           "\"code\":\"SMART-on-FHIR\"}],\"text\":\"Bearer tokens\"}],"
-		           "\"description\":\"Every request but metadata needs a bearer token: a "
-		           "JWT signed with RS256 or ES256 by a key of the server's JWKS, iss "
-		           "'%s', aud "
-		           "'%s'. SMART scopes v1 and v2 (with query filters) decide what it may "
-		           "do; a "
-		           "patient claim limits it to that patient's compartment. See "
-		           ".well-known/smart-configuration.\"},",
-		           r->cfg.check.issuer ? r->cfg.check.issuer : "",
-		           r->cfg.check.audience ? r->cfg.check.audience : "");
+	else {
+		buf_puts(&b, "\"security\":{\"cors\":false,\"service\":[{\"coding\":[{\"system\":"
+		             "\"http://terminology.hl7.org/CodeSystem/restful-security-service\","
+		             "\"code\":\"SMART-on-FHIR\"}],\"text\":\"Bearer tokens\"}],"
+		             "\"description\":");
+		char *d = NULL;
+		if (asprintf(&d,
+		             "Every request but metadata needs a bearer token: a JWT signed with "
+		             "RS256 or ES256 by a key of the server's JWKS, iss '%s', aud '%s'. "
+		             "SMART "
+		             "scopes v1 and v2 (with query filters) decide what it may do; a "
+		             "patient "
+		             "claim limits it to that patient's compartment. See "
+		             ".well-known/smart-configuration.",
+		             r->cfg.check.issuer ? r->cfg.check.issuer : "",
+		             r->cfg.check.audience ? r->cfg.check.audience : "") < 0)
+			base_oom();
+		json_put_string(&b, d); /* the issuer and audience are the operator's text */
+		free(d);
+		buf_puts(&b, "},");
+	}
 	buf_puts(&b, "\"resource\":[");
 	size_t n = model_resource_count();
 	for (size_t i = 0; i < n; i++) {

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../json/json.h"
 #include "../model/model.h"
 #include "../search/search.h"
 #include "rest_int.h"
@@ -399,17 +400,21 @@ static void reply_health(rctx *c)
 static void reply_smart_configuration(rctx *c)
 {
 	const auth_check *chk = &c->r->cfg.check;
-	char *body = arena_printf(
-	        c->a,
-	        "{\"issuer\":\"%s\",\"token_endpoint_auth_signing_alg_values_supported\":"
-	        "[\"RS256\",\"ES256\"],\"grant_types_supported\":[\"client_credentials\","
-	        "\"authorization_code\"],\"capabilities\":[\"permission-v1\",\"permission-v2\","
-	        "\"permission-patient\",\"permission-user\",\"context-ehr-patient\","
-	        "\"context-standalone-patient\"],\"scopes_supported\":[\"patient/*.rs\","
-	        "\"patient/*.cruds\",\"user/*.rs\",\"user/*.cruds\",\"system/*.rs\","
-	        "\"system/*.cruds\",\"patient/*.read\",\"user/*.read\",\"user/*.write\","
-	        "\"system/*.read\",\"system/*.write\"],\"response_types_supported\":[\"code\"]}",
-	        chk->issuer ? chk->issuer : "");
+	buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"issuer\":");
+	json_put_string(&b, chk->issuer ? chk->issuer : ""); /* the operator's text */
+	buf_puts(&b,
+	         ",\"token_endpoint_auth_signing_alg_values_supported\":"
+	         "[\"RS256\",\"ES256\"],\"grant_types_supported\":[\"client_credentials\","
+	         "\"authorization_code\"],\"capabilities\":[\"permission-v1\",\"permission-v2\","
+	         "\"permission-patient\",\"permission-user\",\"context-ehr-patient\","
+	         "\"context-standalone-patient\"],\"scopes_supported\":[\"patient/*.rs\","
+	         "\"patient/*.cruds\",\"user/*.rs\",\"user/*.cruds\",\"system/*.rs\","
+	         "\"system/*.cruds\",\"patient/*.read\",\"user/*.read\",\"user/*.write\","
+	         "\"system/*.read\",\"system/*.write\"],\"response_types_supported\":[\"code\"]}");
+	char *body = arena_memdup(c->a, b.data, b.len + 1);
+	buf_free(&b);
 	c->plain_json = 1;
 	rest_send(c, 200, body, strlen(body));
 }

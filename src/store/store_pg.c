@@ -63,7 +63,7 @@ typedef struct pgdb {
 /* An index row held back until flush (its strings are the requester's,
  * alive until the op completes). */
 typedef struct pending_row {
-	int table; /* index_tables */
+	int table; /* index_ncols */
 	int64_t rid;
 	const search_row *row; /* NULL for sp_compartment */
 	const char *patient;
@@ -108,6 +108,7 @@ static const char trigram_sql[] =
 /* ---- statements every connection prepares ---- */
 
 /* Every held index row in one statement: one array per column. */
+#define FLUSH_COLS 49
 #define UNNEST(t, cols, arrays)                                                                    \
 	"x" #t " AS (INSERT INTO " cols " SELECT * FROM unnest(" arrays ")), "
 #define FLUSH_SQL                                                                                  \
@@ -194,7 +195,7 @@ static const prepared statements[] = {
          "(DELETE FROM sp_text WHERE rid = $1) DELETE FROM sp_compartment WHERE rid = $1",
          1,
          {I}},
-        {"flush", FLUSH_SQL, 49, {0}},
+        {"flush", FLUSH_SQL, FLUSH_COLS, {0}},
         {"contained_rids", "SELECT rid FROM resource WHERE container = $1", 1, {I}},
         {"drop_contained", "DELETE FROM resource WHERE container = $1", 1, {I}},
         {"put_contained",
@@ -206,22 +207,10 @@ static const prepared statements[] = {
 #undef T
 #undef I
 #undef F
-/* The index tables: search_row_kind order, then sp_compartment. */
+/* The columns of each index table in FLUSH_SQL's order (search_row_kind
+ * order, then sp_compartment): one array parameter each, 49 in all. */
 #define INDEX_TABLES 9
-static const struct {
-	const char *table, *cols;
-	int ncols;
-} index_tables[INDEX_TABLES] = {
-        {"sp_string", "pid, rid, grp, norm, exact", 5},
-        {"sp_token", "pid, rid, grp, system, code, text", 6},
-        {"sp_date", "pid, rid, grp, lo, hi", 5},
-        {"sp_number", "pid, rid, grp, value, lo, hi", 6},
-        {"sp_quantity", "pid, rid, grp, value, lo, hi, system, code, cvalue, ccode", 10},
-        {"sp_reference", "pid, rid, grp, ttype, tid, url, isystem, ivalue", 8},
-        {"sp_uri", "pid, rid, grp, uri", 4},
-        {"sp_text", "pid, rid, norm", 3},
-        {"sp_compartment", "rid, patient", 2},
-};
+static const int index_ncols[INDEX_TABLES] = {5, 6, 5, 6, 10, 8, 4, 3, 2};
 
 /* ---- parameters ---- */
 
@@ -1081,13 +1070,12 @@ static int pg_flush(store_conn *c)
 {
 	if (!c->npending)
 		return 0;
-	enum { NCOLS = 49 };
-	buf cols[NCOLS];
+	buf cols[FLUSH_COLS];
 	int first[INDEX_TABLES + 1];
 	first[0] = 0;
 	for (int t = 0; t < INDEX_TABLES; t++)
-		first[t + 1] = first[t] + index_tables[t].ncols;
-	for (int k = 0; k < NCOLS; k++)
+		first[t + 1] = first[t] + index_ncols[t];
+	for (int k = 0; k < FLUSH_COLS; k++)
 		buf_init(&cols[k], 0);
 	const char *rowv[10] = {0};
 	int rowl[10] = {0}, rowf[10] = {0};
@@ -1100,18 +1088,18 @@ static int pg_flush(store_conn *c)
 		for (int k = 0; k < one.n; k++)
 			array_put(&cols[first[h->table] + k], one.vals[k], one.types[k]);
 	}
-	const char *vals[NCOLS];
-	for (int k = 0; k < NCOLS; k++) {
+	const char *vals[FLUSH_COLS];
+	for (int k = 0; k < FLUSH_COLS; k++) {
 		if (!cols[k].len)
 			buf_putc(&cols[k], '{');
 		buf_putc(&cols[k], '}');
 		vals[k] = cols[k].data;
 	}
-	params p = {NCOLS, vals, NULL, NULL, NULL, NULL};
+	params p = {FLUSH_COLS, vals, NULL, NULL, NULL, NULL};
 	int rc;
 	PGresult *res = run(c, "flush", NULL, &p, 0, &rc);
 	PQclear(res);
-	for (int k = 0; k < NCOLS; k++)
+	for (int k = 0; k < FLUSH_COLS; k++)
 		buf_free(&cols[k]);
 	c->npending = 0;
 	return rc;
