@@ -34,7 +34,10 @@ typedef struct serve_config {
 	char jwks[1024];          /* public keys of the bearer tokens */
 	char issuer[512];
 	char audience[512];
-	long open; /* no access checks (development, loopback only) */
+	long open;                /* no access checks (development, loopback only) */
+	char organization[512];   /* the owner's organisation, system|value */
+	char consent_default[16]; /* opt-in or opt-out */
+	char break_glass[256];    /* purpose codes that break the glass */
 } serve_config;
 
 /* A loopback address: 127.0.0.0/8, ::1 or localhost. */
@@ -73,6 +76,14 @@ static void serve_usage(FILE *f)
 	        "  --open             no access checks at all: development only, on a\n"
 	        "                     loopback address; without --jwks or --open serve refuses\n"
 	        "                     to start\n"
+	        "  --organization ORG the owner's organisation, as system|value (e.g.\n"
+	        "                     http://fhir.nl/fhir/NamingSystem/ura|12345678); tokens of\n"
+	        "                     any other organisation, or for a purpose other than\n"
+	        "                     treatment, need a patient context and the patient's consent\n"
+	        "  --consent-default opt-in|opt-out  the decision where no Consent applies\n"
+	        "                     (default opt-in: no consent, no exchange)\n"
+	        "  --break-glass CODES  purpose-of-use codes (comma-separated, e.g. BTG) that\n"
+	        "                     override a consent's deny, marked in the log; default none\n"
 	        "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate\n"
 	        "                     (then its chain); needs --tls-key\n"
 	        "  --tls-key FILE     the certificate's PEM private key (unencrypted)\n"
@@ -121,6 +132,16 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return copy_str(c->audience, sizeof c->audience, val);
 	if (!strcmp(key, "open"))
 		return base_parse_long(val, 0, 1, &c->open);
+	if (!strcmp(key, "organization"))
+		return strchr(val, '|') && val[strlen(val) - 1] == '|'
+		               ? -1
+		               : copy_str(c->organization, sizeof c->organization, val);
+	if (!strcmp(key, "consent-default"))
+		return strcmp(val, "opt-in") && strcmp(val, "opt-out")
+		               ? -1
+		               : copy_str(c->consent_default, sizeof c->consent_default, val);
+	if (!strcmp(key, "break-glass"))
+		return copy_str(c->break_glass, sizeof c->break_glass, val);
 	if (!strcmp(key, "tls-cert"))
 		return copy_str(c->tls_cert, sizeof c->tls_cert, val);
 	if (!strcmp(key, "tls-key"))
@@ -304,7 +325,10 @@ int cli_serve(int argc, char **argv)
 	                  .max_entries = (size_t)c.max_entries,
 	                  .keys = keys,
 	                  .check = {.issuer = c.issuer, .audience = c.audience, .skew_s = 60},
-	                  .open = (int)c.open};
+	                  .open = (int)c.open,
+	                  .organization = c.organization[0] ? c.organization : NULL,
+	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
+	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL};
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;

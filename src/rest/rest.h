@@ -27,6 +27,13 @@ typedef struct rest_config {
 	const auth_keys *keys;
 	auth_check check;
 	int open;
+	/* consent: the owner's organisation ("system|value"; tokens of any other,
+	 * or for a purpose other than treatment, are subject to the patient's
+	 * Consent resources), the decision when no consent applies, and the
+	 * purpose-of-use codes that break the glass (comma-separated, or NULL) */
+	const char *organization;
+	int consent_opt_out;
+	const char *break_glass;
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);

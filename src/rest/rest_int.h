@@ -50,7 +50,8 @@ typedef struct rest_entry {
 } rest_entry;
 
 typedef struct rctx rctx;
-typedef struct bundle_run bundle_run; /* bundle.c */
+typedef struct bundle_run bundle_run;     /* bundle.c */
+typedef struct rest_consent rest_consent; /* access.c */
 /* Finishes an interaction once its write is done (on a pool thread). */
 typedef void (*rest_cont_fn)(rctx *c);
 
@@ -58,6 +59,7 @@ typedef void (*rest_cont_fn)(rctx *c);
 struct rctx {
 	rest *r;
 	const policy_principal *who; /* the token's principal; NULL in open mode */
+	rest_consent *consent;       /* the patient's consents, decisions so far */
 	http_req *req;               /* the HTTP request (also for Bundle entries: the outer one) */
 	rest_entry *entry;           /* non-NULL: this is a Bundle entry, see rest_entry */
 	arena *a;
@@ -100,6 +102,9 @@ struct rctx {
 
 /* ---- access (access.c): what the principal may see and do ---- */
 
+/* 1 if the principal is subject to the patient's consent: another
+ * organisation, or a purpose other than treatment. */
+int rest__consent_applies(rctx *c);
 /* 403 unless some scope grants `perm` (a POLICY_* bit) on `type`. */
 int rest__allowed_or_reply(rctx *c, const char *type, unsigned perm);
 /* 1 if perm on type (NULL: system level) is granted only within limits

@@ -456,6 +456,13 @@ static int authenticate_or_reply(rctx *c)
 	p->actor = cl.actor;
 	policy_parse_scopes(c->a, cl.scope, p);
 	c->who = p;
+	if (!p->patient && rest__consent_applies(c)) {
+		rest_reply_error(c, 403, "forbidden",
+		                 "A token of another organisation, or for a purpose other than "
+		                 "treatment, must name the patient (claim \"patient\"): the "
+		                 "patient's consent decides what it may see");
+		return -1;
+	}
 	return 0;
 }
 

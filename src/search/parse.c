@@ -148,6 +148,11 @@ static int month_days(int y, int m)
 	return m == 2 ? 28 + leap : days[m - 1];
 }
 
+int search_date_range(const char *s, int64_t *lo, int64_t *hi)
+{
+	return search__date_range(s, lo, hi);
+}
+
 int search__date_range(const char *s, int64_t *lo, int64_t *hi)
 {
 	const int64_t sec = 1000000, day = 86400 * sec;

@@ -144,6 +144,10 @@ int search_parse(arena *a, const char *type, const char *const *keys, const char
  * (Patient/123/Observation?... and patient-context searches). */
 void search_query_in_patient_compartment(search_query *q, const char *patient_id);
 
+/* The instants a FHIR date, dateTime or instant covers at its precision
+ * ("2026" is the whole year), inclusive microseconds; 0 on success. */
+int search_date_range(const char *s, int64_t *lo, int64_t *hi);
+
 /* Result shaping, as parsed. */
 size_t search_query_count(const search_query *q); /* _count (default 20, max 1000) */
 search_total search_query_total(const search_query *q);
