@@ -4,7 +4,9 @@
 //   - the CapabilityStatement and /.well-known/smart-configuration are public;
 //   - a matrix of scope forms x interactions: 403 where no scope grants it;
 //   - leakage: a token in patient p1's context tries every read path on
-//     patient p2's data and never sees it (404 or absent from Bundles);
+//     patient p2's data and never sees it (404 or absent from Bundles); so
+//     does another organisation's token (consent, issue 7 item 4), in p1's
+//     context where p1 consents to it, and in p2's where p2 does not;
 //   - serve refuses to start without --jwks or --open, and --open off loopback.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,8 +20,8 @@ import { assertOutcome } from './lib/fhir.mjs';
 const JSON_CT = { 'content-type': 'application/fhir+json' };
 let srv;
 
-/** A request with `token` (null: none). */
-function as(token, method, p, body, headers = {}) {
+/** A request to server `s` with `token` (null: none). */
+function asOn(s, token, method, p, body, headers = {}) {
   const h = { accept: 'application/fhir+json', ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   const opts = { headers: h, noToken: true };
@@ -27,7 +29,12 @@ function as(token, method, p, body, headers = {}) {
     opts.body = typeof body === 'string' ? body : JSON.stringify(body);
     if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) Object.assign(h, JSON_CT);
   }
-  return srv.request(method, p, opts);
+  return s.request(method, p, opts);
+}
+
+/** A request to the file's server with `token` (null: none). */
+function as(token, method, p, body, headers = {}) {
+  return asOn(srv, token, method, p, body, headers);
 }
 
 const obs = (id, patient, marker) => ({
@@ -158,10 +165,45 @@ describe('scopes per interaction and type (v1 and v2 forms)', () => {
   }
 });
 
-describe('a patient context sees nothing of another patient', () => {
-  // a token for p1's app; every path below tries p2's data
-  let tok;
-  before(() => { tok = mintToken({ sub: 'app', scope: 'patient/*.cruds user/Practitioner.rs', patient: 'p1' }); });
+// The read and write paths the leakage tests try against patient p2's data
+// (Observation o-p2, Encounter e-p2), and what each must answer to a token
+// that may not see p2: a status, or a kind of request with its own check.
+const LEAK_PATHS = [
+  ['read', 'GET', '/fhir/Patient/p2', 404],
+  ['read of a resource in the other compartment', 'GET', '/fhir/Observation/o-p2', 404],
+  ['vread', 'GET', '/fhir/Observation/o-p2/_history/1', 404],
+  ['instance history', 'GET', '/fhir/Observation/o-p2/_history', 404],
+  ['type history', 'GET', '/fhir/Observation/_history', 403],
+  ['system history', 'GET', '/fhir/_history', 403],
+  ['search by patient', 'GET', '/fhir/Observation?patient=p2', 200],
+  ['search by _id', 'GET', '/fhir/Observation?_id=o-p2', 200],
+  ['search of every Patient', 'GET', '/fhir/Patient', 200],
+  ['compartment search', 'GET', '/fhir/Patient/p2/Observation', 200],
+  ['_include', 'GET', '/fhir/Encounter?_include=Encounter:subject', 200],
+  ['_revinclude', 'GET', '/fhir/Patient?_revinclude=Observation:subject', 200],
+  // joins are refused under a patient context: a resource inside the
+  // compartment may refer to one outside it, and a join would test it
+  ['_has', 'GET', '/fhir/Patient?_has:Observation:subject:code:text=marker-p2', 403],
+  ['chain', 'GET', '/fhir/Observation?subject:Patient.family=Fam-p2', 403],
+  ['system search', 'GET', '/fhir/?_type=Observation,Patient', 200],
+  ['$everything', 'GET', '/fhir/Patient/p2/$everything', 404],
+  ['conditional update', 'PUT', '/fhir/Observation?_id=o-p2', 'cond'],
+  ['update', 'PUT', '/fhir/Observation/o-p2', 'put'],
+  ['patch', 'PATCH', '/fhir/Observation/o-p2', 'patch'],
+  ['delete', 'DELETE', '/fhir/Observation/o-p2', 'delete'],
+  ['batch GET entries', 'POST', '/fhir', 'batch'],
+];
+// the statuses accepted for the kinds of request (null: any)
+const LEAK_KIND_STATUS = { batch: [200], cond: [403, 404, 400, 412, 201], put: [403, 404, 400, 412, 201], patch: [404], delete: null };
+
+/**
+ * One test per LEAK_PATHS entry: the token `token()` tries it on server
+ * `server()`, and a last test asserts that no answer showed anything of p2.
+ * self: the patient of the token's context (updates send an Observation of
+ * that patient with p2's id); expect: { [what]: statuses } where a path must
+ * answer otherwise than in LEAK_PATHS / LEAK_KIND_STATUS.
+ */
+function leakageTests({ server, token, self = 'p1', expect = {} }) {
   const leaks = [];
   // the resources an answer shows (an OperationOutcome echoing the asked-for
   // id, or a self link repeating the query, shows nothing of p2's data)
@@ -178,61 +220,44 @@ describe('a patient context sees nothing of another patient', () => {
       }
     }
   };
-  const paths = [
-    ['read', 'GET', '/fhir/Patient/p2', 404],
-    ['read of a resource in the other compartment', 'GET', '/fhir/Observation/o-p2', 404],
-    ['vread', 'GET', '/fhir/Observation/o-p2/_history/1', 404],
-    ['instance history', 'GET', '/fhir/Observation/o-p2/_history', 404],
-    ['type history', 'GET', '/fhir/Observation/_history', 403],
-    ['system history', 'GET', '/fhir/_history', 403],
-    ['search by patient', 'GET', '/fhir/Observation?patient=p2', 200],
-    ['search by _id', 'GET', '/fhir/Observation?_id=o-p2', 200],
-    ['search of every Patient', 'GET', '/fhir/Patient', 200],
-    ['compartment search', 'GET', '/fhir/Patient/p2/Observation', 200],
-    ['_include', 'GET', '/fhir/Encounter?_include=Encounter:subject', 200],
-    ['_revinclude', 'GET', '/fhir/Patient?_revinclude=Observation:subject', 200],
-    // joins are refused under a patient context: a resource inside the
-    // compartment may refer to one outside it, and a join would test it
-    ['_has', 'GET', '/fhir/Patient?_has:Observation:subject:code:text=marker-p2', 403],
-    ['chain', 'GET', '/fhir/Observation?subject:Patient.family=Fam-p2', 403],
-    ['system search', 'GET', '/fhir/?_type=Observation,Patient', 200],
-    ['$everything', 'GET', '/fhir/Patient/p2/$everything', 404],
-    ['conditional update', 'PUT', '/fhir/Observation?_id=o-p2', 'cond'],
-    ['update', 'PUT', '/fhir/Observation/o-p2', 'put'],
-    ['patch', 'PATCH', '/fhir/Observation/o-p2', 'patch'],
-    ['delete', 'DELETE', '/fhir/Observation/o-p2', 'delete'],
-    ['batch GET entries', 'POST', '/fhir', 'batch'],
-  ];
-  for (const [what, method, p, want] of paths) {
+  for (const [what, method, p, want] of LEAK_PATHS) {
     it(`${what}: ${method} ${p}`, async () => {
+      const s = server();
+      const tok = token();
       let r;
       if (want === 'batch') {
-        r = await as(tok, 'POST', p, { resourceType: 'Bundle', type: 'batch', entry: [
+        r = await asOn(s, tok, 'POST', p, { resourceType: 'Bundle', type: 'batch', entry: [
           { request: { method: 'GET', url: 'Patient/p2' } }, { request: { method: 'GET', url: 'Observation?patient=p2' } },
           { request: { method: 'GET', url: 'Observation/o-p2/_history' } }] });
-        assert.equal(r.status, 200);
       } else if (want === 'cond' || want === 'put') {
-        r = await as(tok, 'PUT', p, obs('o-p2', 'p1', 'hijack'));
-        assert.ok([403, 404, 400, 412].includes(r.status) || r.status === 201, `${r.status} ${r.text}`);
+        r = await asOn(s, tok, 'PUT', p, obs('o-p2', self, 'hijack'));
       } else if (want === 'patch') {
-        r = await as(tok, 'PATCH', p, JSON.stringify([{ op: 'replace', path: '/status', value: 'amended' }]), { 'content-type': 'application/json-patch+json' });
-        assertOutcome(r, 404, what);
-      } else if (want === 'delete') {
-        r = await as(tok, 'DELETE', p);
+        r = await asOn(s, tok, 'PATCH', p, JSON.stringify([{ op: 'replace', path: '/status', value: 'amended' }]), { 'content-type': 'application/json-patch+json' });
       } else {
-        r = await as(tok, method, p);
-        if (want >= 400) assertOutcome(r, want, what);
-        else assert.equal(r.status, want, `${what}: ${r.status} ${r.text.slice(0, 300)}`);
+        r = await asOn(s, tok, method, p);
+      }
+      let allowed = what in expect ? expect[what] : (typeof want === 'number' ? want : LEAK_KIND_STATUS[want]);
+      if (allowed !== null) {
+        allowed = [allowed].flat();
+        if (allowed.every((x) => x >= 400)) assertOutcome(r, allowed, what);
+        else assert.ok(allowed.includes(r.status), `${what}: expected ${allowed.join(' or ')}, got ${r.status} ${r.text.slice(0, 300)}`);
       }
       look(what, r);
       // p2's data is untouched
       const admin = mintToken();
-      const o = await as(admin, 'GET', '/fhir/Observation/o-p2');
+      const o = await asOn(s, admin, 'GET', '/fhir/Observation/o-p2');
       assert.equal(o.json.code.text, 'marker-p2', `${what} changed o-p2`);
       assert.equal(o.json.subject.reference, 'Patient/p2');
     });
   }
   it('zero leaks on every path', () => { assert.deepEqual(leaks, []); });
+}
+
+describe('a patient context sees nothing of another patient', () => {
+  // a token for p1's app; every path tries p2's data
+  let tok;
+  before(() => { tok = mintToken({ sub: 'app', scope: 'patient/*.cruds user/Practitioner.rs', patient: 'p1' }); });
+  leakageTests({ server: () => srv, token: () => tok });
   it('the own patient\'s data is visible on the same paths', async () => {
     const r = await as(tok, 'GET', '/fhir/Patient/p1/$everything');
     assert.equal(r.status, 200);
@@ -244,6 +269,71 @@ describe('a patient context sees nothing of another patient', () => {
     // a chain into a type the token may search without limits is fine
     const c = await as(tok, 'GET', '/fhir/Observation?performer:Practitioner.family=Doc');
     assert.equal(c.status, 200, c.text);
+  });
+});
+
+describe('consent: another organisation sees nothing of a patient who did not consent', () => {
+  // a server of the own organisation (--organization, opt-in by default)
+  // where p1 consents to organisation A and p2 has no consent; A's tokens
+  // carry system/*.cruds, so only the patient context and consent limit them
+  const URA = 'http://fhir.nl/fhir/NamingSystem/ura';
+  const ORG_A = `${URA}|22222222`;
+  let csrv;
+  before(async () => {
+    csrv = await startServer({ args: ['--organization', `${URA}|11111111`] });
+    const admin = mintToken({ scope: 'system/*.cruds' });
+    const put = async (r) => {
+      const res = await asOn(csrv, admin, 'PUT', `/fhir/${r.resourceType}/${r.id}`, r);
+      assert.equal(res.status, 201, `${r.resourceType}/${r.id}: ${res.status} ${res.text}`);
+    };
+    for (const p of ['p1', 'p2']) {
+      await put({ resourceType: 'Patient', id: p, name: [{ family: `Fam-${p}` }] });
+      await put({ resourceType: 'Encounter', id: `e-${p}`, status: 'finished', class: { code: 'AMB' }, subject: { reference: `Patient/${p}` } });
+      await put(obs(`o-${p}`, p, `marker-${p}`));
+    }
+    await put({ resourceType: 'Organization', id: 'org-a', identifier: [{ system: URA, value: '22222222' }] });
+    await put({
+      resourceType: 'Consent', id: 'consent-p1', status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/p1' },
+      policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+      provision: { type: 'permit', actor: [{
+        role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] },
+        reference: { identifier: { system: URA, value: '22222222' } } }] },
+    });
+  });
+  after(async () => { if (csrv) await csrv.stop(); });
+
+  describe('organisation A in p1\'s context (p1 permits A)', () => {
+    let tok;
+    before(() => { tok = mintToken({ sub: 'org-a-app', scope: 'system/*.cruds', patient: 'p1', org: ORG_A, purpose: 'TREAT' }); });
+    leakageTests({ server: () => csrv, token: () => tok });
+    it('p1\'s own data is visible (the consent permits)', async () => {
+      const r = await asOn(csrv, tok, 'GET', '/fhir/Patient/p1/$everything');
+      assert.equal(r.status, 200, r.text);
+      const ids = r.json.entry.map((e) => e.resource.id);
+      assert.ok(ids.includes('p1') && ids.includes('o-p1') && ids.includes('e-p1'), ids.join());
+      const s = await asOn(csrv, tok, 'GET', '/fhir/Observation');
+      assert.ok(s.json.entry.some((e) => e.resource.id === 'o-p1'), s.text.slice(0, 300));
+      for (const e of s.json.entry) assert.equal(e.resource.subject.reference, 'Patient/p1');
+    });
+  });
+
+  describe('organisation A in p2\'s context (p2 has no consent: opt-in denies)', () => {
+    let tok;
+    before(() => { tok = mintToken({ sub: 'org-a-app', scope: 'system/*.cruds', patient: 'p2', org: ORG_A, purpose: 'TREAT' }); });
+    // p2 is the token's own patient here, so writes on p2's Observation are
+    // refused for want of consent (403), or answer as if it did not exist
+    leakageTests({
+      server: () => csrv, token: () => tok, self: 'p2',
+      expect: { 'conditional update': [400, 403, 404, 412], update: [403, 404], patch: [403, 404], delete: [403, 404] },
+    });
+    it('each decision is logged as a denial by the opt-in default', () => {
+      const lines = csrv.stderr().split('\n').filter((l) => l.includes('bron: consent patient=p2 '));
+      assert.ok(lines.length > 0, 'no consent decision logged for p2');
+      for (const l of lines) assert.match(l, /decision=deny by=default:opt-in(\s|$)/, l);
+    });
   });
 });
 
