@@ -59,10 +59,17 @@ typedef struct arena_block {
 	max_align_t data[]; /* aligned start of the bytes */
 } arena_block;
 
+typedef struct arena_cleanup {
+	struct arena_cleanup *next;
+	void (*fn)(void *);
+	void *p;
+} arena_cleanup;
+
 struct arena {
 	arena_block *head;  /* block being filled */
 	arena_block *first; /* kept on reset */
 	size_t total;       /* bytes handed out */
+	arena_cleanup *cleanups;
 };
 
 #define ARENA_DEFAULT 8192
@@ -82,7 +89,26 @@ arena *arena_new(size_t first)
 	arena *a = base_malloc(sizeof *a);
 	a->first = a->head = block_new(first ? first : ARENA_DEFAULT);
 	a->total = 0;
+	a->cleanups = NULL;
 	return a;
+}
+
+void arena_defer(arena *a, void (*fn)(void *), void *p)
+{
+	arena_cleanup *c = arena_alloc(a, sizeof *c);
+	c->fn = fn;
+	c->p = p;
+	c->next = a->cleanups;
+	a->cleanups = c;
+}
+
+static void run_cleanups(arena *a)
+{
+	while (a->cleanups) {
+		arena_cleanup *c = a->cleanups;
+		a->cleanups = c->next;
+		c->fn(c->p);
+	}
 }
 
 static void free_chain(arena_block *b, arena_block *stop)
@@ -98,12 +124,14 @@ void arena_free(arena *a)
 {
 	if (!a)
 		return;
+	run_cleanups(a);
 	free_chain(a->head, NULL);
 	free(a);
 }
 
 void arena_reset(arena *a)
 {
+	run_cleanups(a);
 	/* blocks are pushed at the head, so the first block is the tail */
 	free_chain(a->head, a->first);
 	a->head = a->first;

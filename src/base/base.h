@@ -47,6 +47,9 @@ char *arena_strndup(arena *a, const char *s, size_t n);
 char *arena_memdup(arena *a, const void *p, size_t n);
 char *arena_printf(arena *a, const char *fmt, ...) BASE_PRINTF(2, 3);
 char *arena_vprintf(arena *a, const char *fmt, va_list ap);
+/* Call fn(p) when the arena is freed or reset (the latest first): for what
+ * the arena's owner holds that is not arena memory. */
+void arena_defer(arena *a, void (*fn)(void *), void *p);
 /* Bytes handed out so far (for limits and tests). */
 size_t arena_used(const arena *a);
 

@@ -13,6 +13,7 @@
  * a decision that depends on security labels narrows it to the permitted
  * label combinations. Each decision is logged once per request and type.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,11 +42,85 @@ typedef struct memo {
 
 struct rest_consent {
 	int loaded;
-	store_version *docs; /* the patient's active consents (bodies) */
-	size_t n;
+	json_t *docs; /* the patient's active consents, parsed (an array) */
 	memo memo[MAX_MEMO];
 	size_t nmemo;
 };
+
+/* Parsed consents by patient, shared by requests: a request still reads the
+ * patient's consents, but parses them only when their versions changed.
+ * The trees are never changed once cached; jansson's reference counts are
+ * atomic. */
+#define CONSENT_SLOTS 64
+
+struct consent_cache {
+	pthread_mutex_t mu;
+	struct {
+		uint64_t key; /* hash of the patient and of the versions' seqs */
+		char *patient;
+		json_t *docs;
+	} slot[CONSENT_SLOTS];
+};
+
+consent_cache *rest__consent_cache_new(void)
+{
+	consent_cache *cc = base_calloc(1, sizeof *cc);
+	pthread_mutex_init(&cc->mu, NULL);
+	return cc;
+}
+
+void rest__consent_cache_free(consent_cache *cc)
+{
+	if (!cc)
+		return;
+	for (size_t i = 0; i < CONSENT_SLOTS; i++) {
+		free(cc->slot[i].patient);
+		json_decref(cc->slot[i].docs);
+	}
+	pthread_mutex_destroy(&cc->mu);
+	free(cc);
+}
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211u; /* FNV-1a */
+	return h;
+}
+
+/* The parsed consents of `patient` whose bodies are v[0..n), from the cache
+ * or parsed now (a new reference). */
+static json_t *parsed_consents(rctx *c, const char *patient, const store_version *v, size_t n)
+{
+	consent_cache *cc = c->r->consents;
+	uint64_t key = mix(1469598103934665603u, patient, strlen(patient) + 1);
+	for (size_t i = 0; i < n; i++)
+		key = mix(key, &v[i].seq, sizeof v[i].seq);
+	size_t k = key % CONSENT_SLOTS;
+	json_t *docs = NULL;
+	pthread_mutex_lock(&cc->mu);
+	if (cc->slot[k].docs && cc->slot[k].key == key && !strcmp(cc->slot[k].patient, patient))
+		docs = json_incref(cc->slot[k].docs);
+	pthread_mutex_unlock(&cc->mu);
+	if (docs)
+		return docs;
+	docs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_error_t e;
+		json_t *j = json_loadb(v[i].body, v[i].body_len, 0, &e);
+		if (j)
+			json_array_append_new(docs, j);
+	}
+	pthread_mutex_lock(&cc->mu);
+	json_decref(cc->slot[k].docs);
+	free(cc->slot[k].patient);
+	cc->slot[k].key = key;
+	cc->slot[k].patient = base_strdup(patient);
+	cc->slot[k].docs = json_incref(docs);
+	pthread_mutex_unlock(&cc->mu);
+	return docs;
+}
 
 static int is_code_in(const char *code, const char *list)
 {
@@ -82,6 +157,11 @@ int rest__consent_applies(rctx *c)
 	return !(own_org && treatment);
 }
 
+static void drop_json(void *j)
+{
+	json_decref(j);
+}
+
 /* The patient's active consents, read once per request (unrestricted: the
  * decision needs them whatever the principal may see). */
 static void load_consents(rctx *c, rest_consent *rc)
@@ -94,10 +174,14 @@ static void load_consents(rctx *c, rest_consent *rc)
 	search_query *q;
 	search_sql sql;
 	int more;
+	store_version *v = NULL;
+	size_t n = 0;
 	if (search_parse(c->a, "Consent", keys, vals, 2, 1, &q, &d) ||
 	    search_compile(q, store_dialect(c->r->cfg.store), 0, c->a, &sql, &d) ||
-	    store_search(c->r->cfg.store, c->a, &sql, MAX_CONSENTS, 0, &rc->docs, &rc->n, &more))
-		rc->n = 0;
+	    store_search(c->r->cfg.store, c->a, &sql, MAX_CONSENTS, 0, &v, &n, &more))
+		n = 0;
+	rc->docs = parsed_consents(c, c->who->patient, v, n);
+	arena_defer(c->a, drop_json, rc->docs);
 }
 
 /* consent_ask.names_org: is the literal reference an organisation with
@@ -161,12 +245,8 @@ static const consent_decision *decide(rctx *c, const char *type, unsigned perm)
 		load_consents(c, rc);
 	json_t *docs[MAX_CONSENTS];
 	size_t n = 0;
-	for (size_t i = 0; i < rc->n; i++) {
-		json_error_t e;
-		json_t *j = json_loadb(rc->docs[i].body, rc->docs[i].body_len, 0, &e);
-		if (j)
-			docs[n++] = j;
-	}
+	for (size_t i = 0; i < json_array_size(rc->docs) && n < MAX_CONSENTS; i++)
+		docs[n++] = json_array_get(rc->docs, i);
 	memo *m = rc->nmemo < MAX_MEMO ? &rc->memo[rc->nmemo++] : arena_calloc(c->a, sizeof *m);
 	m->type = type ? arena_strdup(c->a, type) : NULL;
 	m->write = write;
@@ -180,13 +260,6 @@ static const consent_decision *decide(rctx *c, const char *type, unsigned perm)
 	if (!ask.organization)
 		ask.organization = c->r->cfg.organization;
 	consent_decide(c->a, docs, n, &ask, c->r->cfg.consent_opt_out, &m->d);
-	for (size_t i = 0; i < m->d.nlabels; i++) { /* the labels outlive the trees */
-		m->d.labels[i].system =
-		        m->d.labels[i].system ? arena_strdup(c->a, m->d.labels[i].system) : NULL;
-		m->d.labels[i].code = arena_strdup(c->a, m->d.labels[i].code);
-	}
-	for (size_t i = 0; i < n; i++)
-		json_decref(docs[i]);
 	if (breaks_glass(c)) {
 		const char *def = c->r->cfg.consent_opt_out ? "default:opt-out" : "default:opt-in";
 		for (size_t s = 0; s < (1u << m->d.nlabels); s++) {

@@ -15,12 +15,14 @@
 #include "../store/store.h"
 #include "rest.h"
 
-typedef struct token_cache token_cache; /* router.c */
+typedef struct token_cache token_cache;     /* router.c */
+typedef struct consent_cache consent_cache; /* access.c */
 
 struct rest {
 	rest_config cfg;
-	token_cache *tokens; /* tokens verified lately (verification costs ~50 us) */
-	char *capability;    /* CapabilityStatement JSON, built once */
+	token_cache *tokens;     /* tokens verified lately (verification costs ~50 us) */
+	consent_cache *consents; /* patients' consents parsed lately */
+	char *capability;        /* CapabilityStatement JSON, built once */
 	size_t capability_len;
 };
 
@@ -102,6 +104,8 @@ struct rctx {
 
 /* ---- access (access.c): what the principal may see and do ---- */
 
+consent_cache *rest__consent_cache_new(void);
+void rest__consent_cache_free(consent_cache *cc);
 /* 1 if the principal is subject to the patient's consent: another
  * organisation, or a purpose other than treatment. */
 int rest__consent_applies(rctx *c);

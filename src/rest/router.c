@@ -106,6 +106,7 @@ rest *rest_new(const rest_config *cfg)
 		r->cfg.base_path = "/fhir";
 	r->tokens = base_calloc(1, sizeof *r->tokens);
 	pthread_mutex_init(&r->tokens->mu, NULL);
+	r->consents = rest__consent_cache_new();
 	rest__build_capability(r);
 	if (search_init())
 		base_oom(); /* compiling the built-in expressions fails only without memory */
@@ -121,6 +122,7 @@ void rest_free(rest *r)
 		free(r->tokens->slot[i].token);
 	pthread_mutex_destroy(&r->tokens->mu);
 	free(r->tokens);
+	rest__consent_cache_free(r->consents);
 	free(r);
 }
 

@@ -19,8 +19,21 @@
 #define INDEX_KINDS  8 /* search_row_kind values */
 #define INDEX_TABLES 9 /* sp_* tables including sp_compartment */
 
+/* Statements of search SQL kept prepared, by their text: the same query
+ * shapes come back on every request (compiling one costs more than running
+ * it). Used by one thread at a time, with its connection. */
+#define STMT_CACHE 48
+
+typedef struct stmt_cache {
+	sqlite3_stmt *st[STMT_CACHE];
+	uint64_t hash[STMT_CACHE];
+	uint64_t used[STMT_CACHE]; /* the tick of the last use; 0: empty */
+	uint64_t tick;
+} stmt_cache;
+
 typedef struct reader {
 	sqlite3 *db;
+	stmt_cache cache;
 	sqlite3_stmt *read_current;
 	sqlite3_stmt *read_version;
 	struct reader *next;
@@ -35,6 +48,7 @@ struct store_conn {
 	sqlite3_stmt *unindex[INDEX_TABLES]; /* deletes of a resource's rows */
 	sqlite3_stmt *compartment;
 	sqlite3_stmt *savepoint, *release, *rollback_to; /* per request of a group */
+	stmt_cache cache;                                /* search SQL run by the writer */
 };
 
 typedef struct lite {
@@ -48,6 +62,53 @@ typedef struct lite {
 #define LITE(s) ((lite *)(s)->impl)
 
 static atomic_uint_fast64_t next_serial = 1;
+
+/* ---- prepared search statements ---- */
+
+static uint64_t sql_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* The statement of `sql`, prepared once per connection; give it back with
+ * stmt_done. NULL when it does not compile. */
+static sqlite3_stmt *stmt_get(sqlite3 *db, stmt_cache *c, const char *sql)
+{
+	uint64_t h = sql_hash(sql);
+	size_t victim = 0;
+	for (size_t i = 0; i < STMT_CACHE; i++) {
+		if (c->used[i] && c->hash[i] == h && !strcmp(sqlite3_sql(c->st[i]), sql)) {
+			c->used[i] = ++c->tick;
+			return c->st[i];
+		}
+		if (c->used[i] < c->used[victim])
+			victim = i;
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_finalize(c->st[victim]);
+	c->st[victim] = st;
+	c->hash[victim] = h;
+	c->used[victim] = ++c->tick;
+	return st;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static void stmt_cache_free(stmt_cache *c)
+{
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		sqlite3_finalize(c->st[i]);
+	memset(c, 0, sizeof *c);
+}
 
 /* The store's own tables; the search index tables come from search_schema_sql(). */
 static const char *schema_sql =
@@ -186,6 +247,7 @@ static int prepare_writer(store_conn *w)
 
 static void finalize_writer(store_conn *w)
 {
+	stmt_cache_free(&w->cache);
 	sqlite3_finalize(w->get);
 	sqlite3_finalize(w->insert_version);
 	sqlite3_finalize(w->insert_current);
@@ -296,6 +358,7 @@ static void lite_close(store *s)
 		next = r->next;
 		sqlite3_finalize(r->read_current);
 		sqlite3_finalize(r->read_version);
+		stmt_cache_free(&r->cache);
 		sqlite3_close(r->db);
 		free(r);
 	}
@@ -406,25 +469,28 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
                        size_t nbinds, size_t limit, store_version **items, size_t *n, int *more)
 {
 	sqlite3 *db;
+	stmt_cache *cache;
 	if (c) {
 		db = c->db;
+		cache = &c->cache;
 	} else {
 		reader *r = get_reader(s);
 		if (!r)
 			return STORE_ERROR;
 		db = r->db;
+		cache = &r->cache;
 	}
 	*n = 0;
 	*more = 0;
 	*items = NULL;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+	sqlite3_stmt *st = stmt_get(db, cache, sql);
+	if (!st) {
 		fprintf(stderr, "bron: query failed to compile: %s\n", sqlite3_errmsg(db));
 		return STORE_ERROR;
 	}
 	if (bind_all(st, binds, nbinds) ||
 	    sqlite3_bind_int64(st, (int)nbinds + 1, (int64_t)limit + 1) != SQLITE_OK) {
-		sqlite3_finalize(st);
+		stmt_done(st);
 		return STORE_ERROR;
 	}
 	store_version *v = arena_alloc(a, (limit + 1) * sizeof *v);
@@ -452,7 +518,7 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 		fprintf(stderr, "bron: query failed: %s\n", sqlite3_errmsg(db));
 		status = STORE_ERROR;
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	*items = v;
 	*n = k;
 	return status;
@@ -464,16 +530,16 @@ static int lite_count(store *s, const char *sql, const search_bind *binds, size_
 	reader *r = get_reader(s);
 	if (!r)
 		return STORE_ERROR;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+	sqlite3_stmt *st = stmt_get(r->db, &r->cache, sql);
+	if (!st)
 		return STORE_ERROR;
 	if (bind_all(st, binds, nbinds)) {
-		sqlite3_finalize(st);
+		stmt_done(st);
 		return STORE_ERROR;
 	}
 	int rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
 }
 
