@@ -69,13 +69,18 @@ void rest__build_capability(rest *r)
 		if (asprintf(&d,
 		             "Every request but metadata needs a bearer token: a JWT signed with "
 		             "RS256 or ES256 by a key of the server's JWKS, iss '%s', aud '%s'. "
-		             "SMART "
-		             "scopes v1 and v2 (with query filters) decide what it may do; a "
-		             "patient "
-		             "claim limits it to that patient's compartment. See "
+		             "SMART scopes v1 and v2 (with query filters) decide what it may do; a "
+		             "patient claim limits it to that patient's compartment. A token of "
+		             "another organisation than %s, or for a purpose other than treatment, "
+		             "needs a patient claim and sees what the patient's Consent resources "
+		             "(scope patient-privacy) permit; with no consent: %s.%s See "
 		             ".well-known/smart-configuration.",
 		             r->cfg.check.issuer ? r->cfg.check.issuer : "",
-		             r->cfg.check.audience ? r->cfg.check.audience : "") < 0)
+		             r->cfg.check.audience ? r->cfg.check.audience : "",
+		             r->cfg.organization ? r->cfg.organization : "(none configured)",
+		             r->cfg.consent_opt_out ? "opt-out (permitted)" : "opt-in (denied)",
+		             r->cfg.break_glass ? " Break-the-glass purposes override a deny."
+		                                : "") < 0)
 			base_oom();
 		json_put_string(&b, d); /* the issuer and audience are the operator's text */
 		free(d);
