@@ -20,4 +20,7 @@ int cli_keygen(int argc, char **argv);
 /* bron token --key FILE --sub SUB --scope SCOPES [...] - print a signed JWT (development). */
 int cli_token(int argc, char **argv);
 
+/* bron audit verify|checkpoint - check the audit trail's chain; sign its head. */
+int cli_audit(int argc, char **argv);
+
 #endif

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../audit/audit.h"
 #include "../http/http.h"
 #include "../rest/rest.h"
 #include "../store/store.h"
@@ -38,7 +40,51 @@ typedef struct serve_config {
 	char organization[512];   /* the owner's organisation, system|value */
 	char consent_default[16]; /* opt-in or opt-out */
 	char break_glass[256];    /* purpose codes that break the glass */
+	char audit_key[1024];     /* PEM private key signing the audit checkpoints */
+	char audit_kid[128];
+	long audit_checkpoint; /* seconds between checkpoints */
 } serve_config;
+
+/* Signs a checkpoint of the audit trail's head every `every` seconds, and
+ * once more at the end. */
+typedef struct checkpointer {
+	store *st;
+	const char *key, *kid;
+	long every;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+	pthread_t th;
+} checkpointer;
+
+static void sign_checkpoint(checkpointer *cp)
+{
+	char *err = NULL;
+	if (audit_checkpoint(cp->st, cp->key, cp->kid[0] ? cp->kid : NULL, NULL, &err)) {
+		fprintf(stderr, "bron: audit checkpoint: %s\n", err ? err : "failed");
+		free(err);
+	}
+}
+
+static void *checkpointer_main(void *arg)
+{
+	checkpointer *cp = arg;
+	pthread_mutex_lock(&cp->mu);
+	while (!cp->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += cp->every;
+		while (!cp->stop && pthread_cond_timedwait(&cp->cv, &cp->mu, &until) == 0)
+			;
+		if (cp->stop)
+			break;
+		pthread_mutex_unlock(&cp->mu);
+		sign_checkpoint(cp);
+		pthread_mutex_lock(&cp->mu);
+	}
+	pthread_mutex_unlock(&cp->mu);
+	return NULL;
+}
 
 /* A loopback address: 127.0.0.0/8, ::1 or localhost. */
 static int loopback(const char *bind)
@@ -84,6 +130,10 @@ static void serve_usage(FILE *f)
 	        "                     (default opt-in: no consent, no exchange)\n"
 	        "  --break-glass CODES  purpose-of-use codes (comma-separated, e.g. BTG) that\n"
 	        "                     override a consent's deny, marked in the log; default none\n"
+	        "  --audit-key FILE   sign a checkpoint of the audit trail's head with this PEM\n"
+	        "                     private key (bron keygen makes one) every\n"
+	        "                     --audit-checkpoint seconds (default 60) and at stop\n"
+	        "  --audit-kid KID    the kid to put in the checkpoints' JWS header\n"
 	        "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate\n"
 	        "                     (then its chain); needs --tls-key\n"
 	        "  --tls-key FILE     the certificate's PEM private key (unencrypted)\n"
@@ -142,6 +192,12 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		               : copy_str(c->consent_default, sizeof c->consent_default, val);
 	if (!strcmp(key, "break-glass"))
 		return copy_str(c->break_glass, sizeof c->break_glass, val);
+	if (!strcmp(key, "audit-key"))
+		return copy_str(c->audit_key, sizeof c->audit_key, val);
+	if (!strcmp(key, "audit-kid"))
+		return copy_str(c->audit_kid, sizeof c->audit_kid, val);
+	if (!strcmp(key, "audit-checkpoint"))
+		return base_parse_long(val, 1, 86400, &c->audit_checkpoint);
 	if (!strcmp(key, "tls-cert"))
 		return copy_str(c->tls_cert, sizeof c->tls_cert, val);
 	if (!strcmp(key, "tls-key"))
@@ -260,6 +316,7 @@ int cli_serve(int argc, char **argv)
 	                  .threads = 0, /* chosen below unless given */
 	                  .max_body = 16L << 20,
 	                  .sync = 1,
+	                  .audit_checkpoint = 60,
 	                  .max_entries = 20000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
@@ -305,6 +362,18 @@ int cli_serve(int argc, char **argv)
 			free(kerr);
 			return 1;
 		}
+	}
+	if (c.audit_key[0]) { /* a key that cannot sign stops the start, not the first checkpoint */
+		char *kerr = NULL;
+		char *probe = auth_sign(c.audit_key, NULL, "{\"probe\":true}", &kerr);
+		if (!probe) {
+			fprintf(stderr, "bron: --audit-key %s: %s\n", c.audit_key,
+			        kerr ? kerr : "?");
+			free(kerr);
+			auth_keys_free(keys);
+			return 1;
+		}
+		free(probe);
 	}
 	store_options so = {.url = c.store[0] ? c.store : NULL,
 	                    .dir = c.data,
@@ -370,11 +439,30 @@ int cli_serve(int argc, char **argv)
 		        "one for development with: bron token --key <signing-key.pem> --sub me "
 		        "--scope 'user/*.cruds'\n",
 		        c.jwks, c.issuer, c.audience);
+	checkpointer cp = {.st = st,
+	                   .key = c.audit_key,
+	                   .kid = c.audit_kid,
+	                   .every = c.audit_checkpoint,
+	                   .mu = PTHREAD_MUTEX_INITIALIZER,
+	                   .cv = PTHREAD_COND_INITIALIZER};
+	int checkpoints =
+	        c.audit_key[0] && pthread_create(&cp.th, NULL, checkpointer_main, &cp) == 0;
+	if (!c.audit_key[0])
+		fprintf(stderr, "bron: the audit trail is hash-chained; give --audit-key to sign "
+		                "checkpoints of it as well\n");
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "bron: %s received, finishing requests in flight\n",
 	        sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop(srv, 10);
+	if (checkpoints) {
+		pthread_mutex_lock(&cp.mu);
+		cp.stop = 1;
+		pthread_cond_signal(&cp.cv);
+		pthread_mutex_unlock(&cp.mu);
+		pthread_join(cp.th, NULL);
+		sign_checkpoint(&cp); /* the last head, as the server leaves it */
+	}
 	rest_free(r);
 	store_close(st);
 	auth_keys_free(keys);

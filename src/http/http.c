@@ -122,6 +122,22 @@ const char *http_req_client_cert_subject(const http_req *req)
 	return req->client_subject;
 }
 
+const char *http_req_peer(http_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return NULL;
+	char host[INET6_ADDRSTRLEN + 1];
+	const struct sockaddr *sa = ci->client_addr;
+	const void *addr = sa->sa_family == AF_INET6
+	                           ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                           : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	if (!inet_ntop(sa->sa_family, addr, host, sizeof host))
+		return NULL;
+	return arena_strdup(req->a, host);
+}
+
 const char *http_req_body(const http_req *req, size_t *len)
 {
 	*len = req->body.len;

@@ -64,6 +64,8 @@ int http_req_tls(const http_req *req);
  * the client certificate that was verified against the client CAs; NULL
  * without mutual TLS. Arena-owned, valid until the request ends. */
 const char *http_req_client_cert_subject(const http_req *req);
+/* The client's IP address (arena-owned), or NULL. */
+const char *http_req_peer(http_req *req);
 
 /* A pointer the handler keeps with the request (e.g. its own context). */
 void http_req_set_data(http_req *req, void *data);

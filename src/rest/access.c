@@ -271,6 +271,10 @@ static const consent_decision *decide(rctx *c, const char *type, unsigned perm)
 		}
 	}
 	log_decision(c, type, &m->d);
+	if (!c->basis) /* the audit record names what decided (the first type asked) */
+		c->basis = m->d.by[0]                  ? m->d.by[0]
+		           : c->r->cfg.consent_opt_out ? "default:opt-out"
+		                                       : "default:opt-in";
 	return &m->d;
 }
 

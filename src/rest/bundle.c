@@ -614,6 +614,7 @@ void rest_bundle(rctx *c)
 	run->outer = c;
 	c->bundle = run;
 	run->transaction = !strcmp(type, "transaction");
+	c->interaction = run->transaction ? "transaction" : "batch";
 	run->n = n;
 	run->sub = arena_calloc(c->a, (n + 1) * sizeof *run->sub);
 	run->io = arena_calloc(c->a, (n + 1) * sizeof *run->io);
@@ -713,8 +714,8 @@ void rest_bundle(rctx *c)
 	}
 	http_req_suspend(c->req, bundle_resumed);
 	if (run->transaction) {
-		if (store_write_async(c->r->cfg.store, run->ops, run->nops, transaction_done,
-		                      run)) {
+		if (rest__write_audited(c, run->owner, run->ops, run->nops, transaction_done,
+		                        run)) {
 			for (size_t k = 0; k < run->nops; k++)
 				run->ops[k].status = STORE_ERROR;
 			http_req_resume(c->req);
@@ -723,7 +724,7 @@ void rest_bundle(rctx *c)
 	}
 	atomic_store(&run->pending, (int)run->nops + 1);
 	for (size_t k = 0; k < run->nops; k++) {
-		if (store_write_async(c->r->cfg.store, &run->ops[k], 1, batch_done, run)) {
+		if (rest__write_audited(c, &run->owner[k], &run->ops[k], 1, batch_done, run)) {
 			run->ops[k].status = STORE_ERROR;
 			batch_done(run);
 		}

@@ -106,6 +106,7 @@ static void put_link(rctx *c, buf *b, const char *relation, int64_t page)
 
 static void put_entry(rctx *c, buf *b, const store_version *v)
 {
+	rest__audit_saw(c, v);
 	char lu[40];
 	base_format_instant(v->last_updated, lu, sizeof lu);
 	buf_printf(b, "{\"fullUrl\":\"%s/%s/%s\"", c->base, v->type, v->id);

@@ -58,6 +58,7 @@ static int not_modified(rctx *c, const store_version *v)
 
 static void send_version(rctx *c, int status, const store_version *v)
 {
+	rest__audit_saw(c, v);
 	rest_set_version_headers(c, v->version, v->last_updated);
 	rest_reply_json(c, status, v->body, v->body_len);
 }

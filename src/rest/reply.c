@@ -74,6 +74,7 @@ void rest_set_header(rctx *c, const char *name, const char *value)
 
 void rest_send(rctx *c, int status, const char *body, size_t len)
 {
+	rest__audit_reply(c, status);
 	if (!c->entry) {
 		http_res_send(c->req, status, body, len,
 		              !(body && len)  ? NULL

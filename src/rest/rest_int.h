@@ -54,6 +54,7 @@ typedef struct rest_entry {
 typedef struct rctx rctx;
 typedef struct bundle_run bundle_run;     /* bundle.c */
 typedef struct rest_consent rest_consent; /* access.c */
+typedef struct rest_seen rest_seen;       /* audit.c */
 /* Finishes an interaction once its write is done (on a pool thread). */
 typedef void (*rest_cont_fn)(rctx *c);
 
@@ -100,6 +101,17 @@ struct rctx {
 	rest_cont_fn cont;  /* what finishes the interaction after the write */
 	bundle_run *bundle; /* set for the entries of a batch/transaction */
 	char *assigned_id;  /* create inside a Bundle: the id chosen up front */
+	/* the audit record (audit.c) */
+	const char *interaction;  /* restful-interaction code; NULL: not audited */
+	const char *operation;    /* "$everything", ... */
+	const char *basis;        /* what decided: a Consent, a default, ... (NULL: scopes) */
+	const char *audit_detail; /* why it was refused, ... */
+	const char *query_text;   /* a search's query, as the record keeps it */
+	int audited;              /* recorded already (with its write) */
+	rest_seen *seen;          /* the resources the answer holds */
+	size_t nseen, capseen;
+	const char **audit_patients; /* patients known before the answer (deletes, ...) */
+	size_t naudit_patients;
 };
 
 /* ---- access (access.c): what the principal may see and do ---- */
@@ -124,6 +136,22 @@ size_t rest__keep_visible(rctx *c, unsigned perm, store_version *v, size_t n);
  * limits of perm (its patient compartment). */
 int rest__in_compartment(rctx *c, const char *type, const char *id, const search_rows *rows,
                          unsigned perm);
+
+/* ---- the audit trail (audit.c) ---- */
+
+/* The answer holds v (for the records of the reply). */
+void rest__audit_saw(rctx *c, const store_version *v);
+/* Record the request as answered with `status` (once; not when its write
+ * recorded it). Called by rest_send. */
+void rest__audit_reply(rctx *c, int status);
+/* store_write_async whose records are committed with the write: one per op
+ * (owners[i] the request that owns op i; NULL: c) and patient. */
+int rest__write_audited(rctx *c, rctx **owners, store_op *ops, size_t n, store_done_fn done,
+                        void *ctx);
+/* The patients of the current type/id, for the record of its deletion. */
+void rest__audit_note_patients(rctx *c, const char *type, const char *id);
+/* [base]/AuditEvent...: read and search the trail; anything else 405. */
+void rest_audit_events(rctx *c, const char **seg, int n);
 
 /* ---- the request as interactions see it (reply.c): HTTP or a Bundle entry ---- */
 

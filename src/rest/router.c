@@ -255,6 +255,43 @@ static int split(arena *a, const char *p, const char **seg)
 	return n;
 }
 
+/* The restful-interaction code a request path and method ask for, for its
+ * audit record (NULL: not audited: the CapabilityStatement). */
+static const char *interaction_of(rctx *c, const char **seg, int n)
+{
+	const char *m = c->method;
+	int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+	if (n == 1 && !strcmp(seg[0], "metadata"))
+		return NULL;
+	if (n == 0)
+		return post ? "batch" : "search-system";
+	if (n == 1 && !strcmp(seg[0], "_search"))
+		return "search-system";
+	if (n == 1 && !strcmp(seg[0], "_history"))
+		return "history-system";
+	if (n >= 2 && (seg[n - 1][0] == '$')) {
+		c->operation = seg[n - 1];
+		return "operation";
+	}
+	if (n == 1 || (n == 2 && !strcmp(seg[1], "_search")))
+		return post && n == 1      ? "create"
+		       : get || post       ? "search-type"
+		       : !strcmp(m, "PUT") ? "update"
+		                           : "delete";
+	if (n == 2 && !strcmp(seg[1], "_history"))
+		return "history-type";
+	if (n == 2)
+		return get                   ? "read"
+		       : !strcmp(m, "PUT")   ? "update"
+		       : !strcmp(m, "PATCH") ? "patch"
+		                             : "delete";
+	if (n == 3 && !strcmp(seg[2], "_history"))
+		return "history-instance";
+	if (n == 4 && !strcmp(seg[2], "_history"))
+		return "vread";
+	return "search-type"; /* a compartment search */
+}
+
 static int known_type_or_reply(rctx *c, const char *type)
 {
 	const model_type *t = model_type_get(type);
@@ -306,6 +343,8 @@ static void dispatch(rctx *c, const char **seg, int n)
 	if (known_type_or_reply(c, seg[0]))
 		return;
 	c->type = seg[0];
+	if (!strcmp(c->type, "AuditEvent"))
+		return rest_audit_events(c, seg, n);
 	if (n == 1) {
 		if (!strcmp(m, "POST"))
 			return rest_create(c);
@@ -508,8 +547,14 @@ void rest_handle(http_req *req, void *ctx)
 		return reply_smart_configuration(c);
 	/* the CapabilityStatement is public (clients read it before they log in);
 	 * everything else needs a token unless the server runs open */
-	if (!r->cfg.open && strcmp(below, "/metadata") && authenticate_or_reply(c))
-		return;
+	if (!r->cfg.open && strcmp(below, "/metadata")) {
+		/* a refused token is an attempt the trail records */
+		const char *seg[5];
+		int n = split(c->a, below, seg);
+		c->interaction = n < 0 ? "read" : interaction_of(c, seg, n);
+		if (authenticate_or_reply(c))
+			return;
+	}
 	rest__dispatch(c, below);
 }
 
@@ -521,5 +566,7 @@ void rest__dispatch(rctx *c, const char *below)
 		rest_reply_error(c, 404, "not-found", "No such path '%s'", c->path);
 		return;
 	}
+	c->operation = NULL;
+	c->interaction = interaction_of(c, seg, n);
 	dispatch(c, seg, n);
 }

@@ -322,6 +322,7 @@ static void put_entry(rctx *c, buf *b, const store_version *v, const search_quer
 {
 	if (v->deleted == 2)
 		return put_contained_entry(c, b, v);
+	rest__audit_saw(c, v);
 	buf_printf(b, "{\"fullUrl\":\"%s/%s/%s\",\"resource\":", c->base, v->type, v->id);
 	if (!strcmp(mode, "match"))
 		put_shaped(c, b, v, q);

@@ -367,7 +367,7 @@ static void submit(rctx *c, rest_cont_fn cont)
 		return;
 	}
 	http_req_suspend(c->req, resumed);
-	if (store_write_async(c->r->cfg.store, &c->op, 1, written, c) != STORE_OK) {
+	if (rest__write_audited(c, NULL, &c->op, 1, written, c) != STORE_OK) {
 		c->op.status = STORE_ERROR;
 		http_req_resume(c->req);
 	}
@@ -507,9 +507,16 @@ static void delete_many(rctx *c, const store_version *hits, size_t n)
 		                        .if_match = hits[i].version,
 		                        .arena = c->a,
 		                        .unique = 1};
+	int64_t *rids = arena_alloc(c->a, n * sizeof *rids), *crid;
+	for (size_t i = 0; i < n; i++)
+		rids[i] = hits[i].rid;
+	size_t np;
+	if (store_compartments(c->r->cfg.store, c->a, rids, n, &crid, &c->audit_patients, &np) ==
+	    STORE_OK)
+		c->naudit_patients = np; /* (a patient may repeat: one record each) */
 	c->cont = on_deleted_many;
 	http_req_suspend(c->req, resumed);
-	if (store_write_async(c->r->cfg.store, c->many, n, written, c) != STORE_OK) {
+	if (rest__write_audited(c, NULL, c->many, n, written, c) != STORE_OK) {
 		c->many[0].status = STORE_ERROR;
 		http_req_resume(c->req);
 	}
@@ -546,6 +553,8 @@ void rest_delete(rctx *c)
 		if (n > 1)
 			return delete_many(c, hits, n);
 	}
+	if (c->id)
+		rest__audit_note_patients(c, c->type, c->id);
 	c->op = (store_op){.kind = STORE_OP_DELETE,
 	                   .type = c->type,
 	                   .id = c->id,

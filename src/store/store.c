@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 char *store__msg(const char *fmt, ...)
 {
 	va_list ap;
@@ -137,8 +139,123 @@ struct store__write_req {
 	size_t n;
 	store_done_fn done;
 	void *ctx;
+	store_audit_fn audit; /* the request's audit records, or NULL */
+	void *actx;
+	store_audit *own; /* store_audit_append: records copied into one block */
+	size_t nown;
 	struct store__write_req *next;
 };
+
+/* ---- the audit chain ---- */
+
+void store_audit_hash(const unsigned char prev[32], const store_audit *r, unsigned char out[32])
+{
+	unsigned char be[17];
+	for (int i = 0; i < 8; i++) {
+		be[i] = (unsigned char)((uint64_t)r->seq >> (56 - 8 * i));
+		be[8 + i] = (unsigned char)((uint64_t)r->recorded >> (56 - 8 * i));
+	}
+	be[16] = (unsigned char)r->outcome;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md)
+		base_oom();
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, prev, 32);
+	EVP_DigestUpdate(md, be, sizeof be);
+	EVP_DigestUpdate(md, &r->action, 1);
+	/* strings with their terminating NUL, so that fields cannot shift */
+	const char *patient = r->patient ? r->patient : "", *agent = r->agent ? r->agent : "";
+	EVP_DigestUpdate(md, patient, strlen(patient) + 1);
+	EVP_DigestUpdate(md, agent, strlen(agent) + 1);
+	EVP_DigestUpdate(md, r->record, r->record_len);
+	unsigned int len = 32;
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* The chain as a group extends it: read from the head at the first record. */
+typedef struct chain {
+	int have;
+	int64_t seq;
+	unsigned char hash[32];
+} chain;
+
+static int chain_append(store *s, store_conn *c, chain *ch, store_audit *recs, size_t n)
+{
+	int rc;
+	if (!n)
+		return 0;
+	if (!ch->have) {
+		if ((rc = s->e->audit_head(c, &ch->seq, ch->hash)))
+			return rc;
+		ch->have = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		recs[i].seq = ch->seq + 1;
+		store_audit_hash(ch->hash, &recs[i], recs[i].hash);
+		if ((rc = s->e->audit_put(c, &recs[i])))
+			return rc;
+		ch->seq = recs[i].seq;
+		memcpy(ch->hash, recs[i].hash, 32);
+	}
+	return 0;
+}
+
+/* The records of request w after it ran (failed: the status of its first
+ * failed op). */
+static void audit_records(store__write_req *w, int failed, store_audit **recs, size_t *n)
+{
+	*recs = w->own;
+	*n = w->nown;
+	if (!w->audit)
+		return;
+	int status = STORE_OK;
+	for (size_t i = 0; failed && i < w->n && status == STORE_OK; i++)
+		if (w->ops[i].status != STORE_OK && w->ops[i].status != STORE_MATCHED)
+			status = w->ops[i].status;
+	if (failed && status == STORE_OK)
+		status = STORE_ERROR;
+	*recs = NULL;
+	*n = 0;
+	w->audit(w->actx, status, recs, n);
+}
+
+/* The group's records, appended to the chain at the end of its transaction
+ * (taking the chain's head last keeps the time other writers wait for it
+ * short, and its lock after every row lock of the group). */
+typedef struct group_audit {
+	struct {
+		store_audit *recs;
+		size_t n;
+	} * part;
+	size_t nparts, cap;
+} group_audit;
+
+static void group_audit_add(group_audit *g, store__write_req *w, int failed)
+{
+	store_audit *recs;
+	size_t n;
+	audit_records(w, failed, &recs, &n);
+	if (!n)
+		return;
+	if (g->nparts == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 8;
+		g->part = base_realloc(g->part, g->cap * sizeof *g->part);
+	}
+	g->part[g->nparts].recs = recs;
+	g->part[g->nparts++].n = n;
+}
+
+static int group_audit_commit(store *s, store_conn *c, group_audit *g)
+{
+	chain ch = {0};
+	int rc = 0;
+	for (size_t i = 0; i < g->nparts && !rc; i++)
+		rc = chain_append(s, c, &ch, g->part[i].recs, g->part[i].n);
+	if (!rc && ch.have)
+		rc = s->e->audit_set_head(c, ch.seq, ch.hash);
+	return rc;
+}
 
 /* Replace the index rows of `rid` with those of its new version (none for a
  * deletion). `fresh`: the resource is new, so there is nothing to remove. */
@@ -403,20 +520,34 @@ static int try_group(store *s, store_conn *c, store__write_req *group, const cha
 		return rc;
 	size_t k = 0;
 	int alone = !group->next;
+	group_audit ga = {0};
 	for (store__write_req *w = group; w; w = w->next, k++) {
 		rc = apply_request(s, c, w, given[k], alone);
 		if (rc > 0) {
 			s->e->rollback(c);
+			free(ga.part);
 			return rc;
 		}
 		if (rc < 0 && alone) {
 			s->e->rollback(c); /* the request failed: nothing of it stays */
-			return 0;
+			group_audit_add(&ga, w, 1);
+			if (!ga.nparts)
+				return 0;
+			/* but the attempt is recorded */
+			if (!(rc = s->e->begin(c)) && !(rc = group_audit_commit(s, c, &ga)))
+				rc = s->e->commit(c);
+			if (rc)
+				s->e->rollback(c);
+			free(ga.part);
+			return rc;
 		}
+		group_audit_add(&ga, w, rc < 0);
 	}
-	if ((rc = s->e->commit(c))) {
+	rc = group_audit_commit(s, c, &ga);
+	free(ga.part);
+	if (rc || (rc = s->e->commit(c))) {
 		s->e->rollback(c);
-		return rc;
+		return rc == STORE__RETRY || rc == STORE_UNAVAILABLE ? rc : STORE_ERROR;
 	}
 	return 0;
 }
@@ -454,7 +585,9 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 	for (store__write_req *w = group, *next; w; w = next, k++) {
 		next = w->next;
 		free(given[k]);
-		w->done(w->ctx);
+		if (w->done)
+			w->done(w->ctx);
+		free(w->own);
 		free(w);
 	}
 	free(given);
@@ -492,7 +625,9 @@ static void *writer_main(void *arg)
 			for (store__write_req *w = group, *next; w; w = next) {
 				next = w->next;
 				fail_all(w, STORE_UNAVAILABLE);
-				w->done(w->ctx);
+				if (w->done)
+					w->done(w->ctx);
+				free(w->own);
 				free(w);
 			}
 		pthread_mutex_lock(&s->mu);
@@ -550,16 +685,12 @@ void store_close(store *s)
 	free(s);
 }
 
-int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx)
+static int enqueue(store *s, store__write_req *w)
 {
-	store__write_req *w = base_calloc(1, sizeof *w);
-	w->ops = ops;
-	w->n = n;
-	w->done = done;
-	w->ctx = ctx;
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
+		free(w->own);
 		free(w);
 		return STORE_ERROR;
 	}
@@ -571,6 +702,199 @@ int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, voi
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return STORE_OK;
+}
+
+int store_write_audited(store *s, store_op *ops, size_t n, store_audit_fn audit, void *actx,
+                        store_done_fn done, void *ctx)
+{
+	store__write_req *w = base_calloc(1, sizeof *w);
+	w->ops = ops;
+	w->n = n;
+	w->done = done;
+	w->ctx = ctx;
+	w->audit = audit;
+	w->actx = actx;
+	return enqueue(s, w);
+}
+
+int store_write_async(store *s, store_op *ops, size_t n, store_done_fn done, void *ctx)
+{
+	return store_write_audited(s, ops, n, NULL, NULL, done, ctx);
+}
+
+static size_t opt_len(const char *p)
+{
+	return p ? strlen(p) + 1 : 0;
+}
+
+int store_audit_append(store *s, const store_audit *recs, size_t n)
+{
+	if (!n)
+		return STORE_OK;
+	/* one block: the records, then their strings */
+	size_t bytes = n * sizeof *recs;
+	for (size_t i = 0; i < n; i++)
+		bytes += opt_len(recs[i].patient) + opt_len(recs[i].agent) + recs[i].record_len + 1;
+	store_audit *own = base_malloc(bytes);
+	char *p = (char *)(own + n);
+	for (size_t i = 0; i < n; i++) {
+		own[i] = recs[i];
+		const char **dst[] = {&own[i].patient, &own[i].agent};
+		const char *src[] = {recs[i].patient, recs[i].agent};
+		for (int j = 0; j < 2; j++) {
+			if (!src[j])
+				continue;
+			size_t l = strlen(src[j]) + 1;
+			memcpy(p, src[j], l);
+			*dst[j] = p;
+			p += l;
+		}
+		memcpy(p, recs[i].record, recs[i].record_len);
+		p[recs[i].record_len] = 0;
+		own[i].record = p;
+		p += recs[i].record_len + 1;
+	}
+	store__write_req *w = base_calloc(1, sizeof *w);
+	w->own = own;
+	w->nown = n;
+	return enqueue(s, w);
+}
+
+int store_audit_search(store *s, arena *a, const store_audit_query *q, store_audit **out, size_t *n,
+                       int *more)
+{
+	search_bind b[8];
+	size_t nb = 0;
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT seq, recorded, patient, agent, action, outcome, record, hash FROM "
+	               "audit WHERE 1=1");
+#define BIND_INT(v)                                                                                \
+	b[nb++] = (search_bind)                                                                    \
+	{                                                                                          \
+		.kind = SEARCH_BIND_INT, .i = (v)                                                  \
+	}
+#define BIND_TEXT(v)                                                                               \
+	b[nb++] = (search_bind)                                                                    \
+	{                                                                                          \
+		.kind = SEARCH_BIND_TEXT, .text = (v)                                              \
+	}
+	if (q->seq) {
+		buf_puts(&sql, " AND seq = ?");
+		BIND_INT(q->seq);
+	}
+	if (q->patient) {
+		buf_puts(&sql, " AND patient = ?");
+		BIND_TEXT(q->patient);
+	}
+	if (q->agent) {
+		buf_puts(&sql, " AND agent = ?");
+		BIND_TEXT(q->agent);
+	}
+	char action[2] = {q->action, 0};
+	if (q->action) {
+		buf_puts(&sql, " AND action = ?");
+		BIND_TEXT(action);
+	}
+	if (q->outcome >= 0) {
+		buf_puts(&sql, " AND outcome = ?");
+		BIND_INT(q->outcome);
+	}
+	if (q->from) {
+		buf_puts(&sql, " AND recorded >= ?");
+		BIND_INT(q->from);
+	}
+	if (q->to) {
+		buf_puts(&sql, " AND recorded <= ?");
+		BIND_INT(q->to);
+	}
+	if (q->after) {
+		buf_puts(&sql, q->ascending ? " AND seq > ?" : " AND seq < ?");
+		BIND_INT(q->after);
+	}
+#undef BIND_INT
+#undef BIND_TEXT
+	buf_puts(&sql, q->ascending ? " ORDER BY seq LIMIT ?" : " ORDER BY seq DESC LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	return s->e->audit_select(s, a, text, b, nb, q->count ? q->count : 20, out, n, more);
+}
+
+int store_audit_kept_head(store *s, int64_t *seq, unsigned char hash[32])
+{
+	arena *a = arena_new(0);
+	const char *sql = s->e->dialect == SEARCH_POSTGRES
+	                          ? "SELECT seq, 0, NULL, NULL, 'E', 0, ''::bytea, hash FROM "
+	                            "audit_head WHERE id = 1 LIMIT ?"
+	                          : "SELECT seq, 0, NULL, NULL, 'E', 0, x'', hash FROM audit_head "
+	                            "WHERE id = 1 LIMIT ?";
+	store_audit *r;
+	size_t n;
+	int more;
+	int rc = s->e->audit_select(s, a, sql, NULL, 0, 1, &r, &n, &more);
+	*seq = 0;
+	memset(hash, 0, 32);
+	if (!rc && n) {
+		*seq = r[0].seq;
+		memcpy(hash, r[0].hash, 32);
+	}
+	arena_free(a);
+	return rc;
+}
+
+int store_compartments(store *s, arena *a, const int64_t *rids, size_t n, int64_t **out_rids,
+                       const char ***out_patients, size_t *count)
+{
+	*count = 0;
+	*out_rids = NULL;
+	*out_patients = NULL;
+	if (!n)
+		return STORE_OK;
+	/* shaped as a versions query: rid, the patient as "type", the rest empty */
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT rid, patient, '', 0, 0, NULL, 0, 0 FROM sp_compartment WHERE rid "
+	               "IN (");
+	search_bind *b = arena_alloc(a, n * sizeof *b);
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(&sql, i ? ", ?" : "?");
+		b[i] = (search_bind){.kind = SEARCH_BIND_INT, .i = rids[i]};
+	}
+	buf_puts(&sql, ") LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	store_version *v;
+	size_t k;
+	int more;
+	int rc = s->e->select(s, NULL, a, text, b, n, 10000, &v, &k, &more);
+	if (rc)
+		return rc;
+	*out_rids = arena_alloc(a, (k + 1) * sizeof **out_rids);
+	*out_patients = arena_alloc(a, (k + 1) * sizeof **out_patients);
+	for (size_t i = 0; i < k; i++) {
+		(*out_rids)[i] = v[i].rid;
+		(*out_patients)[i] = v[i].type;
+	}
+	*count = k;
+	return STORE_OK;
+}
+
+int store_audit_head(store *s, int64_t *seq, unsigned char hash[32])
+{
+	arena *a = arena_new(0);
+	store_audit_query q = {.outcome = -1, .count = 1};
+	store_audit *r;
+	size_t n;
+	int more;
+	int rc = store_audit_search(s, a, &q, &r, &n, &more);
+	*seq = 0;
+	memset(hash, 0, 32);
+	if (!rc && n) {
+		*seq = r[0].seq;
+		memcpy(hash, r[0].hash, 32);
+	}
+	arena_free(a);
+	return rc;
 }
 
 typedef struct waiter {

@@ -190,6 +190,69 @@ int store_search_count(store *s, const search_sql *q, int64_t *count);
 int store_scan(store *s, arena *a, int64_t after_rid, size_t limit, store_version **items,
                size_t *n);
 
+/* ---- the audit trail ----
+ *
+ * Append-only and hash-chained: record n carries H(hash of record n-1, the
+ * record's seq and fields); the store keeps the head (seq, hash). Records of
+ * a write are inserted in the write's transaction; a write that fails still
+ * leaves its records (the attempt). Nothing updates or deletes them. */
+
+typedef struct store_audit {
+	int64_t seq;         /* its place in the chain (set by the store) */
+	int64_t recorded;    /* microseconds since the epoch */
+	const char *patient; /* the patient whose data it concerns, or NULL */
+	const char *agent;   /* who acted (a token's subject), or NULL */
+	char action;         /* C, R, U, D or E (execute) */
+	int outcome;         /* 0 success, 4 minor failure, 8 serious, 12 major */
+	const char *record;  /* the whole record, canonical JSON */
+	size_t record_len;
+	unsigned char hash[32]; /* set by the store */
+} store_audit;
+
+/* The records of a write request, asked on the writer thread inside the
+ * transaction once the request's ops ran: status is STORE_OK, or the status
+ * of the op that failed (then the request's changes are gone, but these
+ * records stay: the attempt). Set *recs (e.g. in the requester's arena,
+ * valid until done runs) and *n. May be asked again if the group is retried. */
+typedef void (*store_audit_fn)(void *ctx, int status, store_audit **recs, size_t *n);
+
+/* store_write_async whose records `audit` gives are committed with it. */
+int store_write_audited(store *s, store_op *ops, size_t n, store_audit_fn audit, void *actx,
+                        store_done_fn done, void *ctx);
+
+/* Append records without a write (reads, searches, refusals): copied and
+ * committed with the writer's next group; returns at once. */
+int store_audit_append(store *s, const store_audit *recs, size_t n);
+
+/* The chain's hash of record r after the record whose hash is prev. */
+void store_audit_hash(const unsigned char prev[32], const store_audit *r, unsigned char out[32]);
+
+typedef struct store_audit_query {
+	int64_t seq;         /* >0: only this record */
+	const char *patient; /* NULL: any */
+	const char *agent;   /* NULL: any */
+	char action;         /* 0: any */
+	int outcome;         /* -1: any */
+	int64_t from, to;    /* recorded within [from, to] (0: open) */
+	int64_t after;       /* paging: seq > after (ascending) or < (descending; 0: none) */
+	int ascending;       /* oldest first (default newest first) */
+	size_t count;
+} store_audit_query;
+
+/* Records matching q; *out arena-allocated, *more if another page exists. */
+int store_audit_search(store *s, arena *a, const store_audit_query *q, store_audit **out, size_t *n,
+                       int *more);
+/* The head of the chain: the last record's seq (0: none) and hash. */
+int store_audit_head(store *s, int64_t *seq, unsigned char hash[32]);
+/* The head as the store recorded it with the last commit (audit_head): a
+ * record cut off the end, or added after it, shows as a difference. */
+int store_audit_kept_head(store *s, int64_t *seq, unsigned char hash[32]);
+
+/* The patients whose compartments hold the resources with row ids rids[]:
+ * pairs (*out_rids)[k], (*out_patients)[k], k < *n (arena-allocated). */
+int store_compartments(store *s, arena *a, const int64_t *rids, size_t n, int64_t **out_rids,
+                       const char ***out_patients, size_t *count);
+
 /* Counts of resources (current, not deleted) by type, for tests and metrics. */
 int store_count(store *s, const char *type, int64_t *out);
 

@@ -91,6 +91,15 @@ typedef struct store_engine {
 	            store_version *out);
 	/* 0 if the database answers now */
 	int (*health)(store *s);
+	/* the audit chain's head (locked against other writers until commit),
+	 * a record (seq and hash set), the new head */
+	int (*audit_head)(store_conn *c, int64_t *seq, unsigned char hash[32]);
+	int (*audit_put)(store_conn *c, const store_audit *r);
+	int (*audit_set_head)(store_conn *c, int64_t seq, const unsigned char hash[32]);
+	/* a query of audit rows: seq, recorded, patient, agent, action, outcome,
+	 * record, hash (a reader; "LIMIT ?" bound to limit + 1 as select does) */
+	int (*audit_select)(store *s, arena *a, const char *sql, const search_bind *binds,
+	                    size_t nbinds, size_t limit, store_audit **out, size_t *n, int *more);
 } store_engine;
 
 typedef struct store__write_req store__write_req;

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define LOCK_MIGRATE      0x42726f6e01LL /* advisory lock keys ("Bron" 1, 2) */
 #define LOCK_CONDITIONS   0x42726f6e02LL
 
@@ -97,6 +97,26 @@ static const char schema_sql[] =
         "CREATE INDEX resource_container ON resource(container) WHERE container IS NOT NULL;"
         "CREATE INDEX resource_type_updated ON resource(type, last_updated);"
         "CREATE INDEX resource_type_live ON resource(type, deleted);";
+
+/* version 2: the audit trail, append-only (store.h): UPDATE, DELETE and
+ * TRUNCATE are refused by triggers; audit_head serialises the chain */
+static const char audit_sql[] =
+        "CREATE TABLE audit("
+        "  seq BIGINT PRIMARY KEY, recorded BIGINT NOT NULL, patient TEXT COLLATE \"C\","
+        "  agent TEXT COLLATE \"C\", action TEXT NOT NULL, outcome BIGINT NOT NULL,"
+        "  record BYTEA NOT NULL, hash BYTEA NOT NULL);"
+        "CREATE INDEX audit_patient ON audit(patient, seq) WHERE patient IS NOT NULL;"
+        "CREATE INDEX audit_agent ON audit(agent, seq);"
+        "CREATE INDEX audit_recorded ON audit(recorded);"
+        "CREATE TABLE audit_head(id BIGINT PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,"
+        "  hash BYTEA NOT NULL);"
+        "INSERT INTO audit_head VALUES (1, 0, decode(repeat('00', 32), 'hex'));"
+        "CREATE FUNCTION bron_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$;"
+        "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION bron_audit_append_only();"
+        "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bron_audit_append_only();";
 
 /* :contains and _text/_content match LIKE '%x%' on normalised text: trigram
  * indexes serve those patterns (pg_trgm ships with PostgreSQL) */
@@ -631,8 +651,8 @@ static int migrate(PGconn *pc, int *version, char **err)
 	else if (v > PG_SCHEMA_VERSION)
 		*err = unknown_version(v);
 	else if (v == 0) {
-		/* version 1: the whole schema. Later versions add steps here, each
-		 * taking the database from version N to N + 1. */
+		/* the whole schema. Later versions add steps below, each taking
+		 * the database from version N to N + 1. */
 		char ins[160];
 		snprintf(ins, sizeof ins,
 		         "CREATE TABLE bron_schema(version INTEGER NOT NULL);"
@@ -640,8 +660,14 @@ static int migrate(PGconn *pc, int *version, char **err)
 		         PG_SCHEMA_VERSION);
 		if (!exec_ok(pc, schema_sql, err) &&
 		    !exec_ok(pc, search_schema_sql(SEARCH_POSTGRES), err) &&
-		    !exec_ok(pc, trigram_sql, err) && !exec_ok(pc, ins, err))
+		    !exec_ok(pc, trigram_sql, err) && !exec_ok(pc, audit_sql, err) &&
+		    !exec_ok(pc, ins, err))
 			v = PG_SCHEMA_VERSION;
+	} else if (v == 1) {
+		/* 1 -> 2: the audit trail */
+		if (!exec_ok(pc, audit_sql, err) &&
+		    !exec_ok(pc, "UPDATE bron_schema SET version = 2", err))
+			v = 2;
 	}
 	if (*err)
 		exec_ok(pc, "ROLLBACK", NULL);
@@ -681,7 +707,7 @@ int store__pg_open(store *s, const store_options *opts, char **err)
 	store_conn *c = conn_new(db);
 	c->pc = connect_db(db, err);
 	int v = c->pc ? schema_version(c->pc) : -1;
-	if (c->pc && v == 0 && migrate(c->pc, &v, err))
+	if (c->pc && v >= 0 && v < PG_SCHEMA_VERSION && migrate(c->pc, &v, err))
 		v = -1;
 	if (c->pc && v != PG_SCHEMA_VERSION && !*err)
 		*err = v < 0 ? store__msg("cannot read the schema version: %s",
@@ -1138,6 +1164,110 @@ static int pg_put_contained(store_conn *c, const char *type, const char *id, con
 	return returning(c, "put_contained", &p, rid);
 }
 
+/* ---- the audit trail ---- */
+
+static int pg_audit_head(store_conn *c, int64_t *seq, unsigned char hash[32])
+{
+	int rc;
+	PGresult *res = run(c, NULL, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+	                    NULL, 0, &rc);
+	if (!rc && (!res || PQntuples(res) != 1 || PQgetlength(res, 0, 1) != 32))
+		rc = STORE_ERROR;
+	if (!rc) {
+		*seq = col_int(res, 0, 0);
+		memcpy(hash, PQgetvalue(res, 0, 1), 32);
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_audit_put(store_conn *c, const store_audit *r)
+{
+	arena *a = arena_new(1024);
+	params p;
+	params_init(&p, a, 8);
+	char action[2] = {r->action, 0};
+	p_int(&p, r->seq);
+	p_int(&p, r->recorded);
+	if (r->patient)
+		p_text(&p, r->patient);
+	else
+		p_null(&p, OID_TEXT);
+	if (r->agent)
+		p_text(&p, r->agent);
+	else
+		p_null(&p, OID_TEXT);
+	p_text(&p, action);
+	p_int(&p, r->outcome);
+	p_blob(&p, r->record, r->record_len);
+	p_blob(&p, r->hash, 32);
+	int rc;
+	PGresult *res = run(c, NULL,
+	                    "INSERT INTO audit(seq, recorded, patient, agent, action, outcome, "
+	                    "record, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	                    &p, 0, &rc);
+	PQclear(res);
+	arena_free(a);
+	return rc;
+}
+
+static int pg_audit_set_head(store_conn *c, int64_t seq, const unsigned char hash[32])
+{
+	arena *a = arena_new(256);
+	params p;
+	params_init(&p, a, 2);
+	p_int(&p, seq);
+	p_blob(&p, hash, 32);
+	int rc;
+	PGresult *res =
+	        run(c, NULL, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &p, 0, &rc);
+	PQclear(res);
+	arena_free(a);
+	return rc;
+}
+
+static int pg_audit_select(store *s, arena *a, const char *sql, const search_bind *binds,
+                           size_t nbinds, size_t limit, store_audit **out, size_t *n, int *more)
+{
+	*n = 0;
+	*more = 0;
+	*out = NULL;
+	store_conn *c = acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	params p;
+	params_init(&p, a, nbinds + 1);
+	bind_search(&p, binds, nbinds);
+	p_int(&p, (int64_t)limit + 1);
+	int rc;
+	PGresult *res = run(c, NULL, renumber(a, sql), &p, 1, &rc);
+	if (res) {
+		size_t rows = (size_t)PQntuples(res);
+		*more = rows > limit;
+		if (rows > limit)
+			rows = limit;
+		store_audit *v = arena_calloc(a, (rows + 1) * sizeof *v);
+		for (size_t i = 0; i < rows; i++) {
+			int r = (int)i;
+			v[i].seq = col_int(res, r, 0);
+			v[i].recorded = col_int(res, r, 1);
+			v[i].patient = PQgetisnull(res, r, 2) ? NULL : col_str(a, res, r, 2);
+			v[i].agent = PQgetisnull(res, r, 3) ? NULL : col_str(a, res, r, 3);
+			v[i].action = PQgetlength(res, r, 4) ? PQgetvalue(res, r, 4)[0] : 0;
+			v[i].outcome = (int)col_int(res, r, 5);
+			v[i].record = col_str(a, res, r, 6);
+			v[i].record_len = (size_t)PQgetlength(res, r, 6);
+			if (PQgetlength(res, r, 7) == 32)
+				memcpy(v[i].hash, PQgetvalue(res, r, 7), 32);
+		}
+		*out = v;
+		*n = rows;
+	}
+	PQclear(res);
+	release_conn(s, c);
+	return rc;
+}
+
 static const store_engine pg_engine = {
         .name = "postgresql",
         .dialect = SEARCH_POSTGRES,
@@ -1166,4 +1296,8 @@ static const store_engine pg_engine = {
         .count = pg_count,
         .read = pg_read,
         .health = pg_health,
+        .audit_head = pg_audit_head,
+        .audit_put = pg_audit_put,
+        .audit_set_head = pg_audit_set_head,
+        .audit_select = pg_audit_select,
 };

@@ -48,7 +48,8 @@ struct store_conn {
 	sqlite3_stmt *unindex[INDEX_TABLES]; /* deletes of a resource's rows */
 	sqlite3_stmt *compartment;
 	sqlite3_stmt *savepoint, *release, *rollback_to; /* per request of a group */
-	stmt_cache cache;                                /* search SQL run by the writer */
+	sqlite3_stmt *audit_head, *audit_put, *audit_set_head;
+	stmt_cache cache; /* search SQL run by the writer */
 };
 
 typedef struct lite {
@@ -129,10 +130,27 @@ static const char *schema_sql =
         "WHERE container IS NOT NULL;"
         "CREATE INDEX IF NOT EXISTS resource_type_updated ON resource(type, last_updated);"
         "CREATE INDEX IF NOT EXISTS resource_type_live ON resource(type, deleted);"
+        /* the audit trail (version 7): append-only, hash-chained (store.h) */
+        "CREATE TABLE IF NOT EXISTS audit("
+        "  seq INTEGER PRIMARY KEY, recorded INTEGER NOT NULL, patient TEXT, agent TEXT,"
+        "  action TEXT NOT NULL, outcome INTEGER NOT NULL, record BLOB NOT NULL,"
+        "  hash BLOB NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS audit_patient ON audit(patient, seq) WHERE patient IS NOT "
+        "NULL;"
+        "CREATE INDEX IF NOT EXISTS audit_agent ON audit(agent, seq);"
+        "CREATE INDEX IF NOT EXISTS audit_recorded ON audit(recorded);"
+        "CREATE TABLE IF NOT EXISTS audit_head(id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  seq INTEGER NOT NULL, hash BLOB NOT NULL);"
+        "INSERT OR IGNORE INTO audit_head VALUES (1, 0, zeroblob(32));"
+        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+        "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
         "CREATE TABLE IF NOT EXISTS bron_schema(version INTEGER NOT NULL);"
-        "INSERT INTO bron_schema SELECT 6 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);";
+        "INSERT INTO bron_schema SELECT 7 WHERE NOT EXISTS (SELECT 1 FROM bron_schema);"
+        "UPDATE bron_schema SET version = 7 WHERE version = 6;";
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /* Index row tables in search_row_kind order, with their insert statements. */
 static const char *const index_insert_sql[] = {
@@ -190,7 +208,8 @@ static int schema_version(sqlite3 *db)
 static int check_schema_version(sqlite3 *db, char **err)
 {
 	int version = schema_version(db);
-	if (version == SCHEMA_VERSION || version == 0)
+	if (version == SCHEMA_VERSION || version == 0 ||
+	    version == 6) /* 6: gains the audit trail */
 		return 0;
 	*err = store__msg("the store has schema version %d; this bron knows version %d only "
 	                  "(export it with the bron that wrote it, or start from a new data "
@@ -232,6 +251,14 @@ static int prepare_writer(store_conn *w)
 	            "INSERT INTO resource(type,id,version,deleted,last_updated,seq,container) "
 	            "VALUES(?1,?2,?3,2,?4,?5,?6)",
 	            -1, &w->insert_contained, NULL) ||
+	    sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit_head WHERE id = 1", -1,
+	                       &w->audit_head, NULL) ||
+	    sqlite3_prepare_v2(db,
+	                       "INSERT INTO audit(seq, recorded, patient, agent, action, outcome, "
+	                       "record, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	                       -1, &w->audit_put, NULL) ||
+	    sqlite3_prepare_v2(db, "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1", -1,
+	                       &w->audit_set_head, NULL) ||
 	    sqlite3_prepare_v2(db, "SAVEPOINT req", -1, &w->savepoint, NULL) ||
 	    sqlite3_prepare_v2(db, "RELEASE req", -1, &w->release, NULL) ||
 	    sqlite3_prepare_v2(db, "ROLLBACK TO req", -1, &w->rollback_to, NULL))
@@ -259,6 +286,9 @@ static void finalize_writer(store_conn *w)
 	sqlite3_finalize(w->savepoint);
 	sqlite3_finalize(w->release);
 	sqlite3_finalize(w->rollback_to);
+	sqlite3_finalize(w->audit_head);
+	sqlite3_finalize(w->audit_put);
+	sqlite3_finalize(w->audit_set_head);
 	for (size_t i = 0; i < INDEX_KINDS; i++)
 		sqlite3_finalize(w->index[i]);
 	for (size_t i = 0; i < INDEX_TABLES; i++)
@@ -745,6 +775,103 @@ static int lite_put_contained(store_conn *c, const char *type, const char *id, c
 	return 0;
 }
 
+/* ---- the audit trail ---- */
+
+static int lite_audit_head(store_conn *c, int64_t *seq, unsigned char hash[32])
+{
+	sqlite3_stmt *st = c->audit_head;
+	int rc = sqlite3_step(st);
+	int ok = rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32;
+	if (ok) {
+		*seq = sqlite3_column_int64(st, 0);
+		memcpy(hash, sqlite3_column_blob(st, 1), 32);
+	}
+	sqlite3_reset(st);
+	return ok ? 0 : STORE_ERROR;
+}
+
+static int lite_audit_put(store_conn *c, const store_audit *r)
+{
+	sqlite3_stmt *st = c->audit_put;
+	char action[2] = {r->action, 0};
+	sqlite3_bind_int64(st, 1, r->seq);
+	sqlite3_bind_int64(st, 2, r->recorded);
+	if (r->patient)
+		sqlite3_bind_text(st, 3, r->patient, -1, SQLITE_STATIC);
+	if (r->agent)
+		sqlite3_bind_text(st, 4, r->agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, action, 1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 6, r->outcome);
+	sqlite3_bind_blob(st, 7, r->record, (int)r->record_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, r->hash, 32, SQLITE_STATIC);
+	return step_done(st);
+}
+
+static int lite_audit_set_head(store_conn *c, int64_t seq, const unsigned char hash[32])
+{
+	sqlite3_stmt *st = c->audit_set_head;
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+	return step_done(st);
+}
+
+static const char *col_text(arena *a, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? arena_strdup(a, (const char *)t) : NULL;
+}
+
+static int lite_audit_select(store *s, arena *a, const char *sql, const search_bind *binds,
+                             size_t nbinds, size_t limit, store_audit **out, size_t *n, int *more)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	*n = 0;
+	*more = 0;
+	sqlite3_stmt *st = stmt_get(r->db, &r->cache, sql);
+	if (!st)
+		return STORE_ERROR;
+	if (bind_all(st, binds, nbinds) ||
+	    sqlite3_bind_int64(st, (int)nbinds + 1, (int64_t)limit + 1) != SQLITE_OK) {
+		stmt_done(st);
+		return STORE_ERROR;
+	}
+	store_audit *v = arena_calloc(a, (limit + 1) * sizeof *v);
+	int rc;
+	size_t k = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == limit) {
+			*more = 1;
+			break;
+		}
+		v[k].seq = sqlite3_column_int64(st, 0);
+		v[k].recorded = sqlite3_column_int64(st, 1);
+		v[k].patient = col_text(a, st, 2);
+		v[k].agent = col_text(a, st, 3);
+		const char *act = (const char *)sqlite3_column_text(st, 4);
+		v[k].action = act ? act[0] : 0;
+		v[k].outcome = sqlite3_column_int(st, 5);
+		const void *rec = sqlite3_column_blob(st, 6);
+		v[k].record_len = rec ? (size_t)sqlite3_column_bytes(st, 6) : 0;
+		char *copy = arena_alloc(a, v[k].record_len + 1);
+		if (rec)
+			memcpy(copy, rec, v[k].record_len);
+		copy[v[k].record_len] = 0;
+		v[k].record = copy;
+		if (sqlite3_column_bytes(st, 7) == 32)
+			memcpy(v[k].hash, sqlite3_column_blob(st, 7), 32);
+		k++;
+	}
+	int status = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+	if (status)
+		fprintf(stderr, "bron: audit query failed: %s\n", sqlite3_errmsg(r->db));
+	stmt_done(st);
+	*out = v;
+	*n = k;
+	return status;
+}
+
 static const store_engine sqlite_engine = {
         .name = "sqlite",
         .dialect = SEARCH_SQLITE,
@@ -772,4 +899,8 @@ static const store_engine sqlite_engine = {
         .count = lite_count,
         .read = lite_read,
         .health = lite_health,
+        .audit_head = lite_audit_head,
+        .audit_put = lite_audit_put,
+        .audit_set_head = lite_audit_set_head,
+        .audit_select = lite_audit_select,
 };
