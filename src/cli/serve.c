@@ -43,6 +43,7 @@ typedef struct serve_config {
 	char audit_key[1024];     /* PEM private key signing the audit checkpoints */
 	char audit_kid[128];
 	long audit_checkpoint; /* seconds between checkpoints */
+	long no_audit;         /* with --open only: no audit trail */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -133,6 +134,8 @@ static void serve_usage(FILE *f)
 	        "  --audit-key FILE   sign a checkpoint of the audit trail's head with this PEM\n"
 	        "                     private key (bron keygen makes one) every\n"
 	        "                     --audit-checkpoint seconds (default 60) and at stop\n"
+	        "  --no-audit         keep no audit trail: only with --open (development,\n"
+	        "                     benchmarks)\n"
 	        "  --audit-kid KID    the kid to put in the checkpoints' JWS header\n"
 	        "  --tls-cert FILE    serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate\n"
 	        "                     (then its chain); needs --tls-key\n"
@@ -192,6 +195,8 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		               : copy_str(c->consent_default, sizeof c->consent_default, val);
 	if (!strcmp(key, "break-glass"))
 		return copy_str(c->break_glass, sizeof c->break_glass, val);
+	if (!strcmp(key, "no-audit"))
+		return base_parse_long(val, 0, 1, &c->no_audit);
 	if (!strcmp(key, "audit-key"))
 		return copy_str(c->audit_key, sizeof c->audit_key, val);
 	if (!strcmp(key, "audit-kid"))
@@ -284,7 +289,7 @@ static int parse_args(serve_config *c, int argc, char **argv)
 		key[kl] = 0;
 		if (eq) {
 			val = eq + 1;
-		} else if (!strcmp(key, "open")) {
+		} else if (!strcmp(key, "open") || !strcmp(key, "no-audit")) {
 			val = "1"; /* a switch */
 		} else {
 			if (i + 1 >= argc) {
@@ -339,6 +344,11 @@ int cli_serve(int argc, char **argv)
 	auth_keys *keys = NULL;
 	if (c.open && c.jwks[0]) {
 		fprintf(stderr, "bron serve: --open and --jwks exclude each other\n");
+		return 2;
+	}
+	if (c.no_audit && !c.open) {
+		fprintf(stderr, "bron serve: --no-audit is for development with --open only; a "
+		                "server with access control always keeps its audit trail\n");
 		return 2;
 	}
 	if (c.open && !loopback(c.bind)) {
@@ -397,7 +407,8 @@ int cli_serve(int argc, char **argv)
 	                  .open = (int)c.open,
 	                  .organization = c.organization[0] ? c.organization : NULL,
 	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
-	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL};
+	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL,
+	                  .no_audit = (int)c.no_audit};
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;

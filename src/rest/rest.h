@@ -34,6 +34,7 @@ typedef struct rest_config {
 	const char *organization;
 	int consent_opt_out;
 	const char *break_glass;
+	int no_audit; /* no audit records (development with open, and benchmarks) */
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);
