@@ -595,6 +595,14 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 		s->e->after_group(c);
 }
 
+#define AUDIT_LINGER_MS 20 /* longest wait of read audit records for company */
+
+/* More than audit records: ops, or a write's own records. */
+static int is_write(const store__write_req *w)
+{
+	return w->n || w->audit;
+}
+
 static void *writer_main(void *arg)
 {
 	store *s = arg;
@@ -607,12 +615,35 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (!s->head && s->stopping)
 			break;
-		/* take up to max_group requests as one group */
+		/* only audit records of reads wait: let more of them gather, so that
+		 * they share a commit, until a write comes or the linger ends */
+		if (!s->queued_writes && !s->stopping) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += AUDIT_LINGER_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (!s->queued_writes && !s->stopping &&
+			       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+				;
+			if (!s->head)
+				continue; /* another writer took them */
+		}
+		/* take up to max_group requests as one group (a request of audit
+		 * records only counts 1/64) */
 		store__write_req *group = s->head, *last = s->head;
-		size_t k = 1;
-		while (last->next && k < s->max_group) {
+		size_t weight = is_write(group) ? 64 : 1;
+		while (last->next && weight < 64 * s->max_group) {
 			last = last->next;
-			k++;
+			weight += is_write(last) ? 64 : 1;
+		}
+		for (store__write_req *w = group;; w = w->next) {
+			if (is_write(w))
+				s->queued_writes--;
+			if (w == last)
+				break;
 		}
 		s->head = last->next;
 		if (!s->head)
@@ -694,12 +725,20 @@ static int enqueue(store *s, store__write_req *w)
 		free(w);
 		return STORE_ERROR;
 	}
+	int was_empty = !s->head;
 	if (s->tail)
 		s->tail->next = w;
 	else
 		s->head = w;
 	s->tail = w;
-	pthread_cond_signal(&s->cv);
+	/* a write wakes a writer at once; audit records only an idle one
+	 * (which then lingers for more) */
+	if (is_write(w)) {
+		s->queued_writes++;
+		pthread_cond_signal(&s->cv);
+	} else if (was_empty) {
+		pthread_cond_signal(&s->cv);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return STORE_OK;
 }

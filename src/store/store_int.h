@@ -113,6 +113,7 @@ struct store {
 	pthread_mutex_t mu; /* guards the queue and stopping */
 	pthread_cond_t cv;
 	store__write_req *head, *tail;
+	size_t queued_writes; /* queued requests that are more than audit records */
 	int stopping;
 };
 
