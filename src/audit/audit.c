@@ -272,6 +272,8 @@ int audit_to_fhir(const store_audit *r, buf *b)
 	size_t ne = 0;
 	const char *patient = str(j, "patient"), *query = str(j, "query"),
 	           *rid = str(j, "requestId");
+	if (query && !*query)
+		query = NULL; /* FHIR has no empty strings */
 	if (!patient && !json_array_size(json_object_get(j, "what")) && !query && !rid) {
 		buf_putc(b, '}');
 		json_decref(j);

@@ -19,7 +19,30 @@
 struct rest_seen {
 	const char *type, *id;
 	int64_t version, rid;
+	const char **patients; /* a version without a row id: its own compartments */
+	size_t npatients;
 };
+
+/* The patients whose compartments hold a version that has no row id (an
+ * older version from history or vread): from its own references. */
+static size_t version_patients(rctx *c, const store_version *v, const char ***out)
+{
+	*out = NULL;
+	if (v->rid > 0 || v->deleted || !v->body || !strcmp(v->type, "Patient"))
+		return 0;
+	json_error_t je;
+	json_t *j = json_loadb(v->body, v->body_len, 0, &je);
+	if (!j)
+		return 0;
+	search_rows rows = {0};
+	diag_list d;
+	diag_init(&d, c->a);
+	if (search_index_base(j, v->type, v->id, c->base, c->a, &rows, &d))
+		rows.npatients = 0;
+	json_decref(j);
+	*out = rows.patients;
+	return rows.npatients;
+}
 
 void rest__audit_saw(rctx *c, const store_version *v)
 {
@@ -33,7 +56,9 @@ void rest__audit_saw(rctx *c, const store_version *v)
 		c->seen = n;
 		c->capseen = cap;
 	}
-	c->seen[c->nseen++] = (rest_seen){v->type, v->id, v->version, v->rid};
+	rest_seen *s = &c->seen[c->nseen++];
+	*s = (rest_seen){v->type, v->id, v->version, v->rid, NULL, 0};
+	s->npatients = version_patients(c, v, &s->patients);
 }
 
 /* What every record of the request shares. */
@@ -121,6 +146,8 @@ static size_t seen_pairs(rctx *c, const char ***pat, const char ***what)
 	if (nr && store_compartments(c->r->cfg.store, c->a, rids, nr, &crid, &cpat, &nc))
 		nc = 0;
 	size_t cap = n + nc + 1, k = 0;
+	for (size_t i = 0; i < n; i++)
+		cap += c->seen[i].npatients;
 	*pat = arena_alloc(c->a, cap * sizeof **pat);
 	*what = arena_alloc(c->a, cap * sizeof **what);
 	for (size_t i = 0; i < n; i++) {
@@ -136,9 +163,14 @@ static size_t seen_pairs(rctx *c, const char ***pat, const char ***what)
 				(*pat)[k] = cpat[j];
 				(*what)[k++] = ref;
 			}
+		for (size_t j = 0; j < s->npatients && k < cap; j++) {
+			(*pat)[k] = s->patients[j];
+			(*what)[k++] = ref;
+		}
 		if (k == before && k < cap) {
-			/* no patient known by row id (a version from history): the
-			 * patient context or the compartment asked for, if any */
+			/* no patient known (a deletion marker, a resource outside every
+			 * compartment): the patient context or the compartment asked
+			 * for, if any */
 			(*pat)[k] = c->compartment_id           ? c->compartment_id
 			            : c->who && c->who->patient ? c->who->patient
 			                                        : NULL;
@@ -155,7 +187,7 @@ void rest__audit_reply(rctx *c, int status)
 	c->audited = 1;
 	audit_event base;
 	base_event(c, status, &base);
-	if (c->query_text)
+	if (c->query_text && *c->query_text)
 		base.query = c->query_text;
 	const char **pat, **what;
 	size_t n = seen_pairs(c, &pat, &what);
@@ -460,7 +492,8 @@ static void audit_search(rctx *c)
 			a = strtoll(v, &end, 10);
 			bad = *end || a <= 0;
 			q.after = a;
-			continue; /* not part of the self link's query */
+			if (!bad)
+				continue; /* not part of the self link's query */
 		} else if (!strcmp(k, "_format") || !strcmp(k, "_pretty")) {
 			continue;
 		} else {

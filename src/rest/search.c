@@ -521,6 +521,13 @@ void rest_search(rctx *c)
 	params p = {0};
 	if (collect_params_or_reply(c, &p))
 		return;
+	/* the query as the audit record keeps it (a form body's too) */
+	buf qt;
+	buf_init(&qt, 0);
+	for (size_t i = 0; i < p.n; i++)
+		buf_printf(&qt, "%s%s=%s", i ? "&" : "", p.keys[i], p.vals[i]);
+	c->query_text = qt.len ? arena_strndup(c->a, qt.data, qt.len) : NULL;
+	buf_free(&qt);
 	/* what the search parser sees: everything but Bron's paging parameters */
 	params sp = {0};
 	size_t offset = 0;
