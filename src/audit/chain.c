@@ -26,6 +26,9 @@ int audit_checkpoint(store *s, const char *key_path, const char *kid, char **out
 		*out = NULL;
 	int64_t seq;
 	unsigned char hash[32];
+	/* the records queued before now (reads', refusals') first, so that the
+	 * checkpoint covers them: the head as it stands (at stop: the last one) */
+	store_write(s, NULL, 0);
 	if (store_audit_head(s, &seq, hash)) {
 		*err = strdup("cannot read the audit trail's head");
 		return -1;
@@ -217,6 +220,18 @@ int audit_verify(store *s, const void *keys_, const char *external, audit_verify
 				             "record that "
 				             "follows (%s) was inserted",
 				             next);
+				break;
+			}
+			/* a value the hash cannot tell from the one it stands for
+			 * (an outcome of 256 hashes as 0, a text stored as a blob
+			 * as the text) that searches would not find as that */
+			if (r[i].odd || !r[i].action || !strchr("CRUDE", r[i].action) ||
+			    (r[i].outcome != 0 && r[i].outcome != 4 && r[i].outcome != 8 &&
+			     r[i].outcome != 12)) {
+				result = bad(rep, r[i].seq,
+				             "record %lld was changed: a column holds a value Bron "
+				             "does not write%s",
+				             NULL);
 				break;
 			}
 			unsigned char h[32];

@@ -207,6 +207,10 @@ typedef struct store_audit {
 	const char *record;  /* the whole record, canonical JSON */
 	size_t record_len;
 	unsigned char hash[32]; /* set by the store */
+	int odd;                /* read back: a column holds a value of another type or form
+	                         * than the store writes (a text as a blob, a NUL inside, a
+	                         * longer action), which would hash the same as what it stands
+	                         * for but not be found by it: tampered */
 } store_audit;
 
 /* The records of a write request, asked on the writer thread inside the

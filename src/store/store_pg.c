@@ -1254,6 +1254,7 @@ static int pg_audit_select(store *s, arena *a, const char *sql, const search_bin
 			v[i].patient = PQgetisnull(res, r, 2) ? NULL : col_str(a, res, r, 2);
 			v[i].agent = PQgetisnull(res, r, 3) ? NULL : col_str(a, res, r, 3);
 			v[i].action = PQgetlength(res, r, 4) ? PQgetvalue(res, r, 4)[0] : 0;
+			v[i].odd = PQgetlength(res, r, 4) != 1;
 			v[i].outcome = (int)col_int(res, r, 5);
 			v[i].record = col_str(a, res, r, 6);
 			v[i].record_len = (size_t)PQgetlength(res, r, 6);

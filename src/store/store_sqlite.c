@@ -845,6 +845,19 @@ static int lite_audit_select(store *s, arena *a, const char *sql, const search_b
 			*more = 1;
 			break;
 		}
+		/* the types first (reading a column as text converts it) */
+		int odd = sqlite3_column_type(st, 0) != SQLITE_INTEGER ||
+		          sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+		          sqlite3_column_type(st, 4) != SQLITE_TEXT ||
+		          sqlite3_column_bytes(st, 4) != 1 ||
+		          sqlite3_column_type(st, 5) != SQLITE_INTEGER;
+		for (int c = 2; c <= 3; c++)
+			if (sqlite3_column_type(st, c) != SQLITE_NULL &&
+			    (sqlite3_column_type(st, c) != SQLITE_TEXT ||
+			     (size_t)sqlite3_column_bytes(st, c) !=
+			             strlen((const char *)sqlite3_column_text(st, c))))
+				odd = 1;
+		v[k].odd = odd;
 		v[k].seq = sqlite3_column_int64(st, 0);
 		v[k].recorded = sqlite3_column_int64(st, 1);
 		v[k].patient = col_text(a, st, 2);
