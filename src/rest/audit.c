@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../audit/audit.h"
 #include "../json/json.h"
@@ -213,7 +214,8 @@ void rest__audit_reply(rctx *c, int status)
 static int http_status_of(int store_status, store_op_kind kind, int created)
 {
 	switch (store_status) {
-	case STORE_OK: return kind == STORE_OP_CREATE || created ? 201 : 200;
+	case STORE_OK:
+		return kind == STORE_OP_CREATE || (kind == STORE_OP_UPDATE && created) ? 201 : 200;
 	case STORE_MATCHED: return 200;
 	case STORE_NOT_FOUND: return 404;
 	case STORE_GONE: return 410;
@@ -243,6 +245,12 @@ typedef struct write_audit {
  * a delete those looked up before it. */
 static size_t op_patients(rctx *c, const store_op *op, const char ***out)
 {
+	if (c->many_patients && op >= c->many && op < c->many + c->nmany) {
+		/* one of several deleted by one condition: its own patients */
+		size_t i = (size_t)(op - c->many);
+		*out = c->many_patients[i];
+		return c->nmany_patients[i];
+	}
 	if (op->kind != STORE_OP_DELETE && op->index && op->index->npatients) {
 		*out = op->index->patients;
 		return op->index->npatients;
@@ -456,6 +464,27 @@ static void audit_search(rctx *c)
 		return;
 	const char *const *keys, *const *vals;
 	size_t n = rest_queries(c, &keys, &vals);
+	if (!strcmp(c->method, "POST")) { /* POST _search: the form body's parameters too */
+		size_t len;
+		const char *body = rest_body(c, &len);
+		const char *ct = rest_header(c, "Content-Type");
+		if (len && (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33))) {
+			rest_reply_error(c, 415, "not-supported",
+			                 "POST _search takes application/x-www-form-urlencoded "
+			                 "parameters");
+			return;
+		}
+		size_t cap = n + len / 2 + 2;
+		const char **k2 = arena_alloc(c->a, cap * sizeof *k2);
+		const char **v2 = arena_alloc(c->a, cap * sizeof *v2);
+		for (size_t i = 0; i < n; i++) {
+			k2[i] = keys[i];
+			v2[i] = vals[i];
+		}
+		n += rest__form_split(c->a, body, len, k2 + n, v2 + n, cap - n);
+		keys = k2;
+		vals = v2;
+	}
 	store_audit_query q = {.outcome = -1, .count = 20};
 	int none = 0;
 	buf self;

@@ -112,6 +112,8 @@ struct rctx {
 	size_t nseen, capseen;
 	const char **audit_patients; /* patients known before the answer (deletes, ...) */
 	size_t naudit_patients;
+	const char ***many_patients; /* a conditional delete of several: each one's */
+	size_t *nmany_patients;
 };
 
 /* ---- access (access.c): what the principal may see and do ---- */

@@ -511,9 +511,19 @@ static void delete_many(rctx *c, const store_version *hits, size_t n)
 	for (size_t i = 0; i < n; i++)
 		rids[i] = hits[i].rid;
 	size_t np;
-	if (store_compartments(c->r->cfg.store, c->a, rids, n, &crid, &c->audit_patients, &np) ==
-	    STORE_OK)
-		c->naudit_patients = np; /* (a patient may repeat: one record each) */
+	const char **cpat;
+	if (store_compartments(c->r->cfg.store, c->a, rids, n, &crid, &cpat, &np) == STORE_OK) {
+		/* the audit records: each deleted resource's own patients */
+		c->many_patients = arena_calloc(c->a, n * sizeof *c->many_patients);
+		c->nmany_patients = arena_calloc(c->a, n * sizeof *c->nmany_patients);
+		for (size_t i = 0; i < n; i++) {
+			c->many_patients[i] =
+			        arena_alloc(c->a, (np + 1) * sizeof **c->many_patients);
+			for (size_t j = 0; j < np; j++)
+				if (crid[j] == hits[i].rid)
+					c->many_patients[i][c->nmany_patients[i]++] = cpat[j];
+		}
+	}
 	c->cont = on_deleted_many;
 	http_req_suspend(c->req, resumed);
 	if (rest__write_audited(c, NULL, c->many, n, written, c) != STORE_OK) {
