@@ -56,10 +56,12 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@[ -f keys/jwks.json ] || ./bron keygen --dir keys >/dev/null
+	@[ -f keys/data.key ] || ./bron keygen --data-key keys/data.key >/dev/null
 	@echo "Bron needs a bearer token on every request. Mint one for development with:"
 	@echo "  ./bron token --key keys/signing-key.pem --sub me --scope 'user/*.cruds'"
 	@echo "and send it as 'Authorization: Bearer <token>'."
-	./bron serve --data ./data --jwks keys/jwks.json
+	@echo "The store in ./data is encrypted with keys/data.key: without that key it cannot be read."
+	./bron serve --data ./data --jwks keys/jwks.json --key-file keys/data.key
 
 # Unit + API tests on the release build, then again under ASan/UBSan.
 check: deps

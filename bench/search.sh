@@ -155,7 +155,7 @@ DATA=$WORK/data
 import_data() {
     local tag=$1 list=$2 store=${3:-$DATA} jobs=${4:-1} out=$WORK/$1.import rc=0 i t0 pids=() where share par=
     mapfile -t files <"$list"
-    mapfile -t where < <(bron_store "$store")
+    mapfile -t where < <(bron_store "$store"; bron_crypt)
     t0=$(date +%s%N)
     for (( i = 0; i < jobs; i++ )); do
         mapfile -t share < <(awk -v j="$jobs" -v i="$i" 'NR % j == i' "$list")
@@ -327,7 +327,8 @@ R[dbsize]=$(du -sk "$DATA" | cut -f1)
 wait_quiet 5 >/dev/null
 log "bench: bron reindex --data of the whole store (at most ${REINDEX_MAX}s)"
 a0=$(cpu_all); rc=0
-timeout -s INT "$REINDEX_MAX" "$BRON_BIN" reindex --data "$DATA" >"$WORK/reindex.log" 2>&1 || rc=$?
+mapfile -t crypt < <(bron_crypt)
+timeout -s INT "$REINDEX_MAX" "$BRON_BIN" reindex --data "$DATA" "${crypt[@]}" >"$WORK/reindex.log" 2>&1 || rc=$?
 a1=$(cpu_all)
 line=$(grep '^reindexed ' "$WORK/reindex.log" | tail -1 || true)
 [ -n "$line" ] || { cat "$WORK/reindex.log" >&2; die "bron reindex printed nothing (exit $rc)"; }

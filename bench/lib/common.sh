@@ -85,6 +85,21 @@ CLK_TCK=$(getconf CLK_TCK)
 cpu_all() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }   # busy ticks, all CPUs (no idle, iowait, steal)
 cpu_pid() { awk '{print $14 + $15}' "/proc/$1/stat"; }                       # utime + stime ticks
 
+# bron_crypt: the key arguments of serve/import/reindex/migrate. Encryption
+# at rest is off by default (--unencrypted), so results stay comparable with
+# the runs before it; BENCH_ENCRYPT=1 gives every store an owner's key
+# (SQLite: every page encrypted; PostgreSQL: the bodies), made once in
+# bench/.tmp/. start_bron adds them unless BRON_ACCESS names a key already.
+bron_crypt() {
+    if [ "${BENCH_ENCRYPT:-0}" = 1 ]; then
+        [ -f "$TMP_ROOT/data.key" ] || "$BRON_BIN" keygen --data-key "$TMP_ROOT/data.key" >/dev/null ||
+            die "bron keygen --data-key failed"
+        printf '%s\n' --key-file "$TMP_ROOT/data.key"
+    else
+        printf '%s\n' --unencrypted
+    fi
+}
+
 # bron_store STORE: the serve/import/reindex arguments for STORE, a data
 # directory or a postgresql:// URL
 bron_store() {
@@ -98,15 +113,19 @@ bron_store() {
 # directory or a postgresql:// URL. Retried on another port when the one it
 # picked was taken meanwhile (other sessions on this machine open ports too).
 start_bron() {
-    local logf=$2 port where
+    local logf=$2 port where crypt=()
     [ -x "$BRON_BIN" ] || die "$BRON_BIN is not built (run make)"
     mapfile -t where < <(bron_store "$1")
+    case " ${BRON_ACCESS:-} " in
+        *" --key-file "* | *" --unencrypted "*) ;;
+        *) mapfile -t crypt < <(bron_crypt) ;;
+    esac
     for _ in 1 2 3 4 5; do
         port=$(free_port)
         # BRON_ACCESS: how requests are checked (default --open; bench/access.sh
         # gives --jwks FILE)
         # shellcheck disable=SC2086
-        "$BRON_BIN" serve --bind 127.0.0.1 --port "$port" ${BRON_ACCESS:---open} "${where[@]}" >"$logf" 2>&1 &
+        "$BRON_BIN" serve --bind 127.0.0.1 --port "$port" ${BRON_ACCESS:---open} "${where[@]}" "${crypt[@]}" >"$logf" 2>&1 &
         BRON_PID=$!
         _BENCH_PIDS+=("$BRON_PID")
         BRON_BASE="http://127.0.0.1:$port/fhir"
@@ -155,10 +174,11 @@ pg_sql() { "$ROOT/tests/pg/cluster.sh" psql "$PG_DIR" "$1" -Atq -c "$2"; }  # pg
 # pg_newdb NAME: a fresh database NAME with Bron's schema (bron migrate);
 # prints its URL
 pg_newdb() {
-    local url
+    local url crypt
     "$ROOT/tests/pg/cluster.sh" createdb "$PG_DIR" "$1" >&2 || die "createdb $1 failed"
     url=$("$ROOT/tests/pg/cluster.sh" url "$PG_DIR" "$1")
-    "$BRON_BIN" migrate --store "$url" >/dev/null || die "bron migrate failed on $1"
+    mapfile -t crypt < <(bron_crypt)
+    "$BRON_BIN" migrate --store "$url" "${crypt[@]}" >/dev/null || die "bron migrate failed on $1"
     printf '%s\n' "$url"
 }
 

@@ -18,7 +18,9 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: bron audit verify [--data DIR | --store URL] [--jwks FILE]\n"
 	        "                         [--checkpoint JWS | --checkpoint @FILE]\n"
-	        "       bron audit checkpoint [--data DIR | --store URL] --key FILE [--kid KID]\n\n"
+	        "       bron audit checkpoint [--data DIR | --store URL] --key FILE [--kid KID]\n"
+	        "both take the store's key as bron serve does: --key-file FILE (or\n"
+	        "BRON_KEY_FILE / BRON_KEY), or --unencrypted\n\n"
 	        "verify      walks the whole audit trail: each record's hash must follow from\n"
 	        "            its content and the record before it, no record may be missing,\n"
 	        "            the end must be the head the store recorded, and each signed\n"
@@ -60,7 +62,8 @@ int cli_audit(int argc, char **argv)
 		return 2;
 	}
 	store_options so = {.dir = "./data", .sync_full = 1};
-	const char *jwks = NULL, *key = NULL, *kid = NULL, *external = NULL;
+	const char *jwks = NULL, *key = NULL, *kid = NULL, *external = NULL, *key_file = NULL;
+	int unencrypted = 0;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -68,6 +71,10 @@ int cli_audit(int argc, char **argv)
 			so.dir = argv[++i];
 		else if (!strcmp(a, "--store") && v)
 			so.url = argv[++i];
+		else if (!strcmp(a, "--key-file") && v)
+			key_file = argv[++i];
+		else if (!strcmp(a, "--unencrypted"))
+			unencrypted = 1;
 		else if (!strcmp(a, "--jwks") && v && verify)
 			jwks = argv[++i];
 		else if (!strcmp(a, "--checkpoint") && v && verify)
@@ -86,6 +93,13 @@ int cli_audit(int argc, char **argv)
 		fprintf(stderr, "bron audit checkpoint: --key FILE is required\n");
 		return 2;
 	}
+	crypt_key owner;
+	const crypt_key *skey;
+	int krc = cli_store_key("audit", key_file, unencrypted, so.url ? NULL : so.dir, &owner,
+	                        &skey);
+	if (krc)
+		return krc;
+	so.key = skey;
 	auth_keys *keys = NULL;
 	char *err = NULL;
 	if (jwks && auth_keys_load(jwks, &keys, &err)) {
@@ -100,7 +114,9 @@ int cli_audit(int argc, char **argv)
 		return 1;
 	}
 	store *s;
-	if (store_open(&so, &s, &err)) {
+	int orc = store_open(&so, &s, &err);
+	crypt_key_wipe(&owner);
+	if (orc) {
 		fprintf(stderr, "bron audit: %s\n", err ? err : "cannot open the store");
 		free(err);
 		free(ext);

@@ -75,6 +75,10 @@ static void import_usage(FILE *f)
 	        "  --store URL        load straight into a PostgreSQL database "
 	        "(postgresql://...);\n"
 	        "                     servers may be running on it\n"
+	        "  --key-file FILE    with --data/--store: the store's owner key (encryption at\n"
+	        "                     rest; or BRON_KEY_FILE / BRON_KEY in the environment)\n"
+	        "  --unencrypted      with --data/--store: the store is not encrypted (one of\n"
+	        "                     the two is required)\n"
 	        "  --sync 0|1         with --data/--store: fsync every commit (default 1); 0 is "
 	        "faster\n"
 	        "                     and the store is still flushed when the import ends, but\n"
@@ -380,8 +384,10 @@ static void run(importer *im)
 typedef struct import_args {
 	const char *url;
 	const char *data;
-	const char *store; /* --store URL: a PostgreSQL database */
-	const char *token; /* --token: a bearer token for --url */
+	const char *store;    /* --store URL: a PostgreSQL database */
+	const char *token;    /* --token: a bearer token for --url */
+	const char *key_file; /* --key-file: the owner's key of --data/--store */
+	int unencrypted;      /* --unencrypted: explicitly none */
 	int strict;
 	long batch, concurrency, retries;
 	long sync; /* -1: not given */
@@ -404,6 +410,10 @@ static int parse_args(int argc, char **argv, import_args *a)
 			a->strict = 1;
 			continue;
 		}
+		if (!strcmp(o, "--unencrypted")) {
+			a->unencrypted = 1;
+			continue;
+		}
 		const char *eq = strchr(o, '=');
 		size_t kl = eq ? (size_t)(eq - o) : strlen(o);
 		const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
@@ -418,6 +428,8 @@ static int parse_args(int argc, char **argv, import_args *a)
 			a->store = v;
 		else if (kl == 7 && !strncmp(o, "--token", kl))
 			a->token = v;
+		else if (kl == 10 && !strncmp(o, "--key-file", kl))
+			a->key_file = v;
 		else if (kl == 7 && !strncmp(o, "--batch", kl))
 			bad = base_parse_long(v, 1, 20000, &a->batch);
 		else if (kl == 13 && !strncmp(o, "--concurrency", kl))
@@ -443,6 +455,11 @@ static int parse_args(int argc, char **argv, import_args *a)
 	}
 	if (a->url && a->sync >= 0) {
 		fprintf(stderr, "bron import: --sync applies to --data and --store only\n");
+		return -1;
+	}
+	if (a->url && (a->key_file || a->unencrypted)) {
+		fprintf(stderr, "bron import: --key-file and --unencrypted apply to --data and "
+		                "--store only\n");
 		return -1;
 	}
 	if (i >= argc) {
@@ -475,9 +492,9 @@ typedef struct local_server {
 } local_server;
 
 static int local_start(local_server *ls, const char *dir, const char *store_url, int sync,
-                       char *url, size_t cap)
+                       const crypt_key *key, char *url, size_t cap)
 {
-	store_options so = {.url = store_url, .dir = dir, .sync_full = sync};
+	store_options so = {.url = store_url, .dir = dir, .sync_full = sync, .key = key};
 	char *err = NULL;
 	if (store_open(&so, &ls->st, &err)) {
 		fprintf(stderr, "bron import: %s\n", err ? err : "cannot open the store");
@@ -550,9 +567,19 @@ int cli_import(int argc, char **argv)
 		im.url[n] = 0;
 	}
 	set_signals();
-	if (!a.url && local_start(&ls, a.data ? a.data : "./data", a.store, a.sync != 0, im.url,
-	                          sizeof im.url))
-		return 1;
+	if (!a.url) {
+		const char *dir = a.data ? a.data : "./data";
+		crypt_key owner;
+		const crypt_key *key;
+		rc = cli_store_key("import", a.key_file, a.unencrypted, a.store ? NULL : dir,
+		                   &owner, &key);
+		if (rc)
+			return rc;
+		rc = local_start(&ls, dir, a.store, a.sync != 0, key, im.url, sizeof im.url);
+		crypt_key_wipe(&owner);
+		if (rc)
+			return 1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	im.multi = curl_multi_init();
 	curl_multi_setopt(im.multi, CURLMOPT_MAX_HOST_CONNECTIONS, a.concurrency);

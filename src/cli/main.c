@@ -16,7 +16,9 @@ static void usage(FILE *f)
 	           "  reindex     rebuild the search indexes from the stored resources\n"
 	           "  migrate     create or upgrade the schema of a store\n"
 	           "  audit       verify the audit trail, sign a checkpoint (bron audit --help)\n"
-	           "  keygen      make a token signing key pair and JWKS (bron keygen --help)\n"
+	           "  rekey       change the key of an encrypted store (bron rekey --help)\n"
+	           "  keygen      make a token signing key pair and JWKS, or with --data-key\n"
+	           "              FILE an owner's key for encryption at rest\n"
 	           "  token       print a signed JWT for development (bron token --help)\n"
 	           "  fhirpath    evaluate a FHIRPath expression: bron fhirpath 'EXPR' file.json\n"
 	           "  version     print the version\n");
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
 		return cli_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "audit"))
 		return cli_audit(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rekey"))
+		return cli_rekey(argc - 1, argv + 1);
 	if (!strcmp(cmd, "keygen"))
 		return cli_keygen(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))

@@ -79,23 +79,32 @@ static void progress(int tty, int64_t done, int64_t total, int64_t t0, int final
 
 int cli_reindex(int argc, char **argv)
 {
-	const char *dir = "./data", *base = NULL, *url = NULL;
+	const char *dir = "./data", *base = NULL, *url = NULL, *key_file = NULL;
+	int unencrypted = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--data") && i + 1 < argc) {
 			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--key-file") && i + 1 < argc) {
+			key_file = argv[++i];
+		} else if (!strcmp(argv[i], "--unencrypted")) {
+			unencrypted = 1;
 		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			url = argv[++i];
 		} else if (!strcmp(argv[i], "--base-url") && i + 1 < argc) {
 			base = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: bron reindex [--data DIR | --store URL] [--base-url URL]\n\n"
+			printf("usage: bron reindex [--data DIR | --store URL] [--base-url URL]\n"
+			       "                    [--key-file FILE | --unencrypted]\n\n"
 			       "Rebuilds the search index rows of every stored resource; safe "
 			       "while\n"
 			       "bron serve runs on the same store. --store: a PostgreSQL database\n"
 			       "(postgresql://...). --base-url: the "
 			       "server's\n"
 			       "base (as for bron serve), so absolute references to it count as "
-			       "local.\n");
+			       "local.\n"
+			       "--key-file: the store's owner key (or BRON_KEY_FILE / BRON_KEY in "
+			       "the\n"
+			       "environment); --unencrypted: the store is not encrypted.\n");
 			return 0;
 		} else {
 			fprintf(stderr, "bron reindex: unexpected argument '%s'\n", argv[i]);
@@ -106,12 +115,23 @@ int cli_reindex(int argc, char **argv)
 		fprintf(stderr, "bron reindex: cannot compile the search parameters\n");
 		return 1;
 	}
+	crypt_key owner;
+	const crypt_key *key;
+	int krc = cli_store_key("reindex", key_file, unencrypted, url ? NULL : dir, &owner, &key);
+	if (krc)
+		return krc;
 	/* a large page cache: a reindex touches every index b-tree at random */
-	store_options so = {
-	        .url = url, .dir = dir, .sync_full = 1, .max_group = 1024, .cache_kb = 64 * 1024};
+	store_options so = {.url = url,
+	                    .dir = dir,
+	                    .sync_full = 1,
+	                    .max_group = 1024,
+	                    .cache_kb = 64 * 1024,
+	                    .key = key};
 	store *st;
 	char *err;
-	if (store_open(&so, &st, &err)) {
+	int orc = store_open(&so, &st, &err);
+	crypt_key_wipe(&owner);
+	if (orc) {
 		fprintf(stderr, "bron reindex: %s\n", err);
 		free(err);
 		return 1;

@@ -44,6 +44,8 @@ typedef struct serve_config {
 	char audit_kid[128];
 	long audit_checkpoint; /* seconds between checkpoints */
 	long no_audit;         /* with --open only: no audit trail */
+	char key_file[1024];   /* the owner's key of encryption at rest */
+	long unencrypted;      /* explicitly no encryption at rest */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -142,6 +144,13 @@ static void serve_usage(FILE *f)
 	        "  --tls-key FILE     the certificate's PEM private key (unencrypted)\n"
 	        "  --tls-client-ca FILE  mutual TLS: every client must present a certificate\n"
 	        "                     issued by one of the CAs in this PEM file\n"
+	        "  --key-file FILE    encryption at rest with the owner's key in FILE (32 bytes,\n"
+	        "                     64 hex digits; bron keygen --data-key FILE makes one; not\n"
+	        "                     in the data directory): the embedded store is encrypted\n"
+	        "                     whole, on PostgreSQL the resource bodies; the environment\n"
+	        "                     may give BRON_KEY_FILE or the key itself as BRON_KEY\n"
+	        "  --unencrypted      no encryption at rest; without a key or this flag serve\n"
+	        "                     refuses to start\n"
 	        "  --help             this text\n");
 }
 
@@ -209,6 +218,10 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return copy_str(c->tls_key, sizeof c->tls_key, val);
 	if (!strcmp(key, "tls-client-ca"))
 		return copy_str(c->tls_client_ca, sizeof c->tls_client_ca, val);
+	if (!strcmp(key, "key-file"))
+		return copy_str(c->key_file, sizeof c->key_file, val);
+	if (!strcmp(key, "unencrypted"))
+		return base_parse_long(val, 0, 1, &c->unencrypted);
 	return -2;
 }
 
@@ -289,7 +302,8 @@ static int parse_args(serve_config *c, int argc, char **argv)
 		key[kl] = 0;
 		if (eq) {
 			val = eq + 1;
-		} else if (!strcmp(key, "open") || !strcmp(key, "no-audit")) {
+		} else if (!strcmp(key, "open") || !strcmp(key, "no-audit") ||
+		           !strcmp(key, "unencrypted")) {
 			val = "1"; /* a switch */
 		} else {
 			if (i + 1 >= argc) {
@@ -365,11 +379,19 @@ int cli_serve(int argc, char **argv)
 		        "machine only, --open\n");
 		return 2;
 	}
+	/* encryption at rest: the owner's key, or explicitly none */
+	crypt_key owner;
+	const crypt_key *key = NULL;
+	int krc = cli_store_key("serve", c.key_file, (int)c.unencrypted, c.store[0] ? NULL : c.data,
+	                        &owner, &key);
+	if (krc)
+		return krc;
 	if (c.jwks[0]) {
 		char *kerr = NULL;
 		if (auth_keys_load(c.jwks, &keys, &kerr)) {
 			fprintf(stderr, "bron: %s\n", kerr ? kerr : "cannot load the JWKS");
 			free(kerr);
+			crypt_key_wipe(&owner);
 			return 1;
 		}
 	}
@@ -389,12 +411,16 @@ int cli_serve(int argc, char **argv)
 	                    .dir = c.data,
 	                    .sync_full = (int)c.sync,
 	                    .pool = (size_t)c.threads + 4,
-	                    .timeout_ms = (size_t)c.db_timeout * 1000};
+	                    .timeout_ms = (size_t)c.db_timeout * 1000,
+	                    .key = key};
 	store *st;
 	char *err;
-	if (store_open(&so, &st, &err)) {
+	int orc = store_open(&so, &st, &err);
+	crypt_key_wipe(&owner); /* the store keeps its data key only */
+	if (orc) {
 		fprintf(stderr, "bron: %s\n", err);
 		free(err);
+		auth_keys_free(keys);
 		return 1;
 	}
 	rest_config rc = {.store = st,
@@ -439,6 +465,12 @@ int cli_serve(int argc, char **argv)
 	        c.tls_client_ca[0] ? ", client certificates required" : "",
 	        c.store[0] ? "store on PostgreSQL," : "data in",
 	        c.store[0] ? "see /health" : c.data);
+	if (store_encrypted(st))
+		fprintf(stderr, "bron: encrypted at rest (%s)\n",
+		        c.store[0] ? "resource bodies; index values are not" : "the whole store");
+	else
+		fprintf(stderr,
+		        "bron: WARNING: --unencrypted: the store is NOT encrypted at rest\n");
 	if (c.open)
 		fprintf(stderr,
 		        "bron: WARNING: --open: NO ACCESS CHECKS. Anyone who can reach %s:%d reads "

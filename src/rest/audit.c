@@ -384,16 +384,21 @@ static int trail_access_or_reply(rctx *c, unsigned perm, const char **patient)
 		if (g[i].query)
 			continue; /* query filters are not supported on the trail */
 		if (!g[i].patient) {
+			/* everyone's records: only for a scope that names AuditEvent
+			 * (an auditor's), not for a wildcard such as user/<any>.rs */
+			if (strcmp(g[i].type, "AuditEvent"))
+				continue;
 			*patient = NULL;
 			return 0;
 		}
-		*patient = g[i].patient;
+		*patient = g[i].patient; /* a patient's own records (a patient/ wildcard will do) */
 		any = 1;
 	}
 	if (!any) {
 		rest_reply_error(c, 403, "forbidden",
-		                 "The token's scopes do not allow reading the audit trail "
-		                 "(AuditEvent)");
+		                 "The token's scopes do not allow reading the audit trail: it "
+		                 "takes a scope on AuditEvent itself (e.g. system/AuditEvent.rs), or "
+		                 "a patient context for the patient's own records");
 		return -1;
 	}
 	return 0;

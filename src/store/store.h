@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../base/base.h"
+#include "../crypt/crypt.h"
 #include "../search/search.h"
 
 typedef struct store store;
@@ -44,6 +45,14 @@ typedef struct store_options {
 	int sync_full;     /* 1: fsync every group commit (default); 0: leave to the OS */
 	size_t max_group;  /* most write requests per group commit (0: 256) */
 	size_t cache_kb;   /* the writer's page cache (0: 4096 KiB) */
+	/* The owner's key (borrowed, read during store_open only). SQLite: the
+	 * whole database is encrypted (crypt.h's VFS, the data key wrapped in
+	 * DIR/bron.db-key); PostgreSQL: resource bodies are sealed before they
+	 * reach the database (the data key wrapped in table bron_key). NULL:
+	 * unencrypted. A store made with a key refuses to open without it (and
+	 * with another), an unencrypted one refuses a key (bron rekey encrypts
+	 * a SQLite store). */
+	const crypt_key *key;
 } store_options;
 
 /* Open (creating if needed) the store in opts->dir. On failure returns
@@ -56,6 +65,34 @@ void store_close(store *s);
  * set *version to its schema version. store_open creates the schema of an
  * empty store itself and refuses one of a version it does not know. */
 int store_migrate(const store_options *opts, int *version, char **err);
+
+/* ---- encryption at rest ---- */
+
+/* 1 if the store's data is encrypted at rest (opened with a key). */
+int store_encrypted(const store *s);
+/* The key to seal values with (crypt_seal) before they go into the store's
+ * tables, as the store seals resource bodies: the data key on PostgreSQL
+ * with a key; NULL on SQLite (every page is encrypted already) and on
+ * unencrypted stores. Valid until store_close. */
+const crypt_key *store_value_key(const store *s);
+
+typedef struct store_rekey_options {
+	const char *url;         /* a PostgreSQL store, or */
+	const char *dir;         /* the data directory of a SQLite store */
+	const crypt_key *key;    /* the owner's present key; NULL: the store is not encrypted */
+	const crypt_key *newkey; /* the owner's new key */
+	int full;                /* SQLite: also a fresh data key, every page re-encrypted */
+} store_rekey_options;
+
+/* Change the owner's key of a store. With o->key and without o->full the
+ * data key is rewrapped (SQLite: DIR/bron.db-key replaced atomically;
+ * PostgreSQL: the bron_key row), which is safe while servers run on the
+ * store: they keep the data key. With o->full, or without o->key (encrypt
+ * an unencrypted store), the SQLite store is copied page by page under a
+ * fresh data key and swapped in; that is offline only, and refused while
+ * any process has the store open. STORE_OK, or a STORE_* code with *err
+ * malloc'ed. */
+int store_rekey(const store_rekey_options *o, char **err);
 
 /* "sqlite" or "postgresql". */
 const char *store_engine_name(const store *s);

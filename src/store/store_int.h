@@ -115,6 +115,8 @@ struct store {
 	store__write_req *head, *tail;
 	size_t queued_writes; /* queued requests that are more than audit records */
 	int stopping;
+	int encrypted;              /* set by the engine: data encrypted at rest */
+	const crypt_key *value_key; /* set by the engine: store_value_key() */
 };
 
 /* Engine entry points: set s->e and s->impl, create or check the schema. */
@@ -123,6 +125,23 @@ int store__pg_open(store *s, const store_options *opts, char **err);
 /* Create or upgrade the schema (bron migrate); *version the version after. */
 int store__sqlite_migrate(const store_options *opts, int *version, char **err);
 int store__pg_migrate(const store_options *opts, int *version, char **err);
+
+/* Encryption at rest of the SQLite engine (store_crypt.c). */
+typedef struct store__lite_crypt {
+	crypt_vfs *vfs; /* NULL: unencrypted */
+	int lockfd;     /* the data directory, flock()ed shared while the store is open */
+} store__lite_crypt;
+
+/* Before the database in `dir` is opened: take the directory's shared lock,
+ * finish or undo an interrupted bron rekey, check that the store is
+ * encrypted exactly when `key` is given (a new store: make its data key and
+ * key file), and register the VFS of its data key. STORE_OK, or STORE_ERROR
+ * with *err malloc'ed. */
+int store__lite_crypt_open(const char *dir, const crypt_key *key, store__lite_crypt *out,
+                           char **err);
+/* After the database was closed. */
+void store__lite_crypt_close(store__lite_crypt *c);
+int store__pg_rekey(const store_rekey_options *o, char **err);
 
 /* The column values of index row `row` of resource `rid`, in the column
  * order of its table (search.h): pid, rid, grp (not for sp_text), then the

@@ -58,6 +58,8 @@ typedef struct pgdb {
 	pthread_cond_t cv;
 	store_conn **free; /* idle reader connections */
 	size_t nfree, open, max;
+	int sealed;         /* bodies are sealed with sk (the store has a key) */
+	crypt_store_key sk; /* the data key, from table bron_key */
 } pgdb;
 
 /* An index row held back until flush (its strings are the requester's,
@@ -681,6 +683,8 @@ static int migrate(PGconn *pc, int *version, char **err)
 	return STORE_OK;
 }
 
+static int key_open(PGconn *pc, const crypt_key *key, pgdb *db, char **err);
+
 int store__pg_migrate(const store_options *opts, int *version, char **err)
 {
 	pgdb db = {.url = (char *)opts->url, .sync_full = 1, .timeout_ms = 600000};
@@ -688,8 +692,231 @@ int store__pg_migrate(const store_options *opts, int *version, char **err)
 	if (!pc)
 		return STORE_UNAVAILABLE;
 	int rc = migrate(pc, version, err);
+	if (!rc)
+		rc = key_open(pc, opts->key, &db, err); /* the key fits, or a new store gets one */
+	crypt_key_wipe(&db.sk.dek);
 	PQfinish(pc);
 	return rc;
+}
+
+/* ---- encryption of bodies ---- */
+
+/* The data key of an encrypted database lives in table bron_key (one row,
+ * wrapped by the owner's key: crypt.h), made beside the numbered schema
+ * when a store is first opened with a key. Bodies are sealed with it
+ * before they are sent and opened after they are read, with the version
+ * they belong to as associated data; index values are stored as they are
+ * (docs/security.md). */
+static const char key_table_sql[] =
+        "CREATE TABLE IF NOT EXISTS bron_key(id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "wrapped BYTEA NOT NULL)";
+
+/* One statement on pc, binary results; NULL (and *err) unless it succeeded. */
+static PGresult *key_exec(PGconn *pc, const char *sql, int nparams, const char *const *vals,
+                          const int *lens, const int *fmts, char **err)
+{
+	PGresult *res = PQexecParams(pc, sql, nparams, NULL, vals, lens, fmts, 1);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	if (!*err)
+		*err = store__msg("postgresql: %s", PQerrorMessage(pc));
+	PQclear(res);
+	return NULL;
+}
+
+/* The wrapped key of the database (*res holds it; *len 0: none). */
+static int key_row(PGconn *pc, int for_update, PGresult **res, const unsigned char **w, size_t *len,
+                   char **err)
+{
+	*len = 0;
+	*res = key_exec(pc, "SELECT to_regclass('bron_key') IS NOT NULL", 0, NULL, NULL, NULL, err);
+	if (!*res)
+		return -1;
+	int exists = *PQgetvalue(*res, 0, 0) == 1;
+	PQclear(*res);
+	*res = NULL;
+	if (!exists)
+		return 0;
+	*res = key_exec(pc,
+	                for_update ? "SELECT wrapped FROM bron_key WHERE id = 1 FOR UPDATE"
+	                           : "SELECT wrapped FROM bron_key WHERE id = 1",
+	                0, NULL, NULL, NULL, err);
+	if (!*res)
+		return -1;
+	if (PQntuples(*res)) {
+		*w = (const unsigned char *)PQgetvalue(*res, 0, 0);
+		*len = (size_t)PQgetlength(*res, 0, 0);
+	}
+	return 0;
+}
+
+/* At open: check that the database is encrypted exactly when a key is
+ * given, and load (or, for a database without bodies, make) its data key.
+ * Under the migration lock, so racing processes make one key. */
+static int key_open(PGconn *pc, const crypt_key *key, pgdb *db, char **err)
+{
+	char lock[80];
+	snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%lld)", LOCK_MIGRATE);
+	PGresult *res = key_exec(pc, lock, 0, NULL, NULL, NULL, err);
+	if (!res)
+		return STORE_UNAVAILABLE;
+	PQclear(res);
+	res = NULL;
+	const unsigned char *w = NULL;
+	size_t len = 0;
+	int rc = key_row(pc, 0, &res, &w, &len, err) ? STORE_UNAVAILABLE : 0;
+	if (rc) {
+		;
+	} else if (!key) {
+		if (len) {
+			*err = store__msg(
+			        "the database is encrypted: give its key (--key-file FILE, "
+			        "or BRON_KEY_FILE or BRON_KEY in the environment)");
+			rc = STORE_ERROR;
+		}
+	} else if (len) {
+		int u = crypt_unwrap(key, w, len, &db->sk);
+		if (u)
+			*err = store__msg(
+			        u == -1 ? "the key does not open this store (table bron_key)"
+			                : "table bron_key does not hold a Bron key of a "
+			                  "version this bron knows");
+		rc = u ? STORE_ERROR : 0;
+	} else {
+		PQclear(res);
+		res = key_exec(pc,
+		               "SELECT EXISTS (SELECT 1 FROM resource_version WHERE body IS NOT "
+		               "NULL)",
+		               0, NULL, NULL, NULL, err);
+		unsigned char wrapped[CRYPT_WRAPPED_LEN];
+		if (!res) {
+			rc = STORE_UNAVAILABLE;
+		} else if (*PQgetvalue(res, 0, 0) == 1) {
+			*err = store__msg(
+			        "the database holds resources that are not encrypted; Bron "
+			        "encrypts the bodies of a new PostgreSQL store only (serve it "
+			        "with --unencrypted, or export and import into a new one)");
+			rc = STORE_ERROR;
+		} else if (crypt_store_key_new(&db->sk) || crypt_wrap(key, &db->sk, wrapped)) {
+			*err = store__msg("no random numbers for a data key");
+			rc = STORE_ERROR;
+		} else {
+			const char *vals[] = {(const char *)wrapped};
+			int lens[] = {CRYPT_WRAPPED_LEN}, fmts[] = {1};
+			PGresult *made = key_exec(pc, key_table_sql, 0, NULL, NULL, NULL, err);
+			PQclear(made);
+			made = made ? key_exec(pc, "INSERT INTO bron_key VALUES (1, $1)", 1, vals,
+			                       lens, fmts, err)
+			            : NULL;
+			rc = made ? 0 : STORE_ERROR;
+			PQclear(made);
+		}
+	}
+	PQclear(res);
+	db->sealed = key && !rc;
+	snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%lld)", LOCK_MIGRATE);
+	PQclear(PQexec(pc, lock));
+	return rc;
+}
+
+int store__pg_rekey(const store_rekey_options *o, char **err)
+{
+	if (o->full || !o->key) {
+		*err = store__msg(
+		        o->full ? "--full works on the embedded store only; on PostgreSQL "
+		                  "the owner's key is changed by rewrapping the data key"
+		                : "give the database's present key (--key-file); Bron does "
+		                  "not encrypt an existing PostgreSQL store");
+		return STORE_ERROR;
+	}
+	pgdb db = {.url = (char *)o->url, .sync_full = 1, .timeout_ms = 60000};
+	PGconn *pc = connect_db(&db, err);
+	if (!pc)
+		return STORE_UNAVAILABLE;
+	PGresult *res = key_exec(pc, "BEGIN", 0, NULL, NULL, NULL, err), *row = NULL;
+	PQclear(res);
+	const unsigned char *w = NULL;
+	size_t len = 0;
+	crypt_store_key sk;
+	unsigned char wrapped[CRYPT_WRAPPED_LEN];
+	int rc = STORE_ERROR;
+	if (!res || key_row(pc, 1, &row, &w, &len, err))
+		rc = STORE_UNAVAILABLE;
+	else if (!len)
+		*err = store__msg("the database is not encrypted (no table bron_key)");
+	else if (crypt_unwrap(o->key, w, len, &sk))
+		*err = store__msg("the key does not open this store (table bron_key)");
+	else if (crypt_wrap(o->newkey, &sk, wrapped))
+		*err = store__msg("no random numbers");
+	else {
+		const char *vals[] = {(const char *)wrapped};
+		int lens[] = {CRYPT_WRAPPED_LEN}, fmts[] = {1};
+		res = key_exec(pc, "UPDATE bron_key SET wrapped = $1 WHERE id = 1", 1, vals, lens,
+		               fmts, err);
+		PQclear(res);
+		if (res) {
+			res = key_exec(pc, "COMMIT", 0, NULL, NULL, NULL, err);
+			PQclear(res);
+		}
+		rc = res ? STORE_OK : STORE_ERROR;
+	}
+	PQclear(row);
+	crypt_key_wipe(&sk.dek);
+	PQfinish(pc);
+	return rc;
+}
+
+/* The associated data of a body: the version it belongs to. A contained
+ * resource's row (deleted 2, id "Type/id#cid") carries its container's body. */
+static int body_ad(char *ad, size_t cap, const char *type, const char *id, int64_t version,
+                   int deleted)
+{
+	int tl = (int)strlen(type), il = (int)strlen(id);
+	const char *slash = deleted == 2 ? strchr(id, '/') : NULL;
+	const char *hash = deleted == 2 ? strrchr(id, '#') : NULL;
+	if (slash && hash > slash) {
+		type = id;
+		tl = (int)(slash - id);
+		il = (int)(hash - slash - 1);
+		id = slash + 1;
+	}
+	int n = snprintf(ad, cap, "%.*s\n%.*s\n%lld", tl, type, il, id, (long long)version);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* A body of row `row`, column `col` of res into the arena: opened when the
+ * store seals them. STORE_ERROR, logged with the resource, when it does not
+ * open (altered, moved to another row, or not sealed with this key). */
+static int get_body(pgdb *db, arena *a, const PGresult *res, int row, int col, const char *type,
+                    const char *id, int64_t version, int deleted, const char **body, size_t *len)
+{
+	*body = NULL;
+	*len = 0;
+	if (PQgetisnull(res, row, col))
+		return STORE_OK;
+	size_t n = (size_t)PQgetlength(res, row, col);
+	const char *raw = PQgetvalue(res, row, col);
+	if (!db->sealed) {
+		*body = arena_memdup(a, raw, n);
+		*len = n;
+		return STORE_OK;
+	}
+	char ad[512];
+	int adlen = body_ad(ad, sizeof ad, type, id, version, deleted);
+	char *out = n >= CRYPT_SEAL_OVERHEAD ? arena_alloc(a, n - CRYPT_SEAL_OVERHEAD + 1) : NULL;
+	if (adlen < 0 || !out ||
+	    crypt_open_raw(&db->sk.dek, ad, (size_t)adlen, raw, n, (unsigned char *)out)) {
+		fprintf(stderr,
+		        "bron: postgresql: the body of %s/%s version %lld does not open with the "
+		        "store's key (altered or moved); not served\n",
+		        type, id, (long long)version);
+		return STORE_ERROR;
+	}
+	out[n - CRYPT_SEAL_OVERHEAD] = 0;
+	*body = out;
+	*len = n - CRYPT_SEAL_OVERHEAD;
+	return STORE_OK;
 }
 
 /* ---- open and close ---- */
@@ -713,14 +940,16 @@ int store__pg_open(store *s, const store_options *opts, char **err)
 		*err = v < 0 ? store__msg("cannot read the schema version: %s",
 		                          PQerrorMessage(c->pc))
 		             : unknown_version(v);
+	int keyrc = c->pc && !*err ? key_open(c->pc, opts->key, db, err) : 0;
 	if (*err || prepare_all(c)) {
 		if (!*err)
 			*err = store__msg("cannot prepare statements: %s", PQerrorMessage(c->pc));
 		conn_free(c);
+		crypt_key_wipe(&db->sk.dek);
 		free(db->free);
 		free(db->url);
 		free(db);
-		return STORE_UNAVAILABLE;
+		return keyrc ? keyrc : STORE_UNAVAILABLE;
 	}
 	/* a database that was filled without statistics (a restore, a load by
 	 * another tool): gather them before serving (see pg_after_group) */
@@ -737,6 +966,8 @@ int store__pg_open(store *s, const store_options *opts, char **err)
 	s->e = &pg_engine;
 	s->impl = db;
 	s->nwriters = opts->writers ? opts->writers : 4;
+	s->encrypted = db->sealed;
+	s->value_key = db->sealed ? &db->sk.dek : NULL;
 	return STORE_OK;
 }
 
@@ -747,6 +978,7 @@ static void pg_close(store *s)
 		conn_free(db->free[i]);
 	pthread_mutex_destroy(&db->mu);
 	pthread_cond_destroy(&db->cv);
+	crypt_key_wipe(&db->sk.dek);
 	free(db->free);
 	free(db->url);
 	free(db);
@@ -777,11 +1009,12 @@ static int pg_read(store *s, arena *a, const char *type, const char *id, int64_t
 		out->version = col_int(res, 0, 0);
 		out->deleted = (int)col_int(res, 0, 1);
 		out->last_updated = col_int(res, 0, 2);
-		out->body = PQgetisnull(res, 0, 3) ? NULL : col_str(a, res, 0, 3);
-		out->body_len = out->body ? (size_t)PQgetlength(res, 0, 3) : 0;
 		out->seq = col_int(res, 0, 4);
 		out->rid = col_int(res, 0, 5);
-		rc = (!version && out->deleted) ? STORE_GONE : STORE_OK;
+		rc = get_body(PG(s), a, res, 0, 3, type, id, out->version, out->deleted, &out->body,
+		              &out->body_len);
+		if (!rc)
+			rc = (!version && out->deleted) ? STORE_GONE : STORE_OK;
 	}
 	PQclear(res);
 	arena_free(tmp);
@@ -817,10 +1050,11 @@ static int pg_select(store *s, store_conn *wc, arena *a, const char *sql, const 
 			v[i].id = col_str(a, res, r, 2);
 			v[i].version = col_int(res, r, 3);
 			v[i].last_updated = col_int(res, r, 4);
-			v[i].body = PQgetisnull(res, r, 5) ? NULL : col_str(a, res, r, 5);
-			v[i].body_len = v[i].body ? (size_t)PQgetlength(res, r, 5) : 0;
 			v[i].seq = col_int(res, r, 6);
 			v[i].deleted = (int)col_int(res, r, 7);
+			if (get_body(PG(s), a, res, r, 5, v[i].type, v[i].id, v[i].version,
+			             v[i].deleted, &v[i].body, &v[i].body_len))
+				rc = STORE_ERROR;
 		}
 		*items = v;
 		*n = rows;
@@ -1015,12 +1249,25 @@ static int pg_put(store_conn *c, const store_op *op, int deleted, const store_pr
 	p_int(&p, op->version);
 	p_int(&p, op->last_updated);
 	p_int(&p, deleted);
-	if (deleted)
+	unsigned char *sealed = NULL;
+	if (deleted) {
 		p_null(&p, OID_BYTEA);
-	else
+	} else if (c->db->sealed) {
+		char ad[512];
+		int adlen = body_ad(ad, sizeof ad, op->type, op->id, op->version, 0);
+		sealed = base_malloc(op->body_len + CRYPT_SEAL_OVERHEAD);
+		if (adlen < 0 || crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, op->body,
+		                                op->body_len, sealed)) {
+			free(sealed);
+			return STORE_ERROR;
+		}
+		p_blob(&p, sealed, op->body_len + CRYPT_SEAL_OVERHEAD);
+	} else {
 		p_blob(&p, op->body, op->body_len);
+	}
 	int rc;
 	PGresult *res = wrun(c, prev->exists ? "put_next" : "put_new", &p, &rc);
+	free(sealed);
 	if (res && PQntuples(res) == 1) {
 		*rid = col_int(res, 0, 0);
 		*seq = col_int(res, 0, 1);
@@ -1199,7 +1446,23 @@ static int pg_audit_put(store_conn *c, const store_audit *r)
 		p_null(&p, OID_TEXT);
 	p_text(&p, action);
 	p_int(&p, r->outcome);
-	p_blob(&p, r->record, r->record_len);
+	/* with a key the record is sealed as the bodies are (the searchable
+	 * columns stay in the clear: see docs/security.md) */
+	unsigned char *sealed = NULL;
+	if (c->db->sealed) {
+		char ad[64];
+		int adlen = snprintf(ad, sizeof ad, "audit:%lld", (long long)r->seq);
+		sealed = base_malloc(r->record_len + CRYPT_SEAL_OVERHEAD);
+		if (crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, r->record, r->record_len,
+		                   sealed)) {
+			free(sealed);
+			arena_free(a);
+			return STORE_ERROR;
+		}
+		p_blob(&p, sealed, r->record_len + CRYPT_SEAL_OVERHEAD);
+	} else {
+		p_blob(&p, r->record, r->record_len);
+	}
 	p_blob(&p, r->hash, 32);
 	int rc;
 	PGresult *res = run(c, NULL,
@@ -1207,6 +1470,7 @@ static int pg_audit_put(store_conn *c, const store_audit *r)
 	                    "record, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 	                    &p, 0, &rc);
 	PQclear(res);
+	free(sealed);
 	arena_free(a);
 	return rc;
 }
@@ -1258,6 +1522,32 @@ static int pg_audit_select(store *s, arena *a, const char *sql, const search_bin
 			v[i].outcome = (int)col_int(res, r, 5);
 			v[i].record = col_str(a, res, r, 6);
 			v[i].record_len = (size_t)PQgetlength(res, r, 6);
+			if (PG(s)->sealed && v[i].record_len) {
+				/* a record that does not open is shown as altered: the
+				 * chain's check names it */
+				char ad[64];
+				int adlen =
+				        snprintf(ad, sizeof ad, "audit:%lld", (long long)v[i].seq);
+				size_t sl = v[i].record_len;
+				char *plain = sl >= CRYPT_SEAL_OVERHEAD
+				                      ? arena_alloc(a, sl - CRYPT_SEAL_OVERHEAD + 1)
+				                      : NULL;
+				if (plain && !crypt_open_raw(&PG(s)->sk.dek, ad, (size_t)adlen,
+				                             PQgetvalue(res, r, 6), sl,
+				                             (unsigned char *)plain)) {
+					plain[sl - CRYPT_SEAL_OVERHEAD] = 0;
+					v[i].record = plain;
+					v[i].record_len = sl - CRYPT_SEAL_OVERHEAD;
+				} else {
+					fprintf(stderr,
+					        "bron: postgresql: audit record %lld does not open "
+					        "with the "
+					        "store's key (altered or moved)\n",
+					        (long long)v[i].seq);
+					v[i].record = "{}";
+					v[i].record_len = 2;
+				}
+			}
 			if (PQgetlength(res, r, 7) == 32)
 				memcpy(v[i].hash, PQgetvalue(res, r, 7), 32);
 		}

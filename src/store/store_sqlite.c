@@ -53,11 +53,12 @@ struct store_conn {
 };
 
 typedef struct lite {
-	uint64_t serial;    /* tells thread-local readers which store they belong to */
-	char *path;         /* database file */
-	store_conn w;       /* the writer's, opened by store_open */
-	pthread_mutex_t mu; /* guards readers */
-	reader *readers;    /* every reader connection, closed at close */
+	uint64_t serial;         /* tells thread-local readers which store they belong to */
+	char *path;              /* database file */
+	store__lite_crypt crypt; /* the encrypting VFS (NULL: none), the directory lock */
+	store_conn w;            /* the writer's, opened by store_open */
+	pthread_mutex_t mu;      /* guards readers */
+	reader *readers;         /* every reader connection, closed at close */
 } lite;
 
 #define LITE(s) ((lite *)(s)->impl)
@@ -182,11 +183,15 @@ static char *errdup(sqlite3 *db, const char *what)
 	return store__msg("%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-static int open_conn(const char *path, int readonly, sqlite3 **out)
+/* A connection, through the encrypting VFS when the store has one: then
+ * never a temporary file (the VFS refuses them, they would be plaintext). */
+static int open_conn(const char *path, int readonly, const crypt_vfs *vfs, sqlite3 **out)
 {
 	int flags =
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
-	int rc = sqlite3_open_v2(path, out, flags, NULL);
+	int rc = sqlite3_open_v2(path, out, flags, vfs ? crypt_vfs_name(vfs) : NULL);
+	if (rc == SQLITE_OK && vfs)
+		rc = sqlite3_exec(*out, "PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_busy_timeout(*out, 10000);
@@ -215,6 +220,31 @@ static int check_schema_version(sqlite3 *db, char **err)
 	                  "(export it with the bron that wrote it, or start from a new data "
 	                  "directory)",
 	                  version, SCHEMA_VERSION);
+	return -1;
+}
+
+/* The message of a failed open or first read: pages that do not open
+ * with the data key of the key file beside them are named as such. */
+static char *open_msg(sqlite3 *db, const char *dir, const char *what)
+{
+	if (db && sqlite3_extended_errcode(db) == SQLITE_IOERR_DATA)
+		return store__msg("the pages of %s/bron.db do not open with the data key of "
+		                  "%s/bron.db-key (not the key file of this store, or the "
+		                  "database was altered)",
+		                  dir, dir);
+	return errdup(db, what);
+}
+
+/* An encrypted store: the first page opens with the data key of its key
+ * file, and a new database reserves the bytes the VFS keeps each page's
+ * nonce and tag in. */
+static int check_pages(sqlite3 *db, const char *dir, char **err)
+{
+	int reserve = CRYPT_RESERVE;
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+	if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	*err = open_msg(db, dir, "cannot read the database");
 	return -1;
 }
 
@@ -305,8 +335,9 @@ static void sqlite_setup(void)
 }
 
 /* Open the database file of opts->dir with the schema in place: the
- * writer's connection. */
-static int open_db(const store_options *opts, char **path, sqlite3 **db, char **err)
+ * writer's connection (encrypted with opts->key: store_crypt.c). */
+static int open_db(const store_options *opts, char **path, store__lite_crypt *crypt, sqlite3 **db,
+                   char **err)
 {
 	pthread_once(&sqlite_once, sqlite_setup);
 	const char *dir = opts->dir ? opts->dir : "data";
@@ -314,11 +345,15 @@ static int open_db(const store_options *opts, char **path, sqlite3 **db, char **
 		*err = store__msg("cannot create data directory %s: %s", dir, strerror(errno));
 		return STORE_ERROR;
 	}
+	if (store__lite_crypt_open(dir, opts->key, crypt, err))
+		return STORE_ERROR;
 	*path = store__msg("%s/bron.db", dir);
-	if (open_conn(*path, 0, db) != SQLITE_OK) {
-		*err = errdup(*db, "cannot open database");
+	if (open_conn(*path, 0, crypt->vfs, db) != SQLITE_OK) {
+		*err = open_msg(*db, dir, "cannot open database");
 		return STORE_ERROR;
 	}
+	if (crypt->vfs && check_pages(*db, dir, err))
+		return STORE_ERROR;
 	char *msg = NULL;
 	/* the writer checkpoints (SQLite's auto-checkpoint at commit): a checkpoint
 	 * on another thread never catches up with a busy writer, and the WAL
@@ -348,10 +383,12 @@ int store__sqlite_migrate(const store_options *opts, int *version, char **err)
 {
 	char *path = NULL;
 	sqlite3 *db = NULL;
-	int rc = open_db(opts, &path, &db, err);
+	store__lite_crypt crypt = {NULL, -1};
+	int rc = open_db(opts, &path, &crypt, &db, err);
 	if (!rc)
 		*version = SCHEMA_VERSION;
 	sqlite3_close(db);
+	store__lite_crypt_close(&crypt);
 	free(path);
 	return rc;
 }
@@ -362,7 +399,8 @@ int store__sqlite_open(store *s, const store_options *opts, char **err)
 {
 	lite *l = base_calloc(1, sizeof *l);
 	l->serial = atomic_fetch_add(&next_serial, 1);
-	if (open_db(opts, &l->path, &l->w.db, err))
+	l->crypt.lockfd = -1;
+	if (open_db(opts, &l->path, &l->crypt, &l->w.db, err))
 		goto fail;
 	if (prepare_writer(&l->w)) {
 		*err = errdup(l->w.db, "cannot prepare statements");
@@ -372,10 +410,12 @@ int store__sqlite_open(store *s, const store_options *opts, char **err)
 	s->e = &sqlite_engine;
 	s->impl = l;
 	s->nwriters = 1;
+	s->encrypted = l->crypt.vfs != NULL;
 	return STORE_OK;
 fail:
 	finalize_writer(&l->w);
 	sqlite3_close(l->w.db);
+	store__lite_crypt_close(&l->crypt);
 	free(l->path);
 	free(l);
 	return STORE_ERROR;
@@ -395,6 +435,7 @@ static void lite_close(store *s)
 	finalize_writer(&l->w);
 	/* a clean close checkpoints the WAL into the main file */
 	sqlite3_close(l->w.db);
+	store__lite_crypt_close(&l->crypt);
 	pthread_mutex_destroy(&l->mu);
 	free(l->path);
 	free(l);
@@ -413,7 +454,7 @@ static reader *get_reader(store *s)
 	if (tl_reader.serial == l->serial && tl_reader.r)
 		return tl_reader.r;
 	reader *r = base_calloc(1, sizeof *r);
-	if (open_conn(l->path, 1, &r->db) != SQLITE_OK ||
+	if (open_conn(l->path, 1, l->crypt.vfs, &r->db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
 	            r->db,
 	            "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM "

@@ -15,7 +15,7 @@
 //     values here; tests/unit/audit/test_audit.c runs model_validate on them);
 //   - tamper evidence: the store's append-only triggers, and `bron audit
 //     verify` names the first changed / removed / inserted / moved record and
-//     a cut-off end (SQL on a copy of the store: sqlite3 on SQLite, psql on
+//     a cut-off end (SQL on a copy of an unencrypted store: sqlite3 on SQLite, psql on
 //     PostgreSQL); the hash chain recomputed here matches the store's;
 //   - signed checkpoints (serve --audit-key, bron audit checkpoint): verified
 //     with --jwks, refused with another key, and an external checkpoint
@@ -618,6 +618,26 @@ describe('audit records of each interaction', () => {
     }
   });
 
+  it('a wildcard scope (user/*.rs, system/*.cruds) does not open everyone\'s trail: that takes a scope on AuditEvent (403)', async () => {
+    for (const scope of ['user/*.rs', 'system/*.cruds', 'user/*.*']) {
+      for (const p of ['/fhir/AuditEvent', '/fhir/AuditEvent?patient=p1', '/fhir/AuditEvent/1']) {
+        const r = await on(srv, tok(`wild-${scope}`, scope), 'GET', p);
+        assertOutcome(r, 403, `${scope} ${p}`);
+      }
+    }
+  });
+
+  it('a patient/*.rs token in p1\'s context reads p1\'s own records', async () => {
+    const r = await on(srv, tok('wild-patient', 'patient/*.rs', { patient: 'p1' }), 'GET', '/fhir/AuditEvent?_count=50');
+    assert.equal(r.status, 200, r.text);
+    const entries = r.json.entry || [];
+    assert.ok(entries.length > 0, 'p1 has records');
+    for (const e of entries) {
+      const pats = (e.resource.entity || []).filter((x) => x.role?.code === '1').map((x) => x.what.reference);
+      assert.deepEqual(pats, ['Patient/p1'], JSON.stringify(e.resource.entity));
+    }
+  });
+
   it('every record of the server is an R4 AuditEvent; reading one by id gives the same', async () => {
     const all = await trail(srv, '');
     assert.ok(all.length > 30, `${all.length} records`);
@@ -1069,7 +1089,7 @@ function rechain(dir, rows, from) {
 }
 
 function verify(dir, ...args) {
-  return runBron(['audit', 'verify', ...storeArgs(dir), ...args], 60000);
+  return runBron(['audit', 'verify', '--unencrypted', '--unencrypted', ...storeArgs(dir), ...args], 60000);
 }
 
 async function assertFails(dir, seq, re, what, ...args) {
@@ -1092,7 +1112,7 @@ async function assertVerifies(dir, what, ...args) {
 
 /** Serve on a fresh store, make some traffic, stop; the data dir is kept. */
 async function trafficStore(args = []) {
-  const s = await startServer({ args });
+  const s = await startServer({ args: ['--unencrypted', ...args] });
   for (const p of ['p1', 'p2']) {
     await put(s, patient(p));
     await put(s, obs(`o-${p}`, p));
@@ -1225,7 +1245,7 @@ describe('tamper evidence: append-only store and bron audit verify', () => {
 
   it('a server started on the untouched store keeps extending the same chain', async () => {
     const c = copy();
-    const s = await startServer({ dataDir: c });
+    const s = await startServer({ dataDir: c, args: ['--unencrypted'] });
     try {
       await on(s, tok('t-again'), 'GET', '/fhir/Patient/p1');
       await recordsOf(s, 't-again', 1);
@@ -1302,7 +1322,7 @@ describe('signed checkpoints', () => {
 
   it('the checkpoints are AuditEvents too (subtype checkpoint, agent bron)', async () => {
     const c = copy();
-    const s = await startServer({ dataDir: c });
+    const s = await startServer({ dataDir: c, args: ['--unencrypted'] });
     try {
       const recs = await trail(s, 'agent=bron');
       assert.ok(recs.length >= 2);
@@ -1321,7 +1341,7 @@ describe('signed checkpoints', () => {
     const headBefore = db.head(c);
     const key = path.join(keyDir, 'signing-key.pem');
     // the head is a checkpoint already (made at stop): that one is printed again
-    let r = await runBron(['audit', 'checkpoint', ...storeArgs(c), '--key', key]);
+    let r = await runBron(['audit', 'checkpoint', '--unencrypted', ...storeArgs(c), '--key', key]);
     assert.equal(r.code, 0, r.stderr);
     const again = r.stdout.trim();
     assert.match(again, /^[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -1329,7 +1349,7 @@ describe('signed checkpoints', () => {
     assert.equal(again, JSON.parse(Buffer.from(last.record, 'hex').toString()).checkpoint);
     assert.deepEqual(db.head(c), headBefore, 'nothing appended');
     // new records, then a new checkpoint
-    const s = await startServer({ dataDir: c });
+    const s = await startServer({ dataDir: c, args: ['--unencrypted'] });
     try {
       for (let i = 0; i < 4; i++) await on(s, tok('t-more'), 'GET', '/fhir/Observation/o-p1');
       await recordsOf(s, 't-more', 4);
@@ -1338,11 +1358,11 @@ describe('signed checkpoints', () => {
     }
     // a key that cannot sign: exit 1, nothing appended
     const before1 = db.head(c);
-    r = await runBron(['audit', 'checkpoint', ...storeArgs(c), '--key', jwks()]);
+    r = await runBron(['audit', 'checkpoint', '--unencrypted', ...storeArgs(c), '--key', jwks()]);
     assert.equal(r.code, 1, 'a JWKS is no private key');
     assert.equal(r.stdout, '');
     assert.deepEqual(db.head(c), before1);
-    r = await runBron(['audit', 'checkpoint', ...storeArgs(c), '--key', key]);
+    r = await runBron(['audit', 'checkpoint', '--unencrypted', ...storeArgs(c), '--key', key]);
     assert.equal(r.code, 0, r.stderr);
     const jws = r.stdout.trim();
     const p = payload(jws);
@@ -1386,23 +1406,23 @@ describe('signed checkpoints', () => {
     copies.push(empty);
     const key = path.join(keyDir, 'signing-key.pem');
     // a store is made on first open; no records yet
-    let r = await runBron(['audit', 'checkpoint', ...storeArgs(empty), '--key', key]);
+    let r = await runBron(['audit', 'checkpoint', '--unencrypted', ...storeArgs(empty), '--key', key]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '');
     assert.match(r.stderr, /empty/);
     await assertVerifies(empty, 'empty trail');
-    r = await runBron(['audit', 'checkpoint', ...storeArgs(empty)]);
+    r = await runBron(['audit', 'checkpoint', '--unencrypted', ...storeArgs(empty)]);
     assert.equal(r.code, 2);
-    r = await runBron(['audit', 'verify', ...storeArgs(dir), '--jwks', path.join(keyDir, 'no-such.json')]);
+    r = await runBron(['audit', 'verify', '--unencrypted', ...storeArgs(dir), '--jwks', path.join(keyDir, 'no-such.json')]);
     assert.equal(r.code, 1);
-    r = await runBron(['audit', 'verify', ...storeArgs(dir), '--checkpoint', '@/no/such/file']);
+    r = await runBron(['audit', 'verify', '--unencrypted', ...storeArgs(dir), '--checkpoint', '@/no/such/file']);
     assert.equal(r.code, 1);
-    r = await runBron(['audit', 'verify', ...storeArgs(dir), '--checkpoint', 'not-a-jws']);
+    r = await runBron(['audit', 'verify', '--unencrypted', ...storeArgs(dir), '--checkpoint', 'not-a-jws']);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /FAILED at record \d+: .*not one Bron signed/);
     r = await runBron(['audit', 'frobnicate']);
     assert.equal(r.code, 2);
-    r = await runBron(['audit', 'verify', '--bogus']);
+    r = await runBron(['audit', 'verify', '--unencrypted', '--bogus']);
     assert.equal(r.code, 2);
   });
 
@@ -1444,7 +1464,7 @@ describe('the chain under concurrent traffic', () => {
   }
 
   it('one server: every record there, the chain verifies', async () => {
-    const s = await startServer();
+    const s = await startServer({ args: ['--unencrypted'] });
     try {
       for (const p of ['p1', 'p2']) {
         await put(s, patient(p));
@@ -1465,10 +1485,10 @@ describe('the chain under concurrent traffic', () => {
   });
 
   it('two servers on one PostgreSQL database: one chain, no gaps, verifies', { skip: PG_MODE ? false : 'PostgreSQL mode only' }, async () => {
-    const a = await startServer();
+    const a = await startServer({ args: ['--unencrypted'] });
     let b;
     try {
-      b = await startServer({ dataDir: a.dataDir });
+      b = await startServer({ dataDir: a.dataDir, args: ['--unencrypted'] });
       for (const p of ['p1', 'p2']) {
         await put(a, patient(p));
         await put(a, obs(`o-${p}`, p));

@@ -1,6 +1,7 @@
 // Start and stop `bron serve` for the oracle, load Synthea bundles into it and
 // read every stored resource back.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -49,8 +50,13 @@ export async function startBron(bin, cwd) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bron-oracle-'));
   const store = makeStore(dataDir);
   const port = await freePort();
+  // encrypted at rest, as a real store (SQLite: every page; PostgreSQL: the
+  // bodies), with a key file apart from the data dir
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bron-oracle-key-'));
+  const keyFile = path.join(keyDir, 'data.key');
+  fs.writeFileSync(keyFile, `${crypto.randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   // the oracle compares search results: no access checks (--open, loopback)
-  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--open', ...store.args];
+  const argv = ['serve', '--bind', '127.0.0.1', '--port', String(port), '--open', '--key-file', keyFile, ...store.args];
   const proc = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let stderr = '';
   proc.stderr.setEncoding('utf8');
@@ -79,6 +85,7 @@ export async function startBron(bin, cwd) {
       const e = await exited;
       clearTimeout(t);
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(keyDir, { recursive: true, force: true });
       store.remove();
       return { ...e, stderr };
     },

@@ -14,7 +14,14 @@
 // gives ['--store', URL] instead of ['--data', dir], creating the database the
 // first time (its URL is kept in DIR/.pg-store, so a restart on the same dir
 // reuses it). startServer() uses storeArgs, so every test runs on either engine.
+//
+// Encryption at rest (issue 8): every bron this test process starts gets the
+// owner's key of testDataKey() through BRON_KEY_FILE, set here before any is
+// spawned, so the whole suite runs on encrypted stores (SQLite: every page;
+// PostgreSQL: the bodies). A test of an unencrypted store passes
+// --unencrypted, which wins over the environment.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -29,6 +36,25 @@ export const REPO_ROOT = path.resolve(API_DIR, '../..');
 export const BRON_BIN = path.resolve(REPO_ROOT, process.env.BRON_BIN || './bron');
 export const BRON_SHARED = path.resolve(REPO_ROOT, process.env.BRON_SHARED || '../shared');
 export const EXAMPLES_DIR = path.join(BRON_SHARED, 'data/fhir-r4/examples');
+
+/**
+ * The owner's key of the stores of this test process: a key file (64 hex
+ * digits, mode 0600) under tests/api/.tmp/, apart from every data dir,
+ * removed at exit. Returns its path.
+ */
+let dataKey = null;
+export function testDataKey() {
+  if (dataKey) return dataKey;
+  const dir = path.join(API_DIR, '.tmp', `datakey-${process.pid}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  dataKey = path.join(dir, 'data.key');
+  fs.writeFileSync(dataKey, `${crypto.randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dataKey;
+}
+process.env.BRON_KEY_FILE = testDataKey();
+delete process.env.BRON_KEY;
 
 export const PG_MODE = process.env.BRON_TEST_STORE === 'postgres';
 export const PG_DIR = process.env.BRON_PG_DIR || '';

@@ -28,19 +28,23 @@
 
 typedef struct fixture {
 	char dir[64];
-	char url[512]; /* the PostgreSQL engine: a new database per case */
+	const crypt_key *key; /* the owner's key: the cases again on encrypted stores */
+	char url[512];        /* the PostgreSQL engine: a new database per case */
 	store *s;
 	arena *a;
 } fixture;
 
 /* The cases run on SQLite, then - when BRON_TEST_PG_URL names a database of
  * a cluster where new databases may be made (tests/run.sh sets it) - again
- * on PostgreSQL, each case in a database of its own. */
+ * on PostgreSQL, each case in a database of its own; and each engine once
+ * more with an owner's key (encryption at rest: tests/unit/crypt/ looks at
+ * the bytes, these at the behaviour). */
 static const char *pg_url;
 
 static void open_store(fixture *f)
 {
-	store_options o = {.url = f->url[0] ? f->url : NULL, .dir = f->dir, .sync_full = 0};
+	store_options o = {
+	        .url = f->url[0] ? f->url : NULL, .dir = f->dir, .sync_full = 0, .key = f->key};
 	char *err = NULL;
 	int rc = store_open(&o, &f->s, &err);
 	if (rc != STORE_OK)
@@ -69,9 +73,13 @@ static int make_database(fixture *f)
 	return ok ? 0 : -1;
 }
 
-static int setup_on(void **state, int pg)
+static crypt_key test_key = {{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                              17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}};
+
+static int setup_on(void **state, int pg, int encrypted)
 {
 	fixture *f = calloc(1, sizeof *f);
+	f->key = encrypted ? &test_key : NULL;
 	snprintf(f->dir, sizeof f->dir, "/tmp/bron-store-test-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
@@ -102,12 +110,22 @@ static void remove_dir(const char *dir)
 
 static int setup(void **state)
 {
-	return setup_on(state, 0);
+	return setup_on(state, 0, 0);
 }
 
 static int setup_pg(void **state)
 {
-	return setup_on(state, 1);
+	return setup_on(state, 1, 0);
+}
+
+static int setup_key(void **state)
+{
+	return setup_on(state, 0, 1);
+}
+
+static int setup_pg_key(void **state)
+{
+	return setup_on(state, 1, 1);
 }
 
 static int teardown(void **state)
@@ -1126,11 +1144,16 @@ int main(void)
 	        CASES(setup),
 	};
 	const struct CMUnitTest pg_tests[] = {CASES(setup_pg)};
+	const struct CMUnitTest key_tests[] = {CASES(setup_key)};
+	const struct CMUnitTest pg_key_tests[] = {CASES(setup_pg_key)};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store (sqlite, encrypted)", key_tests, NULL, NULL);
 	pg_url = getenv("BRON_TEST_PG_URL");
-	if (pg_url && *pg_url)
+	if (pg_url && *pg_url) {
 		failed += cmocka_run_group_tests_name("store (postgresql)", pg_tests, NULL, NULL);
-	else
+		failed += cmocka_run_group_tests_name("store (postgresql, encrypted)", pg_key_tests,
+		                                      NULL, NULL);
+	} else
 		printf("store (postgresql): BRON_TEST_PG_URL not set; the PostgreSQL cases did not "
 		       "run\n");
 	return failed;
