@@ -34,7 +34,8 @@ typedef struct rest_config {
 	const char *organization;
 	int consent_opt_out;
 	const char *break_glass;
-	int no_audit; /* no audit records (development with open, and benchmarks) */
+	int no_audit;      /* no audit records (development with open, and benchmarks) */
+	struct bulk *bulk; /* Bulk Data export jobs (borrowed), or NULL: no $export */
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);

@@ -150,6 +150,11 @@ int rest__write_audited(rctx *c, rctx **owners, store_op *ops, size_t n, store_d
                         void *ctx);
 /* The patients of the current type/id, for the record of its deletion. */
 void rest__audit_note_patients(rctx *c, const char *type, const char *id);
+/* Bulk Data export (bulk.c): kick-off (level "system", "patient", "group"
+ * with the Group's id), status and cancel, the files. */
+void rest_export(rctx *c, const char *level, const char *group);
+void rest_export_status(rctx *c);
+void rest_export_file(rctx *c, const char *job, const char *name);
 /* [base]/AuditEvent...: read and search the trail; anything else 405. */
 void rest_audit_events(rctx *c, const char **seg, int n);
 

@@ -269,6 +269,10 @@ static const char *interaction_of(rctx *c, const char **seg, int n)
 		return "search-system";
 	if (n == 1 && !strcmp(seg[0], "_history"))
 		return "history-system";
+	if (n >= 1 && seg[0][0] == '$') { /* [base]/$export, $export-poll-status, $export-file */
+		c->operation = seg[0];
+		return "operation";
+	}
 	if (n >= 2 && (seg[n - 1][0] == '$')) {
 		c->operation = seg[n - 1];
 		return "operation";
@@ -339,6 +343,19 @@ static void dispatch(rctx *c, const char **seg, int n)
 		if (!get)
 			return method_not_allowed(c, "GET");
 		return rest_history(c);
+	}
+	if (n == 1 && !strcmp(seg[0], "$export"))
+		return rest_export(c, "system", NULL);
+	if (n == 1 && !strcmp(seg[0], "$export-poll-status"))
+		return rest_export_status(c);
+	if (n == 3 && !strcmp(seg[0], "$export-file"))
+		return rest_export_file(c, seg[1], seg[2]);
+	if (n == 2 && !strcmp(seg[0], "Patient") && !strcmp(seg[1], "$export"))
+		return rest_export(c, "patient", NULL);
+	if (n == 3 && !strcmp(seg[0], "Group") && !strcmp(seg[2], "$export")) {
+		if (valid_id_or_reply(c, seg[1]))
+			return;
+		return rest_export(c, "group", seg[1]);
 	}
 	if (known_type_or_reply(c, seg[0]))
 		return;

@@ -859,6 +859,50 @@ int store_audit_search(store *s, arena *a, const store_audit_query *q, store_aud
 	return s->e->audit_select(s, a, text, b, nb, q->count ? q->count : 20, out, n, more);
 }
 
+int store_last_seq(store *s, int64_t *seq)
+{
+	int64_t n = 0;
+	int rc = s->e->count(s, "SELECT coalesce(max(seq), 0) FROM resource_version", NULL, 0, &n);
+	*seq = n;
+	return rc;
+}
+
+int store_snapshot(store *s, arena *a, const store_snapshot_query *q, size_t limit,
+                   store_version **items, size_t *n, int *more)
+{
+	size_t nb = 0;
+	search_bind *b = arena_alloc(a, (q->nbinds + 8) * sizeof *b);
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.body, v.seq, "
+	               "v.deleted FROM resource_version v JOIN resource r ON r.type = v.type AND "
+	               "r.id = v.id WHERE v.type = ? AND v.seq > ? AND v.seq <= ?");
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_TEXT, .text = q->type};
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->after};
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->upto};
+	if (q->since) {
+		buf_puts(&sql, " AND v.last_updated > ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->since};
+	}
+	if (!q->history) {
+		/* the newest version as of upto, and not a deletion */
+		buf_puts(&sql,
+		         " AND v.deleted = 0 AND NOT EXISTS (SELECT 1 FROM resource_version w "
+		         "WHERE w.type = v.type AND w.id = v.id AND w.version > v.version AND "
+		         "w.seq <= ?)");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->upto};
+	}
+	if (q->where) {
+		buf_printf(&sql, " AND (%s)", q->where);
+		for (size_t i = 0; i < q->nbinds; i++)
+			b[nb++] = q->binds[i];
+	}
+	buf_puts(&sql, " ORDER BY v.seq LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	return s->e->select(s, NULL, a, text, b, nb, limit, items, n, more);
+}
+
 int store_audit_kept_head(store *s, int64_t *seq, unsigned char hash[32])
 {
 	arena *a = arena_new(0);
