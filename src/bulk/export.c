@@ -296,7 +296,8 @@ static void put_elements(buf *out, const store_version *v, const char *elements)
 }
 
 /* A deletion (history exports): a transaction Bundle with the DELETE, its
- * version and time, as the Bulk Data "deleted" output has them. */
+ * version and time, as the Bulk Data "deleted" output has them; it goes
+ * into the type's file between the versions, in write order. */
 static void put_deletion(buf *out, const store_version *v)
 {
 	char lu[40];
@@ -366,10 +367,8 @@ static int export_type(export_run *x, const char *type, char **err)
 		return -1;
 	}
 	q.binds = binds;
-	out_file f = {.fd = -1}, del = {.fd = -1};
+	out_file f = {.fd = -1};
 	int nth = 1, rc = 0;
-	char delname[200];
-	snprintf(delname, sizeof delname, "%s-deleted", type);
 	buf line;
 	buf_init(&line, 0);
 	for (;;) {
@@ -392,9 +391,10 @@ static int export_type(export_run *x, const char *type, char **err)
 			buf_reset(&line);
 			out_file *to = &f;
 			if (v[i].deleted) {
+				/* in the type's own file, in write order, so that an import
+				 * replays the versions and deletions as they happened */
 				put_deletion(&line, &v[i]);
-				to = &del;
-				if (to->fd < 0 && open_file(x, to, delname, 1))
+				if (f.fd < 0 && open_file(x, &f, type, nth))
 					rc = -1;
 			} else {
 				if (x->rq->elements)
@@ -413,7 +413,7 @@ static int export_type(export_run *x, const char *type, char **err)
 			if (!rc && write_all(to->fd, line.data, line.len))
 				rc = -1;
 			to->count++;
-			x->done += !v[i].deleted;
+			x->done++;
 		}
 		if (n)
 			q.after = v[n - 1].seq;
@@ -431,7 +431,7 @@ static int export_type(export_run *x, const char *type, char **err)
 	}
 	buf_free(&line);
 	if (rc == 0) {
-		if (close_file(x, &f, type) || close_file(x, &del, delname)) {
+		if (close_file(x, &f, type)) {
 			*err = base_strdup(
 			        "an export file could not be written (is the disk full?)");
 			rc = -1;
@@ -439,10 +439,7 @@ static int export_type(export_run *x, const char *type, char **err)
 	} else {
 		if (f.fd >= 0)
 			close(f.fd);
-		if (del.fd >= 0)
-			close(del.fd);
 		free(f.name);
-		free(del.name);
 	}
 	arena_free(a);
 	return rc;

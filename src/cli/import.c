@@ -79,6 +79,9 @@ static void import_usage(FILE *f)
 	        "faster\n"
 	        "                     and the store is still flushed when the import ends, but\n"
 	        "                     a power loss during it may lose the last transactions\n"
+	        "  --history          keep each version's number and time (the files of\n"
+	        "                     bron export --history: every version, and the deletions);\n"
+	        "                     with --data or --store only; one request at a time\n"
 	        "  --strict           stop at the first rejected resource or Bundle\n"
 	        "  --batch N          NDJSON resources per transaction (default 500)\n"
 	        "  --concurrency N    requests in flight (default 4)\n"
@@ -383,6 +386,7 @@ typedef struct import_args {
 	const char *store; /* --store URL: a PostgreSQL database */
 	const char *token; /* --token: a bearer token for --url */
 	int strict;
+	int history; /* keep every version's number and time (bron export --history) */
 	long batch, concurrency, retries;
 	long sync; /* -1: not given */
 	int first_file;
@@ -402,6 +406,10 @@ static int parse_args(int argc, char **argv, import_args *a)
 			return 1;
 		if (!strcmp(o, "--strict")) {
 			a->strict = 1;
+			continue;
+		}
+		if (!strcmp(o, "--history")) {
+			a->history = 1;
 			continue;
 		}
 		const char *eq = strchr(o, '=');
@@ -441,6 +449,11 @@ static int parse_args(int argc, char **argv, import_args *a)
 		fprintf(stderr, "bron import: give one of --url, --data and --store\n");
 		return -1;
 	}
+	if (a->url && a->history) {
+		fprintf(stderr, "bron import: --history loads into a store (--data or --store), "
+		                "not into a running server\n");
+		return -1;
+	}
 	if (a->url && a->sync >= 0) {
 		fprintf(stderr, "bron import: --sync applies to --data and --store only\n");
 		return -1;
@@ -475,7 +488,7 @@ typedef struct local_server {
 } local_server;
 
 static int local_start(local_server *ls, const char *dir, const char *store_url, int sync,
-                       char *url, size_t cap)
+                       int history, char *url, size_t cap)
 {
 	store_options so = {.url = store_url, .dir = dir, .sync_full = sync};
 	char *err = NULL;
@@ -485,8 +498,11 @@ static int local_start(local_server *ls, const char *dir, const char *store_url,
 		return -1;
 	}
 	/* the import's own server, on a loopback port, for the import only */
-	rest_config rc = {
-	        .store = ls->st, .base_path = "/fhir", .max_body = IMPORT_MAX_FILE, .open = 1};
+	rest_config rc = {.store = ls->st,
+	                  .base_path = "/fhir",
+	                  .max_body = IMPORT_MAX_FILE,
+	                  .open = 1,
+	                  .restore = history};
 	ls->r = rest_new(&rc);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	http_config hc = {.bind = "127.0.0.1",
@@ -527,6 +543,8 @@ int cli_import(int argc, char **argv)
 {
 	import_args a = {.batch = 500, .concurrency = 4, .retries = DEFAULT_RETRIES, .sync = -1};
 	int rc = parse_args(argc, argv, &a);
+	if (!rc && a.history)
+		a.concurrency = 1; /* the versions of a resource arrive in their order */
 	if (rc) {
 		import_usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : 2;
@@ -550,8 +568,8 @@ int cli_import(int argc, char **argv)
 		im.url[n] = 0;
 	}
 	set_signals();
-	if (!a.url && local_start(&ls, a.data ? a.data : "./data", a.store, a.sync != 0, im.url,
-	                          sizeof im.url))
+	if (!a.url && local_start(&ls, a.data ? a.data : "./data", a.store, a.sync != 0, a.history,
+	                          im.url, sizeof im.url))
 		return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	im.multi = curl_multi_init();

@@ -34,6 +34,7 @@ struct import_source {
 	buf line;
 	int line_too_long;
 	long lineno;
+	import_job *pending; /* a batch or transaction Bundle line, sent on its own next */
 };
 
 /* ---- jobs ---- */
@@ -187,6 +188,7 @@ void import_source_close(import_source *s)
 	gzclose(s->gz);
 	free(s->chunk);
 	buf_free(&s->line);
+	import_job_free(s->pending);
 	free(s);
 }
 
@@ -425,6 +427,26 @@ static void ndjson_line(import_source *s, import_report *rep, import_job **j)
 		                     s->lineno, e.column, e.text);
 		return;
 	}
+	/* a batch or transaction Bundle (the "deleted" output of a Bulk Data
+	 * export) is sent as it is, on its own */
+	const char *rt = json_string_value(json_object_get(v, "resourceType"));
+	const char *bt = json_string_value(json_object_get(v, "type"));
+	if (rt && !strcmp(rt, "Bundle") && bt &&
+	    (!strcmp(bt, "transaction") || !strcmp(bt, "batch"))) {
+		json_decref(v);
+		import_job *b = import_job_new(s->path);
+		b->where_kind = IMPORT_WHERE_LINE;
+		b->entries = 1;
+		b->where = base_malloc(sizeof *b->where);
+		b->where[0] = s->lineno;
+		if (buf_append(&b->body, l, len)) {
+			import_report_reject(rep, 1, "%s:%ld: too large", s->path, s->lineno);
+			import_job_free(b);
+			return;
+		}
+		s->pending = b;
+		return;
+	}
 	char type[64], id[80];
 	const char *why = NULL;
 	if (!json_is_object(v))
@@ -447,7 +469,13 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 {
 	import_job *j = NULL;
 	int rc = 0;
-	while (!j || (j->entries < s->batch && j->body.len < IMPORT_MAX_JOB_BYTES)) {
+	if (s->pending) { /* a Bundle line read last time */
+		*out = s->pending;
+		s->pending = NULL;
+		return 1;
+	}
+	while (!s->pending &&
+	       (!j || (j->entries < s->batch && j->body.len < IMPORT_MAX_JOB_BYTES))) {
 		rc = read_line(s);
 		if (rc < 0)
 			import_report_reject(rep, 0, "%s: after line %ld: %s", s->path, s->lineno,
@@ -459,6 +487,12 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 		ndjson_line(s, rep, &j);
 	}
 	uint64_t bytes = take_bytes(s);
+	if (!j && s->pending) {
+		*out = s->pending;
+		s->pending = NULL;
+		(*out)->bytes = bytes;
+		return 1;
+	}
 	if (!j) {
 		import_report_bytes(rep, bytes);
 		return rc;
@@ -476,6 +510,11 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 int import_source_next(import_source *s, import_report *rep, import_job **out)
 {
 	*out = NULL;
+	if (s->pending) {
+		*out = s->pending;
+		s->pending = NULL;
+		return 1;
+	}
 	if (s->finished)
 		return 0;
 	return s->ndjson ? next_ndjson(s, rep, out) : next_bundle(s, rep, out);

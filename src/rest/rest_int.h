@@ -38,6 +38,7 @@ typedef enum prefer_return {
 typedef struct rest_entry {
 	/* in */
 	const char *if_match, *if_none_match, *if_none_exist, *if_modified_since;
+	const char *restore;       /* restore mode: "<version> <instant>" from entry.response */
 	const char **keys, **vals; /* query parameters of entry.request.url */
 	size_t nparams;
 	const char *body; /* the entry's resource bytes (POST/PUT/PATCH) */

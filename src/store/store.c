@@ -375,7 +375,18 @@ static int apply_op(store *s, store_conn *c, store_op *op)
 	}
 	if (op->kind == STORE_OP_CREATE && prev.exists)
 		return STORE_EXISTS;
-	if (op->kind == STORE_OP_DELETE && (!prev.exists || prev.deleted)) {
+	if (op->keep_version > 0 && prev.exists && op->keep_version <= prev.version) {
+		/* an older version restored after a newer one: into the history only */
+		op->version = op->keep_version;
+		op->last_updated = op->keep_time ? op->keep_time : prev.last_updated;
+		op->body = NULL;
+		op->body_len = 0;
+		int del = op->kind == STORE_OP_DELETE;
+		if (!del && op->build && op->build(op, op->build_ctx) != 0)
+			return STORE_INVALID;
+		return s->e->put_version(c, op, del);
+	}
+	if (op->kind == STORE_OP_DELETE && !op->keep_version && (!prev.exists || prev.deleted)) {
 		op->version = 0; /* nothing to delete: no new version */
 		op->last_updated = prev.last_updated;
 		return STORE_OK;
@@ -384,6 +395,10 @@ static int apply_op(store *s, store_conn *c, store_op *op)
 	int64_t now = base_now_us();
 	/* keep lastUpdated increasing per resource even if the clock steps back */
 	op->last_updated = now > prev.last_updated ? now : prev.last_updated + 1;
+	if (op->keep_version > 0) {
+		op->version = op->keep_version;
+		op->last_updated = op->keep_time ? op->keep_time : op->last_updated;
+	}
 	int deleted = op->kind == STORE_OP_DELETE;
 	op->body = NULL;
 	op->body_len = 0;

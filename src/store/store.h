@@ -150,6 +150,12 @@ struct store_op {
 	int condition_done; /* the store evaluated the condition already (internal) */
 	int unique;         /* STORE_DUPLICATE if an earlier op of the request wrote the same
 	                     * resource (a transaction touches each resource once) */
+	/* restore (a migration with history): the version gets this number and
+	 * time instead of the next ones. Newer than the current version: it
+	 * becomes the current one; older: it goes into the history only (and
+	 * is skipped when there already). 0: the next version, now. */
+	int64_t keep_version;
+	int64_t keep_time;
 	/* out (set by the store before build is called, then by build) */
 	int64_t version; /* the new version (for delete: the marker's version, 0 if none) */
 	int64_t last_updated;
