@@ -26,4 +26,7 @@ int cli_audit(int argc, char **argv);
 /* bron export [--data DIR | --store URL] --out DIR [--history] - NDJSON of a store. */
 int cli_export(int argc, char **argv);
 
+/* bron compare STORE_A STORE_B - the report of a migration: counts, differences. */
+int cli_compare(int argc, char **argv);
+
 #endif

@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  reindex     rebuild the search indexes from the stored resources\n"
 	           "  migrate     create or upgrade the schema of a store\n"
+	           "  compare     compare two stores after a migration (bron compare --help)\n"
 	           "  export      write a store as NDJSON files (bron export --help)\n"
 	           "  audit       verify the audit trail, sign a checkpoint (bron audit --help)\n"
 	           "  keygen      make a token signing key pair and JWKS (bron keygen --help)\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		return cli_reindex(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cli_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compare"))
+		return cli_compare(argc - 1, argv + 1);
 	if (!strcmp(cmd, "export"))
 		return cli_export(argc - 1, argv + 1);
 	if (!strcmp(cmd, "audit"))
