@@ -142,8 +142,19 @@ static int is_json_media(const char *m, size_t n)
 	return 0;
 }
 
-/* Does a media-type list (Accept) or a single _format value allow JSON? */
-static int accepts_json(const char *list)
+static int is_ndjson_media(const char *m, size_t n)
+{
+	static const char *const ok[] = {"application/fhir+ndjson", "application/ndjson", "ndjson",
+	                                 NULL};
+	for (const char *const *p = ok; *p; p++)
+		if (strlen(*p) == n && !strncasecmp(m, *p, n))
+			return 1;
+	return 0;
+}
+
+/* Does a media-type list (Accept) or a single _format value allow JSON (or,
+ * with ndjson, NDJSON: the files of an export)? */
+static int accepts_media(const char *list, int ndjson)
 {
 	const char *p = list;
 	while (*p) {
@@ -152,7 +163,8 @@ static int accepts_json(const char *list)
 		const char *start = p;
 		while (*p && *p != ',' && *p != ';' && *p != ' ')
 			p++;
-		if (p > start && is_json_media(start, (size_t)(p - start)))
+		if (p > start && (is_json_media(start, (size_t)(p - start)) ||
+		                  (ndjson && is_ndjson_media(start, (size_t)(p - start)))))
 			return 1;
 		while (*p && *p != ',')
 			p++;
@@ -201,14 +213,18 @@ static int prefers_plain_json(const char *list)
 /* Negotiate the response format; replies and returns -1 if impossible. */
 static int negotiate_or_reply(rctx *c)
 {
+	/* an export file is NDJSON: Bulk Data clients ask for application/fhir+ndjson */
+	const char *path = http_req_path(c->req), *bp = c->r->cfg.base_path;
+	int file =
+	        !strncmp(path, bp, strlen(bp)) && !strncmp(path + strlen(bp), "/$export-file/", 14);
 	const char *fmt = rest_query(c, "_format");
-	if (fmt && !accepts_json(fmt)) {
+	if (fmt && !accepts_media(fmt, file)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "Format '%s' is not supported; this server speaks FHIR JSON", fmt);
 		return -1;
 	}
 	const char *accept = rest_header(c, "Accept");
-	if (!fmt && accept && *accept && !accepts_json(accept)) {
+	if (!fmt && accept && *accept && !accepts_media(accept, file)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "None of the accepted media types (%s) is supported; use "
 		                 "application/fhir+json",
