@@ -161,6 +161,9 @@ static int type_where(arena *a, store *st, const bulk_request *rq, const char *t
 		if (!rq->patients) {
 			buf_puts(&w, "(r.rid IN (SELECT c.rid FROM sp_compartment c) OR r.type = "
 			             "'Patient')");
+		} else if (!rq->npatients) {
+			/* a Group without members: nothing (PostgreSQL has no empty IN ()) */
+			buf_puts(&w, "(1 = 0)");
 		} else {
 			buf_puts(&w, "(r.rid IN (SELECT c.rid FROM sp_compartment c WHERE "
 			             "c.patient IN (");
@@ -574,6 +577,7 @@ static void *worker(void *arg)
 		run_job(b, jb);
 		pthread_mutex_lock(&b->mu);
 		b->running = NULL;
+		pthread_cond_broadcast(&b->cv); /* a bulk_cancel may wait for it */
 		job_free(jb);
 	}
 	pthread_mutex_unlock(&b->mu);
@@ -780,7 +784,7 @@ int bulk_kickoff(bulk *b, const bulk_request *rq, char **id, char **err)
 	while (*p)
 		p = &(*p)->next;
 	*p = jb;
-	pthread_cond_signal(&b->cv);
+	pthread_cond_broadcast(&b->cv); /* the worker, not a bulk_cancel waiting */
 	pthread_mutex_unlock(&b->mu);
 	return 0;
 }
@@ -850,9 +854,15 @@ int bulk_cancel(bulk *b, const char *id, const char *owner)
 			removed = 1;
 			break;
 		}
-	if (!removed && b->running && !strcmp(b->running, id))
-		b->cancel_running = 1; /* the worker removes it */
-	else if (!removed) {
+	if (!removed && b->running && !strcmp(b->running, id)) {
+		/* the worker stops between pages; wait for it, so that the job is
+		 * gone when the DELETE is answered (a status poll right after it is
+		 * 404), and remove what it may have finished meanwhile */
+		b->cancel_running = 1;
+		while (b->running && !strcmp(b->running, id))
+			pthread_cond_wait(&b->cv, &b->mu);
+	}
+	if (!removed) {
 		char dir[4096];
 		snprintf(dir, sizeof dir, "%s/%s", b->dir, id);
 		remove_dir(dir);
