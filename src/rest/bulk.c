@@ -82,6 +82,64 @@ static int group_patients(rctx *c, const char *id, const char ***out, size_t *n)
 	return 0;
 }
 
+/* The kick-off's parameters: the query's, then for a POST those of a
+ * Parameters resource in the body (Bulk Data v2 kick-off by POST); -1 after
+ * a reply. */
+static int export_params(rctx *c, const char *const **keys, const char *const **vals, size_t *n)
+{
+	const char *const *qk, *const *qv;
+	size_t nq = rest_queries(c, &qk, &qv), len = 0;
+	const char *body = strcmp(c->method, "POST") ? NULL : rest_body(c, &len);
+	*keys = qk;
+	*vals = qv;
+	*n = nq;
+	if (!body || !len)
+		return 0;
+	json_error_t e;
+	json_t *p = json_loadb(body, len, 0, &e);
+	json_t *params = json_object_get(p, "parameter");
+	const char *rt = json_string_value(json_object_get(p, "resourceType"));
+	if (!rt || strcmp(rt, "Parameters") || (params && !json_is_array(params))) {
+		json_decref(p);
+		rest_reply_error(c, 400, "invalid",
+		                 "The body of a POST $export must be a Parameters resource");
+		return -1;
+	}
+	size_t np = json_array_size(params);
+	const char **k = arena_alloc(c->a, (nq + np + 1) * sizeof *k);
+	const char **v = arena_alloc(c->a, (nq + np + 1) * sizeof *v);
+	memcpy(k, qk, nq * sizeof *k);
+	memcpy(v, qv, nq * sizeof *v);
+	static const char *const value_keys[] = {"valueString",    "valueCode", "valueInstant",
+	                                         "valueDateTime",  "valueUri",  "valueUrl",
+	                                         "valueCanonical", "valueId",   NULL};
+	size_t i;
+	json_t *pm;
+	json_array_foreach(params, i, pm)
+	{
+		const char *name = json_string_value(json_object_get(pm, "name"));
+		const char *val = NULL;
+		for (const char *const *vk = value_keys; *vk && !val; vk++)
+			val = json_string_value(json_object_get(pm, *vk));
+		if (!val)
+			val = json_string_value(json_object_get(
+			        json_object_get(pm, "valueReference"), "reference"));
+		if (!name || !val) {
+			json_decref(p);
+			rest_reply_error(c, 400, "invalid",
+			                 "Parameter %zu of the body needs a name and a value", i);
+			return -1;
+		}
+		k[nq + i] = arena_strdup(c->a, name);
+		v[nq + i] = arena_strdup(c->a, val);
+	}
+	json_decref(p);
+	*keys = k;
+	*vals = v;
+	*n = nq + np;
+	return 0;
+}
+
 void rest_export(rctx *c, const char *level, const char *group)
 {
 	if (no_bulk_or_reply(c))
@@ -97,7 +155,9 @@ void rest_export(rctx *c, const char *level, const char *group)
 	const char **types = NULL, **filters = NULL, **patients = NULL;
 	size_t ntypes = 0, tcap = 0, nfilters = 0, fcap = 0, npatients = 0;
 	const char *const *keys, *const *vals;
-	size_t n = rest_queries(c, &keys, &vals);
+	size_t n;
+	if (export_params(c, &keys, &vals, &n))
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const char *k = keys[i], *v = vals[i];
 		if (!strcmp(k, "_outputFormat")) {
