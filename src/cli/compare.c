@@ -2,8 +2,9 @@
  * compare.c - `bron compare A B`: the report of a migration drill. For each
  * resource type the number of resources and versions in store A and in
  * store B, and every version whose content differs or that one of them
- * lacks (the first --show of them named). Exit 0 when they hold the same,
- * 1 when not. A and B are data directories or postgresql:// URLs.
+ * lacks (A's looked up in B, then B's in A; the first --show of them named).
+ * Exit 0 when they hold the same, 1 when not. A and B are data directories
+ * or postgresql:// URLs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ int cli_compare(int argc, char **argv)
 	}
 	printf("%-28s %12s %12s %12s %12s\n", "type", "A resources", "B resources", "A versions",
 	       "B versions");
-	int64_t differ = 0, missing = 0, shown = 0;
+	int64_t differ = 0, missing = 0, extra = 0, shown = 0;
 	counts ta = {0}, tb = {0};
 	int failed = 0;
 	for (size_t t = 0; t < model_resource_count() && !failed; t++) {
@@ -170,6 +171,34 @@ int cli_compare(int argc, char **argv)
 			if (!more)
 				break;
 		}
+		/* and every version of B that A lacks (the rest was compared above) */
+		store_snapshot_query qb = {.type = type, .upto = upb, .history = 1};
+		while (!failed) {
+			arena *ar = arena_new(0);
+			store_version *v;
+			size_t n;
+			int more;
+			if (store_snapshot(b, ar, &qb, 1000, &v, &n, &more)) {
+				arena_free(ar);
+				failed = 1;
+				break;
+			}
+			for (size_t i = 0; i < n; i++) {
+				store_version w;
+				if (store_read(a, ar, v[i].type, v[i].id, v[i].version, &w) ==
+				    STORE_OK)
+					continue;
+				extra++;
+				if (shown++ < show)
+					printf("  %s/%s/_history/%lld: missing in A\n", v[i].type,
+					       v[i].id, (long long)v[i].version);
+			}
+			if (n)
+				qb.after = v[n - 1].seq;
+			arena_free(ar);
+			if (!more)
+				break;
+		}
 	}
 	store_close(a);
 	store_close(b);
@@ -179,9 +208,10 @@ int cli_compare(int argc, char **argv)
 	}
 	printf("%-28s %12lld %12lld %12lld %12lld\n", "total", (long long)ta.current,
 	       (long long)tb.current, (long long)ta.versions, (long long)tb.versions);
-	int same = !differ && !missing && ta.current == tb.current && ta.versions == tb.versions;
-	printf("%s: %lld versions differ, %lld missing in B%s\n", same ? "same" : "DIFFERENT",
-	       (long long)differ, (long long)missing,
+	int same = !differ && !missing && !extra && ta.current == tb.current &&
+	           ta.versions == tb.versions;
+	printf("%s: %lld versions differ, %lld missing in B, %lld missing in A%s\n",
+	       same ? "same" : "DIFFERENT", (long long)differ, (long long)missing, (long long)extra,
 	       ta.versions != tb.versions ? ", and the version counts differ" : "");
 	return same ? 0 : 1;
 }
