@@ -40,4 +40,10 @@ int cli_token(int argc, char **argv);
 /* bron audit verify|checkpoint - check the audit trail's chain; sign its head. */
 int cli_audit(int argc, char **argv);
 
+/* bron export [--data DIR | --store URL] --out DIR [--history] - NDJSON of a store. */
+int cli_export(int argc, char **argv);
+
+/* bron compare STORE_A STORE_B - the report of a migration: counts, differences. */
+int cli_compare(int argc, char **argv);
+
 #endif

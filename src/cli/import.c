@@ -83,6 +83,9 @@ static void import_usage(FILE *f)
 	        "faster\n"
 	        "                     and the store is still flushed when the import ends, but\n"
 	        "                     a power loss during it may lose the last transactions\n"
+	        "  --history          keep each version's number and time (the files of\n"
+	        "                     bron export --history: every version, and the deletions);\n"
+	        "                     with --data or --store only; one request at a time\n"
 	        "  --strict           stop at the first rejected resource or Bundle\n"
 	        "  --batch N          NDJSON resources per transaction (default 500)\n"
 	        "  --concurrency N    requests in flight (default 4)\n"
@@ -389,6 +392,7 @@ typedef struct import_args {
 	const char *key_file; /* --key-file: the owner's key of --data/--store */
 	int unencrypted;      /* --unencrypted: explicitly none */
 	int strict;
+	int history; /* keep every version's number and time (bron export --history) */
 	long batch, concurrency, retries;
 	long sync; /* -1: not given */
 	int first_file;
@@ -412,6 +416,10 @@ static int parse_args(int argc, char **argv, import_args *a)
 		}
 		if (!strcmp(o, "--unencrypted")) {
 			a->unencrypted = 1;
+			continue;
+		}
+		if (!strcmp(o, "--history")) {
+			a->history = 1;
 			continue;
 		}
 		const char *eq = strchr(o, '=');
@@ -453,6 +461,11 @@ static int parse_args(int argc, char **argv, import_args *a)
 		fprintf(stderr, "bron import: give one of --url, --data and --store\n");
 		return -1;
 	}
+	if (a->url && a->history) {
+		fprintf(stderr, "bron import: --history loads into a store (--data or --store), "
+		                "not into a running server\n");
+		return -1;
+	}
 	if (a->url && a->sync >= 0) {
 		fprintf(stderr, "bron import: --sync applies to --data and --store only\n");
 		return -1;
@@ -492,7 +505,7 @@ typedef struct local_server {
 } local_server;
 
 static int local_start(local_server *ls, const char *dir, const char *store_url, int sync,
-                       const crypt_key *key, char *url, size_t cap)
+                       const crypt_key *key, int history, char *url, size_t cap)
 {
 	store_options so = {.url = store_url, .dir = dir, .sync_full = sync, .key = key};
 	char *err = NULL;
@@ -502,8 +515,11 @@ static int local_start(local_server *ls, const char *dir, const char *store_url,
 		return -1;
 	}
 	/* the import's own server, on a loopback port, for the import only */
-	rest_config rc = {
-	        .store = ls->st, .base_path = "/fhir", .max_body = IMPORT_MAX_FILE, .open = 1};
+	rest_config rc = {.store = ls->st,
+	                  .base_path = "/fhir",
+	                  .max_body = IMPORT_MAX_FILE,
+	                  .open = 1,
+	                  .restore = history};
 	ls->r = rest_new(&rc);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	http_config hc = {.bind = "127.0.0.1",
@@ -544,6 +560,8 @@ int cli_import(int argc, char **argv)
 {
 	import_args a = {.batch = 500, .concurrency = 4, .retries = DEFAULT_RETRIES, .sync = -1};
 	int rc = parse_args(argc, argv, &a);
+	if (!rc && a.history)
+		a.concurrency = 1; /* the versions of a resource arrive in their order */
 	if (rc) {
 		import_usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : 2;
@@ -575,7 +593,8 @@ int cli_import(int argc, char **argv)
 		                   &owner, &key);
 		if (rc)
 			return rc;
-		rc = local_start(&ls, dir, a.store, a.sync != 0, key, im.url, sizeof im.url);
+		rc = local_start(&ls, dir, a.store, a.sync != 0, key, a.history, im.url,
+		                 sizeof im.url);
 		crypt_key_wipe(&owner);
 		if (rc)
 			return 1;

@@ -34,7 +34,63 @@ struct import_source {
 	buf line;
 	int line_too_long;
 	long lineno;
+	import_job *pending; /* a batch or transaction Bundle line, sent on its own next */
+	/* the Type/id of the job being built: a resource that comes again (the
+	 * versions of bron export --history, or an NDJSON with repeats) starts
+	 * the next job, so that the versions are written in their order (a
+	 * transaction touches a resource once; its batch retry has no order) */
+	char **seen;
+	size_t seen_cap, seen_n;
+	buf carry; /* that line, the first of the next job */
+	long carry_lineno;
+	int carried;
 };
+
+static uint64_t key_hash(const char *k)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h;
+}
+
+static void seen_reset(import_source *s)
+{
+	for (size_t i = 0; i < s->seen_cap; i++) {
+		free(s->seen[i]);
+		s->seen[i] = NULL;
+	}
+	s->seen_n = 0;
+}
+
+/* Add "type/id" to the job's set: 0, or 1 when it is in it already. */
+static int seen_add(import_source *s, const char *type, const char *id)
+{
+	char key[160];
+	snprintf(key, sizeof key, "%s/%s", type, id);
+	if (2 * (s->seen_n + 1) > s->seen_cap) {
+		size_t old = s->seen_cap, cap = old ? 2 * old : 1024;
+		char **prev = s->seen;
+		s->seen = base_calloc(cap, sizeof *s->seen);
+		s->seen_cap = cap;
+		for (size_t i = 0; i < old; i++) {
+			if (!prev[i])
+				continue;
+			size_t at = key_hash(prev[i]) & (cap - 1);
+			while (s->seen[at])
+				at = (at + 1) & (cap - 1);
+			s->seen[at] = prev[i];
+		}
+		free(prev);
+	}
+	size_t at = key_hash(key) & (s->seen_cap - 1);
+	for (; s->seen[at]; at = (at + 1) & (s->seen_cap - 1))
+		if (!strcmp(s->seen[at], key))
+			return 1;
+	s->seen[at] = base_strdup(key);
+	s->seen_n++;
+	return 0;
+}
 
 /* ---- jobs ---- */
 
@@ -176,6 +232,7 @@ int import_source_open(const char *path, size_t batch, import_source **out, char
 	s->ndjson = ends_with(path, ".ndjson") || ends_with(path, ".ndjson.gz");
 	s->batch = batch ? batch : 500;
 	buf_init(&s->line, IMPORT_MAX_LINE);
+	buf_init(&s->carry, IMPORT_MAX_LINE);
 	*out = s;
 	return 0;
 }
@@ -187,6 +244,10 @@ void import_source_close(import_source *s)
 	gzclose(s->gz);
 	free(s->chunk);
 	buf_free(&s->line);
+	import_job_free(s->pending);
+	seen_reset(s);
+	free(s->seen);
+	buf_free(&s->carry);
 	free(s);
 }
 
@@ -425,6 +486,26 @@ static void ndjson_line(import_source *s, import_report *rep, import_job **j)
 		                     s->lineno, e.column, e.text);
 		return;
 	}
+	/* a batch or transaction Bundle (the "deleted" output of a Bulk Data
+	 * export) is sent as it is, on its own */
+	const char *rt = json_string_value(json_object_get(v, "resourceType"));
+	const char *bt = json_string_value(json_object_get(v, "type"));
+	if (rt && !strcmp(rt, "Bundle") && bt &&
+	    (!strcmp(bt, "transaction") || !strcmp(bt, "batch"))) {
+		json_decref(v);
+		import_job *b = import_job_new(s->path);
+		b->where_kind = IMPORT_WHERE_LINE;
+		b->entries = 1;
+		b->where = base_malloc(sizeof *b->where);
+		b->where[0] = s->lineno;
+		if (buf_append(&b->body, l, len)) {
+			import_report_reject(rep, 1, "%s:%ld: too large", s->path, s->lineno);
+			import_job_free(b);
+			return;
+		}
+		s->pending = b;
+		return;
+	}
 	char type[64], id[80];
 	const char *why = NULL;
 	if (!json_is_object(v))
@@ -436,8 +517,20 @@ static void ndjson_line(import_source *s, import_report *rep, import_job **j)
 		import_report_reject(rep, 1, "%s:%ld: %s", s->path, s->lineno, why);
 		return;
 	}
-	if (!*j)
+	if (!*j) {
 		*j = synth_begin(s->path, IMPORT_WHERE_LINE);
+		seen_reset(s);
+	}
+	if (id[0] && seen_add(s, type, id)) { /* again: the first of the next job */
+		buf_reset(&s->carry);
+		if (buf_append(&s->carry, l, len)) {
+			import_report_reject(rep, 1, "%s:%ld: too large", s->path, s->lineno);
+			return;
+		}
+		s->carry_lineno = s->lineno;
+		s->carried = 1;
+		return;
+	}
 	if (synth_add(*j, l, len, NULL, 0, type, id[0] ? id : NULL, s->lineno))
 		import_report_reject(rep, 1, "%s:%ld: too large", s->path, s->lineno);
 }
@@ -447,7 +540,23 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 {
 	import_job *j = NULL;
 	int rc = 0;
-	while (!j || (j->entries < s->batch && j->body.len < IMPORT_MAX_JOB_BYTES)) {
+	if (s->pending) { /* a Bundle line read last time */
+		*out = s->pending;
+		s->pending = NULL;
+		return 1;
+	}
+	if (s->carried) { /* a line held back from the last job */
+		long at = s->lineno;
+		buf_reset(&s->line);
+		buf_append(&s->line, s->carry.data, s->carry.len);
+		s->lineno = s->carry_lineno;
+		s->line_too_long = 0;
+		s->carried = 0;
+		ndjson_line(s, rep, &j);
+		s->lineno = at;
+	}
+	while (!s->pending && !s->carried &&
+	       (!j || (j->entries < s->batch && j->body.len < IMPORT_MAX_JOB_BYTES))) {
 		rc = read_line(s);
 		if (rc < 0)
 			import_report_reject(rep, 0, "%s: after line %ld: %s", s->path, s->lineno,
@@ -459,6 +568,12 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 		ndjson_line(s, rep, &j);
 	}
 	uint64_t bytes = take_bytes(s);
+	if (!j && s->pending) {
+		*out = s->pending;
+		s->pending = NULL;
+		(*out)->bytes = bytes;
+		return 1;
+	}
 	if (!j) {
 		import_report_bytes(rep, bytes);
 		return rc;
@@ -476,6 +591,11 @@ static int next_ndjson(import_source *s, import_report *rep, import_job **out)
 int import_source_next(import_source *s, import_report *rep, import_job **out)
 {
 	*out = NULL;
+	if (s->pending) {
+		*out = s->pending;
+		s->pending = NULL;
+		return 1;
+	}
 	if (s->finished)
 		return 0;
 	return s->ndjson ? next_ndjson(s, rep, out) : next_bundle(s, rep, out);

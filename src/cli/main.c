@@ -15,6 +15,8 @@ static void usage(FILE *f)
 	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  reindex     rebuild the search indexes from the stored resources\n"
 	           "  migrate     create or upgrade the schema of a store\n"
+	           "  compare     compare two stores after a migration (bron compare --help)\n"
+	           "  export      write a store as NDJSON files (bron export --help)\n"
 	           "  audit       verify the audit trail, sign a checkpoint (bron audit --help)\n"
 	           "  rekey       change the key of an encrypted store (bron rekey --help)\n"
 	           "  keygen      make a token signing key pair and JWKS, or with --data-key\n"
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
 		return cli_reindex(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cli_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compare"))
+		return cli_compare(argc - 1, argv + 1);
+	if (!strcmp(cmd, "export"))
+		return cli_export(argc - 1, argv + 1);
 	if (!strcmp(cmd, "audit"))
 		return cli_audit(argc - 1, argv + 1);
 	if (!strcmp(cmd, "rekey"))

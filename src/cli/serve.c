@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../audit/audit.h"
+#include "../bulk/bulk.h"
 #include "../http/http.h"
 #include "../rest/rest.h"
 #include "../store/store.h"
@@ -46,6 +47,7 @@ typedef struct serve_config {
 	long no_audit;         /* with --open only: no audit trail */
 	char key_file[1024];   /* the owner's key of encryption at rest */
 	long unencrypted;      /* explicitly no encryption at rest */
+	char export_dir[1024]; /* Bulk Data export jobs and files */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -136,6 +138,8 @@ static void serve_usage(FILE *f)
 	        "  --audit-key FILE   sign a checkpoint of the audit trail's head with this PEM\n"
 	        "                     private key (bron keygen makes one) every\n"
 	        "                     --audit-checkpoint seconds (default 60) and at stop\n"
+	        "  --export-dir DIR   where $export jobs write their files (default DATA/exports,\n"
+	        "                     with --store ./exports)\n"
 	        "  --no-audit         keep no audit trail: only with --open (development,\n"
 	        "                     benchmarks)\n"
 	        "  --audit-kid KID    the kid to put in the checkpoints' JWS header\n"
@@ -204,6 +208,8 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		               : copy_str(c->consent_default, sizeof c->consent_default, val);
 	if (!strcmp(key, "break-glass"))
 		return copy_str(c->break_glass, sizeof c->break_glass, val);
+	if (!strcmp(key, "export-dir"))
+		return copy_str(c->export_dir, sizeof c->export_dir, val);
 	if (!strcmp(key, "no-audit"))
 		return base_parse_long(val, 0, 1, &c->no_audit);
 	if (!strcmp(key, "audit-key"))
@@ -435,6 +441,22 @@ int cli_serve(int argc, char **argv)
 	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
 	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL,
 	                  .no_audit = (int)c.no_audit};
+	char export_dir[1100];
+	snprintf(export_dir, sizeof export_dir, "%s",
+	         c.export_dir[0] ? c.export_dir
+	         : c.store[0]    ? "./exports"
+	                         : "");
+	if (!export_dir[0])
+		snprintf(export_dir, sizeof export_dir, "%s/exports", c.data);
+	bulk *bk = bulk_open(st, export_dir, &err);
+	if (!bk) {
+		fprintf(stderr, "bron: %s\n", err);
+		free(err);
+		store_close(st);
+		auth_keys_free(keys);
+		return 1;
+	}
+	rc.bulk = bk;
 	rest *r = rest_new(&rc);
 	/* block the signals in every thread but this one, which waits for them */
 	sigset_t set;
@@ -455,6 +477,7 @@ int cli_serve(int argc, char **argv)
 	if (http_start(&hc, rest_handle, r, &srv, &err)) {
 		fprintf(stderr, "bron: %s\n", err);
 		free(err);
+		bulk_close(bk);
 		rest_free(r);
 		store_close(st);
 		auth_keys_free(keys);
@@ -506,6 +529,7 @@ int cli_serve(int argc, char **argv)
 		pthread_join(cp.th, NULL);
 		sign_checkpoint(&cp); /* the last head, as the server leaves it */
 	}
+	bulk_close(bk); /* a job running resumes at the next start */
 	rest_free(r);
 	store_close(st);
 	auth_keys_free(keys);

@@ -81,6 +81,7 @@ struct http_req {
 	const char *res_body;
 	size_t res_len;
 	const char *content_type;
+	int res_fd; /* >0: the body is this open file (res_len bytes), closed after */
 	int has_response;
 	const char *client_subject;  /* verified client certificate's DN (arena), or NULL */
 	const char **qkeys, **qvals; /* lazily collected query parameters */
@@ -210,6 +211,16 @@ void http_res_send(http_req *req, int status, const char *body, size_t len,
 	req->has_response = 1;
 }
 
+void http_res_send_fd(http_req *req, int status, int fd, size_t len, const char *content_type)
+{
+	req->status = status;
+	req->res_body = NULL;
+	req->res_len = len;
+	req->res_fd = fd;
+	req->content_type = content_type;
+	req->has_response = 1;
+}
+
 void http_req_suspend(http_req *req, http_resume_fn cont)
 {
 	req->cont = cont;
@@ -227,10 +238,18 @@ void http_req_resume(http_req *req)
 
 static MHD_RESULT_T queue(http_req *req)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
-	        req->res_len, (void *)(req->res_body ? req->res_body : ""), MHD_RESPMEM_PERSISTENT);
-	if (!r)
+	struct MHD_Response *r =
+	        req->res_fd > 0
+	                ? MHD_create_response_from_fd64(req->res_len, req->res_fd)
+	                : MHD_create_response_from_buffer(
+	                          req->res_len, (void *)(req->res_body ? req->res_body : ""),
+	                          MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (req->res_fd > 0)
+			close(req->res_fd);
 		return MHD_NO;
+	}
+	req->res_fd = 0; /* the response closes it */
 	/* headers were pushed in reverse; add them in the order they were set */
 	res_header *rev = NULL;
 	for (res_header *h = req->headers, *next; h; h = next) {
@@ -494,6 +513,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * back: glibc keeps it in the thread's arena otherwise */
 	int large = req->body.cap >= HTTP_TRIM_AFTER || arena_used(req->a) >= HTTP_TRIM_AFTER;
 	buf_free(&req->body);
+	if (req->res_fd > 0)
+		close(req->res_fd); /* a file answer that was never queued */
 	arena_free(req->a);
 	free(req);
 	if (large)

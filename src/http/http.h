@@ -77,6 +77,8 @@ void *http_req_data(const http_req *req);
 void http_res_header(http_req *req, const char *name, const char *value);
 /* Send the response. `body` must stay valid until the request ends: pass
  * arena memory or static data. `content_type` may be NULL. */
+/* Send the `len` bytes of the open file fd (which the server closes). */
+void http_res_send_fd(http_req *req, int status, int fd, size_t len, const char *content_type);
 void http_res_send(http_req *req, int status, const char *body, size_t len,
                    const char *content_type);
 

@@ -395,10 +395,11 @@ static int trail_access_or_reply(rctx *c, unsigned perm, const char **patient)
 		any = 1;
 	}
 	if (!any) {
-		rest_reply_error(c, 403, "forbidden",
-		                 "The token's scopes do not allow reading the audit trail: it "
-		                 "takes a scope on AuditEvent itself (e.g. system/AuditEvent.rs), or "
-		                 "a patient context for the patient's own records");
+		rest_reply_error(
+		        c, 403, "forbidden",
+		        "The token's scopes do not allow reading the audit trail: it "
+		        "takes a scope on AuditEvent itself (e.g. system/AuditEvent.rs), or "
+		        "a patient context for the patient's own records");
 		return -1;
 	}
 	return 0;

@@ -223,6 +223,13 @@ static void run_entry(bundle_run *run, size_t i, const json_t *entry)
 	io->if_none_match = jstr(req, "ifNoneMatch");
 	io->if_none_exist = jstr(req, "ifNoneExist");
 	io->if_modified_since = jstr(req, "ifModifiedSince");
+	if (run->outer->r->cfg.restore) { /* a deletion restored: its version and time */
+		const json_t *res = json_object_get(entry, "response");
+		int64_t v;
+		const char *etag = jstr(res, "etag"), *lm = jstr(res, "lastModified");
+		if (etag && lm && !rest_parse_etag(etag, &v))
+			io->restore = arena_printf(run->outer->a, "%lld %s", (long long)v, lm);
+	}
 	e->path = url;
 	const char *path = entry_path(e, url, io);
 	if (run->assigned[i])

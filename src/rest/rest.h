@@ -34,7 +34,9 @@ typedef struct rest_config {
 	const char *organization;
 	int consent_opt_out;
 	const char *break_glass;
-	int no_audit; /* no audit records (development with open, and benchmarks) */
+	int no_audit;      /* no audit records (development with open, and benchmarks) */
+	struct bulk *bulk; /* Bulk Data export jobs (borrowed), or NULL: no $export */
+	int restore;       /* accept X-Bron-Restore (bron import --history only) */
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);

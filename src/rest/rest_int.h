@@ -38,6 +38,7 @@ typedef enum prefer_return {
 typedef struct rest_entry {
 	/* in */
 	const char *if_match, *if_none_match, *if_none_exist, *if_modified_since;
+	const char *restore;       /* restore mode: "<version> <instant>" from entry.response */
 	const char **keys, **vals; /* query parameters of entry.request.url */
 	size_t nparams;
 	const char *body; /* the entry's resource bytes (POST/PUT/PATCH) */
@@ -152,6 +153,11 @@ int rest__write_audited(rctx *c, rctx **owners, store_op *ops, size_t n, store_d
                         void *ctx);
 /* The patients of the current type/id, for the record of its deletion. */
 void rest__audit_note_patients(rctx *c, const char *type, const char *id);
+/* Bulk Data export (bulk.c): kick-off (level "system", "patient", "group"
+ * with the Group's id), status and cancel, the files. */
+void rest_export(rctx *c, const char *level, const char *group);
+void rest_export_status(rctx *c);
+void rest_export_file(rctx *c, const char *job, const char *name);
 /* [base]/AuditEvent...: read and search the trail; anything else 405. */
 void rest_audit_events(rctx *c, const char **seg, int n);
 

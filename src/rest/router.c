@@ -142,8 +142,19 @@ static int is_json_media(const char *m, size_t n)
 	return 0;
 }
 
-/* Does a media-type list (Accept) or a single _format value allow JSON? */
-static int accepts_json(const char *list)
+static int is_ndjson_media(const char *m, size_t n)
+{
+	static const char *const ok[] = {"application/fhir+ndjson", "application/ndjson", "ndjson",
+	                                 NULL};
+	for (const char *const *p = ok; *p; p++)
+		if (strlen(*p) == n && !strncasecmp(m, *p, n))
+			return 1;
+	return 0;
+}
+
+/* Does a media-type list (Accept) or a single _format value allow JSON (or,
+ * with ndjson, NDJSON: the files of an export)? */
+static int accepts_media(const char *list, int ndjson)
 {
 	const char *p = list;
 	while (*p) {
@@ -152,7 +163,8 @@ static int accepts_json(const char *list)
 		const char *start = p;
 		while (*p && *p != ',' && *p != ';' && *p != ' ')
 			p++;
-		if (p > start && is_json_media(start, (size_t)(p - start)))
+		if (p > start && (is_json_media(start, (size_t)(p - start)) ||
+		                  (ndjson && is_ndjson_media(start, (size_t)(p - start)))))
 			return 1;
 		while (*p && *p != ',')
 			p++;
@@ -201,14 +213,18 @@ static int prefers_plain_json(const char *list)
 /* Negotiate the response format; replies and returns -1 if impossible. */
 static int negotiate_or_reply(rctx *c)
 {
+	/* an export file is NDJSON: Bulk Data clients ask for application/fhir+ndjson */
+	const char *path = http_req_path(c->req), *bp = c->r->cfg.base_path;
+	int file =
+	        !strncmp(path, bp, strlen(bp)) && !strncmp(path + strlen(bp), "/$export-file/", 14);
 	const char *fmt = rest_query(c, "_format");
-	if (fmt && !accepts_json(fmt)) {
+	if (fmt && !accepts_media(fmt, file)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "Format '%s' is not supported; this server speaks FHIR JSON", fmt);
 		return -1;
 	}
 	const char *accept = rest_header(c, "Accept");
-	if (!fmt && accept && *accept && !accepts_json(accept)) {
+	if (!fmt && accept && *accept && !accepts_media(accept, file)) {
 		rest_reply_error(c, 406, "not-supported",
 		                 "None of the accepted media types (%s) is supported; use "
 		                 "application/fhir+json",
@@ -269,6 +285,10 @@ static const char *interaction_of(rctx *c, const char **seg, int n)
 		return "search-system";
 	if (n == 1 && !strcmp(seg[0], "_history"))
 		return "history-system";
+	if (n >= 1 && seg[0][0] == '$') { /* [base]/$export, $export-poll-status, $export-file */
+		c->operation = seg[0];
+		return "operation";
+	}
 	if (n >= 2 && (seg[n - 1][0] == '$')) {
 		c->operation = seg[n - 1];
 		return "operation";
@@ -339,6 +359,19 @@ static void dispatch(rctx *c, const char **seg, int n)
 		if (!get)
 			return method_not_allowed(c, "GET");
 		return rest_history(c);
+	}
+	if (n == 1 && !strcmp(seg[0], "$export"))
+		return rest_export(c, "system", NULL);
+	if (n == 1 && !strcmp(seg[0], "$export-poll-status"))
+		return rest_export_status(c);
+	if (n == 3 && !strcmp(seg[0], "$export-file"))
+		return rest_export_file(c, seg[1], seg[2]);
+	if (n == 2 && !strcmp(seg[0], "Patient") && !strcmp(seg[1], "$export"))
+		return rest_export(c, "patient", NULL);
+	if (n == 3 && !strcmp(seg[0], "Group") && !strcmp(seg[2], "$export")) {
+		if (valid_id_or_reply(c, seg[1]))
+			return;
+		return rest_export(c, "group", seg[1]);
 	}
 	if (known_type_or_reply(c, seg[0]))
 		return;

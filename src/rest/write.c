@@ -6,6 +6,7 @@
  * between and finishes in on_written() once the write is durable.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -344,8 +345,58 @@ static int outside_or_reply(rctx *c, unsigned perm)
 	return 0;
 }
 
+/* Restore mode (a server made for bron import --history): a version keeps
+ * its number and time - an update those of its meta, a deletion those of
+ * its Bundle entry's response (etag, lastModified) or of the header
+ * X-Bron-Restore: "<version> <instant>". Elsewhere the header is refused.
+ * 0, or -1 after a reply. */
+static int restore_or_reply(rctx *c)
+{
+	const char *h = c->entry ? c->entry->restore : rest_header(c, "X-Bron-Restore");
+	if (!c->r->cfg.restore) {
+		if (!h)
+			return 0;
+		rest_reply_error(c, 400, "not-supported",
+		                 "X-Bron-Restore is accepted only by bron import --history");
+		return -1;
+	}
+	long long v = 0;
+	int64_t t = 0;
+	if (c->op.kind != STORE_OP_DELETE && c->json) {
+		json_t *meta = json_object_get(c->json, "meta");
+		const char *vid = json_string_value(json_object_get(meta, "versionId"));
+		const char *lu = json_string_value(json_object_get(meta, "lastUpdated"));
+		char *end;
+		if (!vid || !lu)
+			return 0;
+		v = strtoll(vid, &end, 10);
+		if (*end || v <= 0 || base_parse_instant(lu, &t))
+			return 0; /* not a version of ours: an ordinary write */
+	} else if (h) {
+		char *end;
+		v = strtoll(h, &end, 10);
+		while (*end == ' ')
+			end++;
+		if (v <= 0 || base_parse_instant(end, &t)) {
+			rest_reply_error(c, 400, "invalid",
+			                 "A restored deletion needs '<version> <instant>'");
+			return -1;
+		}
+	} else {
+		return 0;
+	}
+	c->op.keep_version = v;
+	c->op.keep_time = t;
+	return 0;
+}
+
 static void submit(rctx *c, rest_cont_fn cont)
 {
+	if (restore_or_reply(c)) {
+		json_decref(c->json);
+		c->json = NULL;
+		return;
+	}
 	unsigned perm = c->op.kind == STORE_OP_CREATE   ? POLICY_CREATE
 	                : c->op.kind == STORE_OP_DELETE ? POLICY_DELETE
 	                                                : POLICY_UPDATE;

@@ -375,7 +375,18 @@ static int apply_op(store *s, store_conn *c, store_op *op)
 	}
 	if (op->kind == STORE_OP_CREATE && prev.exists)
 		return STORE_EXISTS;
-	if (op->kind == STORE_OP_DELETE && (!prev.exists || prev.deleted)) {
+	if (op->keep_version > 0 && prev.exists && op->keep_version <= prev.version) {
+		/* an older version restored after a newer one: into the history only */
+		op->version = op->keep_version;
+		op->last_updated = op->keep_time ? op->keep_time : prev.last_updated;
+		op->body = NULL;
+		op->body_len = 0;
+		int del = op->kind == STORE_OP_DELETE;
+		if (!del && op->build && op->build(op, op->build_ctx) != 0)
+			return STORE_INVALID;
+		return s->e->put_version(c, op, del);
+	}
+	if (op->kind == STORE_OP_DELETE && !op->keep_version && (!prev.exists || prev.deleted)) {
 		op->version = 0; /* nothing to delete: no new version */
 		op->last_updated = prev.last_updated;
 		return STORE_OK;
@@ -384,6 +395,10 @@ static int apply_op(store *s, store_conn *c, store_op *op)
 	int64_t now = base_now_us();
 	/* keep lastUpdated increasing per resource even if the clock steps back */
 	op->last_updated = now > prev.last_updated ? now : prev.last_updated + 1;
+	if (op->keep_version > 0) {
+		op->version = op->keep_version;
+		op->last_updated = op->keep_time ? op->keep_time : op->last_updated;
+	}
 	int deleted = op->kind == STORE_OP_DELETE;
 	op->body = NULL;
 	op->body_len = 0;
@@ -857,6 +872,50 @@ int store_audit_search(store *s, arena *a, const store_audit_query *q, store_aud
 	char *text = arena_strdup(a, sql.data);
 	buf_free(&sql);
 	return s->e->audit_select(s, a, text, b, nb, q->count ? q->count : 20, out, n, more);
+}
+
+int store_last_seq(store *s, int64_t *seq)
+{
+	int64_t n = 0;
+	int rc = s->e->count(s, "SELECT coalesce(max(seq), 0) FROM resource_version", NULL, 0, &n);
+	*seq = n;
+	return rc;
+}
+
+int store_snapshot(store *s, arena *a, const store_snapshot_query *q, size_t limit,
+                   store_version **items, size_t *n, int *more)
+{
+	size_t nb = 0;
+	search_bind *b = arena_alloc(a, (q->nbinds + 8) * sizeof *b);
+	buf sql;
+	buf_init(&sql, 0);
+	buf_puts(&sql, "SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.body, v.seq, "
+	               "v.deleted FROM resource_version v JOIN resource r ON r.type = v.type AND "
+	               "r.id = v.id WHERE v.type = ? AND v.seq > ? AND v.seq <= ?");
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_TEXT, .text = q->type};
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->after};
+	b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->upto};
+	if (q->since) {
+		buf_puts(&sql, " AND v.last_updated > ?");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->since};
+	}
+	if (!q->history) {
+		/* the newest version as of upto, and not a deletion */
+		buf_puts(&sql,
+		         " AND v.deleted = 0 AND NOT EXISTS (SELECT 1 FROM resource_version w "
+		         "WHERE w.type = v.type AND w.id = v.id AND w.version > v.version AND "
+		         "w.seq <= ?)");
+		b[nb++] = (search_bind){.kind = SEARCH_BIND_INT, .i = q->upto};
+	}
+	if (q->where) {
+		buf_printf(&sql, " AND (%s)", q->where);
+		for (size_t i = 0; i < q->nbinds; i++)
+			b[nb++] = q->binds[i];
+	}
+	buf_puts(&sql, " ORDER BY v.seq LIMIT ?");
+	char *text = arena_strdup(a, sql.data);
+	buf_free(&sql);
+	return s->e->select(s, NULL, a, text, b, nb, limit, items, n, more);
 }
 
 int store_audit_kept_head(store *s, int64_t *seq, unsigned char hash[32])

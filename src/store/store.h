@@ -187,6 +187,12 @@ struct store_op {
 	int condition_done; /* the store evaluated the condition already (internal) */
 	int unique;         /* STORE_DUPLICATE if an earlier op of the request wrote the same
 	                     * resource (a transaction touches each resource once) */
+	/* restore (a migration with history): the version gets this number and
+	 * time instead of the next ones. Newer than the current version: it
+	 * becomes the current one; older: it goes into the history only (and
+	 * is skipped when there already). 0: the next version, now. */
+	int64_t keep_version;
+	int64_t keep_time;
 	/* out (set by the store before build is called, then by build) */
 	int64_t version; /* the new version (for delete: the marker's version, 0 if none) */
 	int64_t last_updated;
@@ -293,6 +299,33 @@ int store_audit_kept_head(store *s, int64_t *seq, unsigned char hash[32]);
  * pairs (*out_rids)[k], (*out_patients)[k], k < *n (arena-allocated). */
 int store_compartments(store *s, arena *a, const int64_t *rids, size_t n, int64_t **out_rids,
                        const char ***out_patients, size_t *count);
+
+/* ---- export: a consistent snapshot by write order ----
+ * Every version has a seq (global write order); the state of the store as
+ * of seq `upto` is, per resource, its newest version with seq <= upto. An
+ * export reads that state in pages, however long it takes and across
+ * restarts, while writes go on. */
+
+/* The seq of the newest write (0: an empty store). */
+int store_last_seq(store *s, int64_t *seq);
+
+typedef struct store_snapshot_query {
+	const char *type; /* one resource type */
+	int64_t upto;     /* the snapshot: writes with seq <= upto */
+	int64_t since;    /* only versions written after (microseconds; 0: all) */
+	int history;      /* every version (deletion markers too), not just the current ones */
+	int64_t after;    /* paging: seq > after */
+	/* an extra condition on the current row `r` (resource r; e.g. a
+	 * compiled search's where, or a compartment), with its binds; NULL: none */
+	const char *where;
+	const search_bind *binds;
+	size_t nbinds;
+} store_snapshot_query;
+
+/* A page of the snapshot, in seq order: items carry rid (the resource's
+ * row), type, id, version, last_updated, body, seq, deleted. */
+int store_snapshot(store *s, arena *a, const store_snapshot_query *q, size_t limit,
+                   store_version **items, size_t *n, int *more);
 
 /* Counts of resources (current, not deleted) by type, for tests and metrics. */
 int store_count(store *s, const char *type, int64_t *out);

@@ -65,6 +65,9 @@ typedef struct store_engine {
 	 * *rid the current row's id */
 	int (*put)(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
 	           int64_t *seq, int64_t *rid);
+	/* an older version restored into the history only (the current row and
+	 * index stay); nothing when that version exists already */
+	int (*put_version)(store_conn *c, const store_op *op, int deleted);
 	int (*unindex)(store_conn *c, int64_t rid);
 	int (*index_row)(store_conn *c, int64_t rid, const search_row *row);
 	int (*compartment)(store_conn *c, int64_t rid, const char *patient);

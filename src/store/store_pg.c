@@ -1278,6 +1278,41 @@ static int pg_put(store_conn *c, const store_op *op, int deleted, const store_pr
 	return rc;
 }
 
+static int pg_put_version(store_conn *c, const store_op *op, int deleted)
+{
+	WPARAMS(p, 6);
+	p_text(&p, op->type);
+	p_text(&p, op->id);
+	p_int(&p, op->version);
+	p_int(&p, op->last_updated);
+	p_int(&p, deleted);
+	unsigned char *sealed = NULL;
+	if (deleted) {
+		p_null(&p, OID_BYTEA);
+	} else if (c->db->sealed) { /* sealed as pg_put seals a body */
+		char ad[512];
+		int adlen = body_ad(ad, sizeof ad, op->type, op->id, op->version, 0);
+		sealed = base_malloc(op->body_len + CRYPT_SEAL_OVERHEAD);
+		if (adlen < 0 || crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, op->body,
+		                                op->body_len, sealed)) {
+			free(sealed);
+			return STORE_ERROR;
+		}
+		p_blob(&p, sealed, op->body_len + CRYPT_SEAL_OVERHEAD);
+	} else {
+		p_blob(&p, op->body, op->body_len);
+	}
+	int rc;
+	PGresult *res =
+	        run(c, NULL,
+	            "INSERT INTO resource_version(type, id, version, last_updated, deleted, "
+	            "body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+	            &p, 0, &rc);
+	PQclear(res);
+	free(sealed);
+	return rc;
+}
+
 static int pg_unindex(store_conn *c, int64_t rid)
 {
 	WPARAMS(p, 1);
@@ -1576,6 +1611,7 @@ static const store_engine pg_engine = {
         .lock_conditions = pg_lock_conditions,
         .get = pg_get,
         .put = pg_put,
+        .put_version = pg_put_version,
         .unindex = pg_unindex,
         .index_row = pg_index_row,
         .compartment = pg_compartment,

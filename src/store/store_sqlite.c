@@ -42,7 +42,7 @@ typedef struct reader {
 /* The writer connection and its statements (one writer thread). */
 struct store_conn {
 	sqlite3 *db;
-	sqlite3_stmt *get, *insert_version, *insert_current, *update_current;
+	sqlite3_stmt *get, *insert_version, *insert_current, *update_current, *insert_old_version;
 	sqlite3_stmt *contained_rids, *drop_contained, *insert_contained;
 	sqlite3_stmt *index[INDEX_KINDS];    /* inserts per search_row_kind */
 	sqlite3_stmt *unindex[INDEX_TABLES]; /* deletes of a resource's rows */
@@ -260,6 +260,11 @@ static int prepare_writer(store_conn *w)
 	            "INSERT INTO resource_version(type,id,version,last_updated,deleted,body) "
 	            "VALUES(?1,?2,?3,?4,?5,?6)",
 	            -1, &w->insert_version, NULL) ||
+	    sqlite3_prepare_v2(
+	            db,
+	            "INSERT OR IGNORE INTO resource_version(type,id,version,last_updated,"
+	            "deleted,body) VALUES(?1,?2,?3,?4,?5,?6)",
+	            -1, &w->insert_old_version, NULL) ||
 	    sqlite3_prepare_v2(db,
 	                       "INSERT INTO resource(type,id,version,deleted,last_updated,seq) "
 	                       "VALUES(?1,?2,?3,?4,?5,?6)",
@@ -307,6 +312,7 @@ static void finalize_writer(store_conn *w)
 	stmt_cache_free(&w->cache);
 	sqlite3_finalize(w->get);
 	sqlite3_finalize(w->insert_version);
+	sqlite3_finalize(w->insert_old_version);
 	sqlite3_finalize(w->insert_current);
 	sqlite3_finalize(w->update_current);
 	sqlite3_finalize(w->compartment);
@@ -748,6 +754,21 @@ static int lite_put(store_conn *c, const store_op *op, int deleted, const store_
 	return 0;
 }
 
+static int lite_put_version(store_conn *c, const store_op *op, int deleted)
+{
+	sqlite3_stmt *st = c->insert_old_version;
+	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, op->version);
+	sqlite3_bind_int64(st, 4, op->last_updated);
+	sqlite3_bind_int(st, 5, deleted);
+	if (deleted)
+		sqlite3_bind_null(st, 6);
+	else
+		sqlite3_bind_blob(st, 6, op->body, (int)op->body_len, SQLITE_STATIC);
+	return step_done(st);
+}
+
 static int lite_flush(store_conn *c)
 {
 	return 0; /* every row was inserted as it came */
@@ -942,6 +963,7 @@ static const store_engine sqlite_engine = {
         .lock_conditions = lite_lock_conditions,
         .get = lite_get,
         .put = lite_put,
+        .put_version = lite_put_version,
         .unindex = lite_unindex,
         .index_row = lite_index_row,
         .compartment = lite_compartment,

@@ -159,12 +159,49 @@ static void test_ndjson_batches(void **state)
 	unlink(path);
 }
 
+/* A resource that comes again (bron export --history: its versions) starts
+ * the next transaction, so that the versions are written in their order. */
+static void test_ndjson_repeats_split(void **state)
+{
+	(void)state;
+	char path[64];
+	write_temp("{\"resourceType\":\"Patient\",\"id\":\"a\",\"meta\":{\"versionId\":\"1\"}}\n"
+	           "{\"resourceType\":\"Patient\",\"id\":\"b\"}\n"
+	           "{\"resourceType\":\"Observation\",\"id\":\"a\"}\n"
+	           "{\"resourceType\":\"Patient\",\"id\":\"a\",\"meta\":{\"versionId\":\"2\"}}\n"
+	           "{\"resourceType\":\"Patient\",\"id\":\"a\",\"meta\":{\"versionId\":\"3\"}}\n"
+	           "{\"resourceType\":\"Patient\",\"id\":\"c\"}\n",
+	           path, sizeof path);
+	import_report *rep = import_report_new(0, 1, 0);
+	import_source *src;
+	char err[64];
+	assert_int_equal(import_source_open(path, 500, &src, err, sizeof err), 0);
+	import_job *j;
+	const long want[][3] = {{1, 2, 3}, {4, 0, 0}, {5, 6, 0}};
+	const size_t entries[] = {3, 1, 2};
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(import_source_next(src, rep, &j), 1);
+		assert_int_equal(j->entries, entries[k]);
+		for (size_t e = 0; e < entries[k]; e++)
+			assert_int_equal(j->where[e], want[k][e]);
+		char v[32];
+		snprintf(v, sizeof v, "\"versionId\":\"%d\"", k + 1);
+		assert_non_null(strstr(j->body.data, v)); /* Patient/a's k+1-th version */
+		import_job_free(j);
+	}
+	assert_int_equal(import_source_next(src, rep, &j), 0);
+	assert_int_equal(import_report_rejections(rep), 0);
+	import_source_close(src);
+	import_report_free(rep);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_scan_members),   cmocka_unit_test(test_scan_elements),
 	        cmocka_unit_test(test_scan_string),    cmocka_unit_test(test_scan_truncated),
-	        cmocka_unit_test(test_ndjson_batches),
+	        cmocka_unit_test(test_ndjson_batches), cmocka_unit_test(test_ndjson_repeats_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
