@@ -59,6 +59,23 @@ void rest__audit_saw(rctx *c, const store_version *v)
 	}
 	rest_seen *s = &c->seen[c->nseen++];
 	*s = (rest_seen){v->type, v->id, v->version, v->rid, NULL, 0};
+	if (v->compartments && v->rid > 0) {
+		/* a read brought its compartments along: no query for them */
+		size_t n = *v->compartments ? 1 : 0;
+		for (const char *p = v->compartments; *p; p++)
+			n += *p == '\x1f';
+		s->patients = arena_alloc(c->a, (n + 1) * sizeof *s->patients);
+		char *copy = arena_strdup(c->a, v->compartments);
+		for (char *p = copy; n && p;) {
+			char *sep = strchr(p, '\x1f');
+			if (sep)
+				*sep = 0;
+			s->patients[s->npatients++] = p;
+			p = sep ? sep + 1 : NULL;
+		}
+		s->rid = -1; /* known: not looked up again */
+		return;
+	}
 	s->npatients = version_patients(c, v, &s->patients);
 }
 

@@ -964,7 +964,8 @@ int store_compartments(store *s, arena *a, const int64_t *rids, size_t n, int64_
 	store_version *v;
 	size_t k;
 	int more;
-	int rc = s->e->select(s, NULL, a, text, b, n, 10000, &v, &k, &more);
+	/* a resource is in few compartments; the engine allocates room for limit rows */
+	int rc = s->e->select(s, NULL, a, text, b, n, 8 * n + 8, &v, &k, &more);
 	if (rc)
 		return rc;
 	*out_rids = arena_alloc(a, (k + 1) * sizeof **out_rids);

@@ -114,6 +114,9 @@ typedef struct store_version {
 	size_t body_len;
 	int64_t seq; /* global write order, for history paging */
 	int64_t rid; /* the resource's row id (search results and includes) */
+	/* store_read of the current version: the ids of the patients whose
+	 * compartments hold it, separated by \x1f ("" none); NULL: not read */
+	const char *compartments;
 } store_version;
 
 /* Read the current version (version == 0) or a given version of type/id.

@@ -180,7 +180,9 @@ typedef struct prepared {
 #define F OID_FLOAT8
 static const prepared statements[] = {
         {"read_current",
-         "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM resource r "
+         "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid, "
+         "(SELECT string_agg(c.patient, chr(31)) FROM sp_compartment c WHERE c.rid = r.rid) "
+         "FROM resource r "
          "JOIN resource_version v ON v.seq = r.seq WHERE r.type = $1 AND r.id = $2",
          2,
          {T, T}},
@@ -1011,6 +1013,9 @@ static int pg_read(store *s, arena *a, const char *type, const char *id, int64_t
 		out->last_updated = col_int(res, 0, 2);
 		out->seq = col_int(res, 0, 4);
 		out->rid = col_int(res, 0, 5);
+		out->compartments = version                  ? NULL
+		                    : PQgetisnull(res, 0, 6) ? ""
+		                                             : col_str(a, res, 0, 6);
 		rc = get_body(PG(s), a, res, 0, 3, type, id, out->version, out->deleted, &out->body,
 		              &out->body_len);
 		if (!rc)
@@ -1052,6 +1057,7 @@ static int pg_select(store *s, store_conn *wc, arena *a, const char *sql, const 
 			v[i].last_updated = col_int(res, r, 4);
 			v[i].seq = col_int(res, r, 6);
 			v[i].deleted = (int)col_int(res, r, 7);
+			v[i].compartments = NULL;
 			if (get_body(PG(s), a, res, r, 5, v[i].type, v[i].id, v[i].version,
 			             v[i].deleted, &v[i].body, &v[i].body_len))
 				rc = STORE_ERROR;

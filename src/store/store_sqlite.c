@@ -463,8 +463,9 @@ static reader *get_reader(store *s)
 	if (open_conn(l->path, 1, l->crypt.vfs, &r->db) != SQLITE_OK ||
 	    sqlite3_prepare_v2(
 	            r->db,
-	            "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid FROM "
-	            "resource r "
+	            "SELECT r.version, r.deleted, r.last_updated, v.body, r.seq, r.rid, "
+	            "(SELECT group_concat(c.patient, char(31)) FROM sp_compartment c WHERE "
+	            "c.rid = r.rid) FROM resource r "
 	            "JOIN resource_version v ON v.seq = r.seq WHERE r.type=?1 AND r.id=?2",
 	            -1, &r->read_current, NULL) ||
 	    sqlite3_prepare_v2(
@@ -513,6 +514,8 @@ static int lite_read(store *s, arena *a, const char *type, const char *id, int64
 		out->body_len = b ? len : 0;
 		out->seq = sqlite3_column_int64(st, 4);
 		out->rid = version ? 0 : sqlite3_column_int64(st, 5);
+		const unsigned char *cp = version ? NULL : sqlite3_column_text(st, 6);
+		out->compartments = version ? NULL : cp ? arena_strdup(a, (const char *)cp) : "";
 		status = (!version && out->deleted) ? STORE_GONE : STORE_OK;
 	} else if (rc == SQLITE_DONE) {
 		status = STORE_NOT_FOUND;
@@ -588,6 +591,7 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 		v[k].body = b ? arena_memdup(a, b, v[k].body_len) : NULL;
 		v[k].seq = sqlite3_column_int64(st, 6);
 		v[k].deleted = sqlite3_column_int(st, 7);
+		v[k].compartments = NULL;
 		k++;
 	}
 	int status = STORE_OK;
