@@ -333,3 +333,72 @@ void rest_export_file(rctx *c, const char *job, const char *name)
 	rest__audit_reply(c, 200);
 	http_res_send_fd(c->req, 200, fd, (size_t)sb.st_size, "application/fhir+ndjson");
 }
+
+void rest_import(rctx *c)
+{
+	if (c->entry)
+		return rest_reply_error(c, 400, "not-supported",
+		                        "$import cannot run inside a Bundle");
+	if (strcmp(c->method, "POST"))
+		return rest_reply_error(c, 405, "not-supported", "$import takes POST");
+	const char *ct = rest_header(c, "Content-Type");
+	if (!ct || (strncasecmp(ct, "application/fhir+ndjson", 23) &&
+	            strncasecmp(ct, "application/ndjson", 18)))
+		return rest_reply_error(
+		        c, 415, "not-supported",
+		        "$import takes the resources as application/fhir+ndjson, one "
+		        "per line");
+	size_t len;
+	const char *src = rest_body(c, &len);
+	/* the lines become one batch of PUT [type]/[id] (POST [type] without an
+	 * id), run as a batch Bundle: every check, index and audit record as
+	 * for any write; the answer names each line's outcome */
+	buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[");
+	size_t n = 0;
+	long lineno = 0;
+	for (size_t at = 0; at < len;) {
+		const char *nl = memchr(src + at, '\n', len - at);
+		size_t end = nl ? (size_t)(nl - src) : len;
+		lineno++;
+		size_t from = at;
+		at = end + 1;
+		while (from < end && (src[from] == ' ' || src[from] == '\t' || src[from] == '\r'))
+			from++;
+		size_t to = end;
+		while (to > from &&
+		       (src[to - 1] == ' ' || src[to - 1] == '\t' || src[to - 1] == '\r'))
+			to--;
+		if (from == to)
+			continue;
+		json_error_t e;
+		json_t *r = json_loadb(src + from, to - from, 0, &e);
+		const char *type = json_string_value(json_object_get(r, "resourceType"));
+		const char *id = json_string_value(json_object_get(r, "id"));
+		if (!r || !type) {
+			json_decref(r);
+			buf_free(&b);
+			return rest_reply_error(c, 400, "invalid",
+			                        "$import line %ld is not a FHIR resource (%s)",
+			                        lineno, r ? "no resourceType" : e.text);
+		}
+		buf_puts(&b, n++ ? ",{\"resource\":" : "{\"resource\":");
+		buf_append(&b, src + from, to - from);
+		if (id && rest_valid_id(id))
+			buf_printf(&b, ",\"request\":{\"method\":\"PUT\",\"url\":\"%s/%s\"}}", type,
+			           id);
+		else
+			buf_printf(&b, ",\"request\":{\"method\":\"POST\",\"url\":\"%s\"}}", type);
+		json_decref(r);
+	}
+	buf_puts(&b, "]}");
+	if (!n) {
+		buf_free(&b);
+		return rest_reply_error(c, 400, "required", "$import received no resources");
+	}
+	c->body_override = arena_memdup(c->a, b.data, b.len);
+	c->body_override_len = b.len;
+	buf_free(&b);
+	rest_bundle(c);
+}

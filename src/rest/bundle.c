@@ -584,7 +584,7 @@ void rest_bundle(rctx *c)
 	diag_list d;
 	diag_init(&d, c->a);
 	const char *ct = rest_header(c, "Content-Type");
-	if (ct && strncasecmp(ct, "application/fhir+json", 21) &&
+	if (ct && !c->body_override && strncasecmp(ct, "application/fhir+json", 21) &&
 	    strncasecmp(ct, "application/json", 16))
 		return rest_reply_error(c, 415, "not-supported",
 		                        "Send the Bundle as application/fhir+json");

@@ -54,6 +54,10 @@ const char *rest_query(rctx *c, const char *name)
 
 const char *rest_body(rctx *c, size_t *len)
 {
+	if (c->body_override) {
+		*len = c->body_override_len;
+		return c->body_override;
+	}
 	if (!c->entry)
 		return http_req_body(c->req, len);
 	*len = c->entry->body_len;

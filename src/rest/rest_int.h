@@ -103,13 +103,15 @@ struct rctx {
 	bundle_run *bundle; /* set for the entries of a batch/transaction */
 	char *assigned_id;  /* create inside a Bundle: the id chosen up front */
 	/* the audit record (audit.c) */
-	const char *interaction;  /* restful-interaction code; NULL: not audited */
-	const char *operation;    /* "$everything", ... */
-	const char *basis;        /* what decided: a Consent, a default, ... (NULL: scopes) */
-	const char *audit_detail; /* why it was refused, ... */
-	const char *query_text;   /* a search's query, as the record keeps it */
-	int audited;              /* recorded already (with its write) */
-	rest_seen *seen;          /* the resources the answer holds */
+	const char *interaction;   /* restful-interaction code; NULL: not audited */
+	const char *operation;     /* "$everything", ... */
+	const char *basis;         /* what decided: a Consent, a default, ... (NULL: scopes) */
+	const char *audit_detail;  /* why it was refused, ... */
+	const char *query_text;    /* a search's query, as the record keeps it */
+	int audited;               /* recorded already (with its write) */
+	const char *body_override; /* $import: the batch Bundle its NDJSON became */
+	size_t body_override_len;
+	rest_seen *seen; /* the resources the answer holds */
 	size_t nseen, capseen;
 	const char **audit_patients; /* patients known before the answer (deletes, ...) */
 	size_t naudit_patients;
@@ -158,6 +160,8 @@ void rest__audit_note_patients(rctx *c, const char *type, const char *id);
 void rest_export(rctx *c, const char *level, const char *group);
 void rest_export_status(rctx *c);
 void rest_export_file(rctx *c, const char *job, const char *name);
+/* POST [base]/$import with an NDJSON body: each resource PUT with its id (bulk.c). */
+void rest_import(rctx *c);
 /* [base]/AuditEvent...: read and search the trail; anything else 405. */
 void rest_audit_events(rctx *c, const char **seg, int n);
 

@@ -362,6 +362,8 @@ static void dispatch(rctx *c, const char **seg, int n)
 	}
 	if (n == 1 && !strcmp(seg[0], "$export"))
 		return rest_export(c, "system", NULL);
+	if (n == 1 && !strcmp(seg[0], "$import"))
+		return rest_import(c);
 	if (n == 1 && !strcmp(seg[0], "$export-poll-status"))
 		return rest_export_status(c);
 	if (n == 3 && !strcmp(seg[0], "$export-file"))
