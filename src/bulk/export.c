@@ -316,7 +316,17 @@ typedef struct out_file {
 	int fd;
 	char *name;
 	int64_t count;
+	buf pending; /* lines not yet written: they go out in large writes */
 } out_file;
+
+#define FLUSH_AT (1u << 20)
+
+static int flush_file(out_file *f)
+{
+	int rc = f->pending.len ? write_all(f->fd, f->pending.data, f->pending.len) : 0;
+	buf_reset(&f->pending);
+	return rc;
+}
 
 typedef struct export_run {
 	store *st;
@@ -329,13 +339,16 @@ typedef struct export_run {
 	int64_t done;  /* resources written */
 	void (*progress)(void *ctx, const char *type, int64_t n);
 	void *ctx;
+	int fsync_each; /* fsync every file as it is closed (else one syncfs at the end) */
 } export_run;
 
 static int close_file(export_run *x, out_file *f, const char *type)
 {
 	if (f->fd < 0)
 		return 0;
-	int rc = fsync(f->fd);
+	int rc = flush_file(f);
+	if (x->fsync_each) /* a job's files are durable before its state says so */
+		rc |= fsync(f->fd);
 	close(f->fd);
 	f->fd = -1;
 	json_array_append_new(x->files, json_pack("{s:s,s:s,s:I}", "type", type, "name", f->name,
@@ -371,6 +384,7 @@ static int export_type(export_run *x, const char *type, char **err)
 	}
 	q.binds = binds;
 	out_file f = {.fd = -1};
+	buf_init(&f.pending, 0);
 	int nth = 1, rc = 0;
 	buf line;
 	buf_init(&line, 0);
@@ -413,7 +427,8 @@ static int export_type(export_run *x, const char *type, char **err)
 					rc = -1;
 			}
 			buf_putc(&line, '\n');
-			if (!rc && write_all(to->fd, line.data, line.len))
+			if (!rc && (buf_append(&to->pending, line.data, line.len) ||
+			            (to->pending.len >= FLUSH_AT && flush_file(to))))
 				rc = -1;
 			to->count++;
 			x->done++;
@@ -444,6 +459,7 @@ static int export_type(export_run *x, const char *type, char **err)
 			close(f.fd);
 		free(f.name);
 	}
+	buf_free(&f.pending);
 	arena_free(a);
 	return rc;
 }
@@ -523,6 +539,7 @@ static void run_job(bulk *b, job *jb)
 	                .upto = json_integer_value(json_object_get(jb->j, "upto")),
 	                .stop = &b->cancel_running,
 	                .files = files,
+	                .fsync_each = 1,
 	                .done = json_integer_value(json_object_get(jb->j, "exported"))};
 	json_object_set_new(jb->j, "state", json_string("running"));
 	save(jb);
@@ -909,6 +926,13 @@ int bulk_export_dir(store *st, const bulk_request *rq, const char *dir,
 	                .ctx = ctx};
 	out->transaction_time = base_now_us();
 	int rc = run_export(&x, NULL, 0, err, NULL, NULL);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!rc && (dfd < 0 || syncfs(dfd))) { /* every file durable, in one go */
+		*err = base_strdup("the export files could not be synced to disk");
+		rc = -1;
+	}
+	if (dfd >= 0)
+		close(dfd);
 	out->state = rc ? BULK_FAILED : BULK_DONE;
 	out->nfiles = json_array_size(x.files);
 	out->files = arena_alloc(a, (out->nfiles + 1) * sizeof *out->files);
