@@ -133,14 +133,14 @@ static int write_manifest(const char *dir, const char *source, int encrypted)
 }
 
 /* The checksums of a backup against its manifest: 0, or 1 with a message. */
-static int check_manifest(const char *dir, int *encrypted)
+static int check_manifest(const char *cmd, const char *dir, int *encrypted)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/manifest.json", dir);
 	json_error_t e;
 	json_t *m = json_load_file(path, 0, &e);
 	if (!m) {
-		fprintf(stderr, "bron backup: %s: no readable manifest (%s)\n", dir, e.text);
+		fprintf(stderr, "bron %s: %s: no readable manifest (%s)\n", cmd, dir, e.text);
 		return 1;
 	}
 	*encrypted = json_is_true(json_object_get(m, "encrypted"));
@@ -155,25 +155,41 @@ static int check_manifest(const char *dir, int *encrypted)
 		char hex[65];
 		int64_t size;
 		if (!name || !want || strchr(name, '/')) {
-			fprintf(stderr, "bron backup: the manifest of %s is malformed\n", dir);
+			fprintf(stderr, "bron %s: the manifest of %s is malformed\n", cmd, dir);
 			bad = 1;
 			continue;
 		}
 		snprintf(path, sizeof path, "%s/%s", dir, name);
 		if (file_sha256(path, hex, &size)) {
-			fprintf(stderr, "bron backup: %s is missing or unreadable\n", path);
+			fprintf(stderr, "bron %s: %s is missing or unreadable\n", cmd, path);
 			bad = 1;
 		} else if (size != bytes || strcmp(hex, want)) {
 			fprintf(stderr,
-			        "bron backup: %s does not match its checksum: changed since the "
+			        "bron %s: %s does not match its checksum: changed since the "
 			        "backup\n",
-			        path);
+			        cmd, path);
 			bad = 1;
 		}
 	}
 	if (!json_array_size(json_object_get(m, "files"))) {
-		fprintf(stderr, "bron backup: the manifest of %s lists no files\n", dir);
+		fprintf(stderr, "bron %s: the manifest of %s lists no files\n", cmd, dir);
 		bad = 1;
+	}
+	/* every file of a backup that is there is listed (restore copies them all),
+	 * and the database always */
+	for (size_t k = 0; k < sizeof FILES / sizeof *FILES; k++) {
+		int listed = 0;
+		json_array_foreach(json_object_get(m, "files"), i, f)
+		{
+			const char *name = json_string_value(json_object_get(f, "name"));
+			listed |= name && !strcmp(name, FILES[k]);
+		}
+		snprintf(path, sizeof path, "%s/%s", dir, FILES[k]);
+		if (!listed && (k == 0 || !access(path, F_OK))) {
+			fprintf(stderr, "bron %s: the manifest of %s does not list %s\n", cmd, dir,
+			        FILES[k]);
+			bad = 1;
+		}
 	}
 	json_decref(m);
 	return bad;
@@ -263,7 +279,7 @@ int cli_backup(int argc, char **argv)
 	}
 	if (verify) {
 		int encrypted = 0;
-		if (check_manifest(dir, &encrypted)) {
+		if (check_manifest("backup", dir, &encrypted)) {
 			printf("FAILED: %s does not match its manifest\n", dir);
 			return 1;
 		}
@@ -271,9 +287,19 @@ int cli_backup(int argc, char **argv)
 		const crypt_key *key = NULL;
 		int have_key =
 		        key_file || unencrypted || getenv("BRON_KEY_FILE") || getenv("BRON_KEY");
+		if (encrypted && unencrypted) {
+			fprintf(stderr,
+			        "bron backup: %s is encrypted: give its key (--key-file FILE, or "
+			        "BRON_KEY_FILE or BRON_KEY in the environment)\n",
+			        dir);
+			return 2;
+		}
 		if (have_key) {
-			int krc =
-			        cli_store_key("backup", key_file, unencrypted, NULL, &owner, &key);
+			/* a plain copy's pages are read as they are, whatever key the
+			 * environment holds */
+			int krc = encrypted ? cli_store_key("backup", key_file, unencrypted, NULL,
+			                                    &owner, &key)
+			                    : cli_store_key("backup", NULL, 1, NULL, &owner, &key);
 			if (krc)
 				return krc;
 			char *err = NULL;
@@ -350,7 +376,7 @@ int cli_restore(int argc, char **argv)
 		return 2;
 	}
 	int encrypted = 0;
-	if (check_manifest(dir, &encrypted)) {
+	if (check_manifest("restore", dir, &encrypted)) {
 		fprintf(stderr, "bron restore: %s does not match its manifest; nothing restored\n",
 		        dir);
 		return 1;

@@ -263,14 +263,14 @@ static int exec_or_msg(sqlite3 *db, const char *sql, const char *what, char **er
 }
 
 /* PRAGMA quick_check answers "ok": every page decrypts and the b-trees hold. */
-static int quick_check(sqlite3 *db, char **err)
+static int quick_check(sqlite3 *db, const char *what, char **err)
 {
 	sqlite3_stmt *st = NULL;
 	int ok = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
 	         sqlite3_step(st) == SQLITE_ROW &&
 	         !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
 	if (!ok)
-		*err = store__msg("the re-encrypted copy does not check: %s",
+		*err = store__msg("%s does not check: %s", what,
 		                  st && sqlite3_column_text(st, 0)
 		                          ? (const char *)sqlite3_column_text(st, 0)
 		                          : sqlite3_errmsg(db));
@@ -317,7 +317,7 @@ static int copy_store(const lite_paths *p, const char *abs_copy, const char *src
 		goto out;
 	}
 	if (exec_or_msg(dst, "PRAGMA temp_store=MEMORY; PRAGMA journal_mode=WAL", "rekey", err) ||
-	    quick_check(dst, err))
+	    quick_check(dst, "the re-encrypted copy", err))
 		goto out;
 	rc = 0;
 out:
@@ -487,7 +487,7 @@ int store_backup(const store_options *o, const char *to,
 	crypt_store_key sk = {0};
 	crypt_vfs *vfs = NULL;
 	sqlite3 *src = NULL;
-	int rc = STORE_ERROR, lockfd = -1;
+	int rc = STORE_ERROR, lockfd = -1, made = 0; /* made: the files at `to` are ours */
 	int kind = db_kind(p.db);
 	struct stat st;
 	if (kind <= 0) {
@@ -503,11 +503,16 @@ int store_backup(const store_options *o, const char *to,
 		*err = store__msg("cannot create %s: %s", to, strerror(errno));
 		goto out;
 	}
-	if (exists(target)) {
+	if (exists(target) || exists(key_copy)) {
 		*err = store__msg("%s holds a backup already; give an empty directory", to);
 		goto out;
 	}
-	if (o->key) {
+	made = 1;
+	if (o->key && kind == 1 && !exists(p.key)) {
+		*err = store__msg("the store in %s is not encrypted: back it up with --unencrypted",
+		                  dir);
+		goto out;
+	} else if (o->key) {
 		if (crypt_keyfile_read(p.key, o->key, &sk, err))
 			goto out;
 		if (crypt_vfs_new(&sk, &vfs)) {
@@ -570,7 +575,7 @@ int store_backup(const store_options *o, const char *to,
 out:
 	if (rc && !*err)
 		*err = store__msg("the backup failed");
-	if (rc) {
+	if (rc && made) {
 		unlink(target);
 		unlink(key_copy);
 	}
@@ -618,7 +623,7 @@ int store_backup_check(const char *dir, const crypt_key *key, char **err)
 		*err = store__msg("cannot open %s: %s", p.db, db ? sqlite3_errmsg(db) : "?");
 		goto out;
 	}
-	if (!quick_check(db, err))
+	if (!quick_check(db, "the backup", err))
 		rc = STORE_OK;
 out:
 	sqlite3_close(db);
