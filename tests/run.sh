@@ -117,7 +117,13 @@ run_suites() {
 
 run_api() {
 	[ -d tests/api ] && ls tests/api/*.test.mjs >/dev/null 2>&1 || return 0
-	if has_store sqlite; then api_pass "$1" api; fi
+	if has_store sqlite; then
+		# tests that need PostgreSQL beside SQLite (roundtrip) run in the
+		# PostgreSQL pass only, when there is one
+		local pgpass=()
+		if has_store postgres && [ "$pgdir_ok" = 1 ]; then pgpass=(BRON_API_PG_PASS=1); fi
+		api_pass "$1" api "${pgpass[@]}"
+	fi
 	if has_store postgres; then
 		if [ "$pgdir_ok" = 1 ]; then
 			api_pass "$1" api-pg BRON_TEST_STORE=postgres BRON_PG_DIR="$pgdir"

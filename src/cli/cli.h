@@ -46,4 +46,8 @@ int cli_export(int argc, char **argv);
 /* bron compare STORE_A STORE_B - the report of a migration: counts, differences. */
 int cli_compare(int argc, char **argv);
 
+/* bron backup [--verify] DIR, bron restore DIR - the embedded store's copies. */
+int cli_backup(int argc, char **argv);
+int cli_restore(int argc, char **argv);
+
 #endif

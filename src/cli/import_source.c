@@ -486,11 +486,13 @@ static void ndjson_line(import_source *s, import_report *rep, import_job **j)
 		                     s->lineno, e.column, e.text);
 		return;
 	}
-	/* a batch or transaction Bundle (the "deleted" output of a Bulk Data
-	 * export) is sent as it is, on its own */
+	/* a batch or transaction Bundle without an id (the "deleted" output of a
+	 * Bulk Data export, a deletion of bron export --history) is sent as it
+	 * is, on its own; one with an id is a stored Bundle resource, kept as
+	 * any other resource (executing it would write what it holds) */
 	const char *rt = json_string_value(json_object_get(v, "resourceType"));
 	const char *bt = json_string_value(json_object_get(v, "type"));
-	if (rt && !strcmp(rt, "Bundle") && bt &&
+	if (rt && !strcmp(rt, "Bundle") && bt && !json_object_get(v, "id") &&
 	    (!strcmp(bt, "transaction") || !strcmp(bt, "batch"))) {
 		json_decref(v);
 		import_job *b = import_job_new(s->path);

@@ -15,6 +15,9 @@ static void usage(FILE *f)
 	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  reindex     rebuild the search indexes from the stored resources\n"
 	           "  migrate     create or upgrade the schema of a store\n"
+	           "  backup      copy the embedded store online; --verify a copy (bron backup "
+	           "--help)\n"
+	           "  restore     put a backup back (bron restore --help)\n"
 	           "  compare     compare two stores after a migration (bron compare --help)\n"
 	           "  export      write a store as NDJSON files (bron export --help)\n"
 	           "  audit       verify the audit trail, sign a checkpoint (bron audit --help)\n"
@@ -41,6 +44,10 @@ int main(int argc, char **argv)
 		return cli_reindex(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cli_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "backup"))
+		return cli_backup(argc - 1, argv + 1);
+	if (!strcmp(cmd, "restore"))
+		return cli_restore(argc - 1, argv + 1);
 	if (!strcmp(cmd, "compare"))
 		return cli_compare(argc - 1, argv + 1);
 	if (!strcmp(cmd, "export"))

@@ -446,7 +446,7 @@ static int rewrite_inside(buf *out, const char *s, size_t len, json_lookup_fn lo
 			        (s[e] >= '0' && s[e] <= '9') || (s[e] >= 'a' && s[e] <= 'z') ||
 			        (s[e] >= 'A' && s[e] <= 'Z')))
 				e++;
-			const char *rep = lookup(ctx, s + i, e - i);
+			const char *rep = lookup(ctx, NULL, 0, s + i, e - i);
 			if (rep) {
 				rc |= buf_append(out, s + run, i - run);
 				rc |= buf_puts(out, rep);
@@ -464,8 +464,8 @@ static int rewrite_inside(buf *out, const char *s, size_t len, json_lookup_fn lo
 
 int json_rewrite_strings(const char *src, size_t len, json_lookup_fn lookup, void *ctx, buf *out)
 {
-	size_t run = 0, i = 0;
-	int rc = 0;
+	size_t run = 0, i = 0, kfrom = 0, klen = 0;
+	int rc = 0, have_key = 0;
 	while (i < len) {
 		if (src[i] != '"') {
 			i++;
@@ -474,7 +474,20 @@ int json_rewrite_strings(const char *src, size_t len, json_lookup_fn lookup, voi
 		size_t e = skip_string(src, len, i); /* just past the closing quote */
 		const char *content = src + i + 1;
 		size_t clen = e - i - 2;
-		const char *rep = lookup(ctx, content, clen);
+		size_t after = skip_ws(src, len, e), before = i;
+		if (after < len && src[after] == ':') { /* a member name */
+			kfrom = i + 1;
+			klen = clen;
+			have_key = 1;
+			i = e;
+			continue;
+		}
+		while (before > 0 && (src[before - 1] == ' ' || src[before - 1] == '\t' ||
+		                      src[before - 1] == '\n' || src[before - 1] == '\r'))
+			before--;
+		int direct = have_key && before > 0 && src[before - 1] == ':';
+		const char *rep =
+		        lookup(ctx, direct ? src + kfrom : NULL, direct ? klen : 0, content, clen);
 		if (rep || memmem(content, clen, "urn:", 4)) {
 			rc |= buf_append(out, src + run, i + 1 - run);
 			if (rep)

@@ -51,9 +51,12 @@ size_t json_element_spans(const char *src, size_t from, size_t to, size_t *start
 
 /* Copy JSON text, replacing inside string literals every occurrence of a
  * text for which lookup() gives a replacement. lookup is asked about each
- * whole string literal's content (references) and each "urn:uuid:"/"urn:oid:"
- * run inside one (narrative links); it returns the replacement or NULL. */
-typedef const char *(*json_lookup_fn)(void *ctx, const char *s, size_t len);
+ * whole string value's content (references), with the name of the member it
+ * is the value of (key, klen as written; NULL, 0 for an array element or a
+ * run), and each "urn:uuid:"/"urn:oid:" run inside one (narrative links);
+ * it returns the replacement or NULL. Member names are left as they are. */
+typedef const char *(*json_lookup_fn)(void *ctx, const char *key, size_t klen, const char *s,
+                                      size_t len);
 int json_rewrite_strings(const char *src, size_t len, json_lookup_fn lookup, void *ctx, buf *out);
 
 /* Minify any JSON text (whitespace outside strings removed). */

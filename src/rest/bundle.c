@@ -149,11 +149,15 @@ static const char *resolve_conditional(bundle_run *run, const char *s, size_t le
 	return val;
 }
 
-static const char *map_lookup(void *ctx, const char *s, size_t len)
+/* A fullUrl anywhere; a conditional reference in Reference.reference only
+ * (never in other strings, such as Subscription.criteria), and not when
+ * versions are restored as they were stored (bron import --history) */
+static const char *map_lookup(void *ctx, const char *key, size_t klen, const char *s, size_t len)
 {
 	bundle_run *run = ctx;
 	const char *v = map_get(run, s, len);
-	if (!v && len > 2 && s[0] >= 'A' && s[0] <= 'Z' && memchr(s, '?', len))
+	if (!v && key && klen == 9 && !memcmp(key, "reference", 9) && !run->outer->r->cfg.restore &&
+	    len > 2 && s[0] >= 'A' && s[0] <= 'Z' && memchr(s, '?', len))
 		v = resolve_conditional(run, s, len);
 	return v;
 }
@@ -240,7 +244,7 @@ static void run_entry(bundle_run *run, size_t i, const json_t *entry)
 /* Remap references to creates whose condition matched an existing resource:
  * "Type/<assigned>" becomes "Type/<matched>". Runs on the writer thread
  * from the build callback, after the store evaluated every condition. */
-static const char *remap_lookup(void *ctx, const char *s, size_t len)
+static const char *remap_lookup(void *ctx, const char *key, size_t klen, const char *s, size_t len)
 {
 	bundle_run *run = ctx;
 	for (size_t k = 0; k < run->nops; k++) {
@@ -520,7 +524,7 @@ static long assign_ids(bundle_run *run, const json_t *entries)
 /* The entry's resource bytes with references rewritten. */
 /* The same rewriting on the entry's parsed resource, so that it need not be
  * parsed again: every string value the byte rewriter would change. */
-static void rewrite_tree(bundle_run *run, json_t *v, int depth)
+static void rewrite_tree(bundle_run *run, json_t *v, const char *key, int depth)
 {
 	const char *k;
 	json_t *x;
@@ -528,13 +532,13 @@ static void rewrite_tree(bundle_run *run, json_t *v, int depth)
 	if (depth > 128)
 		return;
 	if (json_is_object(v)) {
-		json_object_foreach(v, k, x) rewrite_tree(run, x, depth + 1);
+		json_object_foreach(v, k, x) rewrite_tree(run, x, k, depth + 1);
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x) rewrite_tree(run, x, depth + 1);
+		json_array_foreach(v, i, x) rewrite_tree(run, x, NULL, depth + 1);
 	} else if (json_is_string(v)) {
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);
-		const char *rep = map_lookup(run, s, n);
+		const char *rep = map_lookup(run, key, key ? strlen(key) : 0, s, n);
 		if (rep) {
 			json_string_set(v, rep);
 		} else if (memmem(s, n, "urn:", 4)) {
@@ -574,7 +578,7 @@ static void entry_body(bundle_run *run, const char *src, size_t from, size_t to,
 	io->body_len = b.len;
 	buf_free(&b);
 	if (io->tree)
-		rewrite_tree(run, io->tree, 0);
+		rewrite_tree(run, io->tree, NULL, 0);
 }
 
 void rest_bundle(rctx *c)

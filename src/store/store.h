@@ -94,6 +94,21 @@ typedef struct store_rekey_options {
  * malloc'ed. */
 int store_rekey(const store_rekey_options *o, char **err);
 
+/* ---- backup (SQLite) ---- */
+
+/* Copy the SQLite store of o->dir into the directory `to` (made if missing,
+ * holding no backup yet) while servers may keep writing: a consistent
+ * snapshot (VACUUM INTO through the store's own VFS, so an encrypted store's
+ * copy is encrypted with the same data key; its key file is copied beside
+ * it). progress (may be NULL) sees the bytes copied so far. A PostgreSQL
+ * store is refused (pg_dump). STORE_OK, or STORE_ERROR with *err malloc'ed. */
+int store_backup(const store_options *o, const char *to,
+                 void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, char **err);
+/* Open the backup in `dir` read-only (with the owner's key, NULL for an
+ * unencrypted one) and check every page and b-tree (PRAGMA quick_check);
+ * nothing is written. STORE_OK, or STORE_ERROR with *err malloc'ed. */
+int store_backup_check(const char *dir, const crypt_key *key, char **err);
+
 /* "sqlite" or "postgresql". */
 const char *store_engine_name(const store *s);
 /* The SQL dialect to compile searches for (search_compile). */

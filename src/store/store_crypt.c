@@ -263,14 +263,14 @@ static int exec_or_msg(sqlite3 *db, const char *sql, const char *what, char **er
 }
 
 /* PRAGMA quick_check answers "ok": every page decrypts and the b-trees hold. */
-static int quick_check(sqlite3 *db, char **err)
+static int quick_check(sqlite3 *db, const char *what, char **err)
 {
 	sqlite3_stmt *st = NULL;
 	int ok = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
 	         sqlite3_step(st) == SQLITE_ROW &&
 	         !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
 	if (!ok)
-		*err = store__msg("the re-encrypted copy does not check: %s",
+		*err = store__msg("%s does not check: %s", what,
 		                  st && sqlite3_column_text(st, 0)
 		                          ? (const char *)sqlite3_column_text(st, 0)
 		                          : sqlite3_errmsg(db));
@@ -317,7 +317,7 @@ static int copy_store(const lite_paths *p, const char *abs_copy, const char *src
 		goto out;
 	}
 	if (exec_or_msg(dst, "PRAGMA temp_store=MEMORY; PRAGMA journal_mode=WAL", "rekey", err) ||
-	    quick_check(dst, err))
+	    quick_check(dst, "the re-encrypted copy", err))
 		goto out;
 	rc = 0;
 out:
@@ -448,4 +448,189 @@ int store_rekey(const store_rekey_options *o, char **err)
 	if (o->url && *o->url)
 		return store__pg_rekey(o, err);
 	return lite_rekey(o, err);
+}
+
+/* ---- bron backup on SQLite ---- */
+
+typedef struct backup_watch {
+	const char *target;
+	int64_t total;
+	void (*progress)(void *ctx, int64_t done, int64_t total);
+	void *ctx;
+} backup_watch;
+
+/* SQLite's progress handler during VACUUM INTO: how far the copy is */
+static int backup_tick(void *arg)
+{
+	backup_watch *w = arg;
+	struct stat st;
+	if (w->progress && !stat(w->target, &st))
+		w->progress(w->ctx, st.st_size, w->total);
+	return 0;
+}
+
+int store_backup(const store_options *o, const char *to,
+                 void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, char **err)
+{
+	*err = NULL;
+	if (o->url) {
+		*err = store__msg("bron backup copies the embedded store; back up PostgreSQL with "
+		                  "pg_dump (docs/operations.md), or take a portable copy with bron "
+		                  "export --history");
+		return STORE_ERROR;
+	}
+	const char *dir = o->dir ? o->dir : "./data";
+	lite_paths p;
+	paths_init(&p, dir);
+	char *target = store__msg("%s/bron.db", to), *abs_to = NULL, *uri = NULL, *vacuum = NULL;
+	char *key_copy = store__msg("%s/bron.db-key", to);
+	crypt_store_key sk = {0};
+	crypt_vfs *vfs = NULL;
+	sqlite3 *src = NULL;
+	int rc = STORE_ERROR, lockfd = -1, made = 0; /* made: the files at `to` are ours */
+	int kind = db_kind(p.db);
+	struct stat st;
+	if (kind <= 0) {
+		*err = store__msg("there is no store in %s", dir);
+		goto out;
+	}
+	/* a full rekey must not swap the files under the copy */
+	if ((lockfd = lock_dir(dir, LOCK_SH)) < 0) {
+		*err = lock_msg(dir, 0);
+		goto out;
+	}
+	if (mkdir(to, 0700) && errno != EEXIST) {
+		*err = store__msg("cannot create %s: %s", to, strerror(errno));
+		goto out;
+	}
+	if (exists(target) || exists(key_copy)) {
+		*err = store__msg("%s holds a backup already; give an empty directory", to);
+		goto out;
+	}
+	made = 1;
+	if (o->key && kind == 1 && !exists(p.key)) {
+		*err = store__msg("the store in %s is not encrypted: back it up with --unencrypted",
+		                  dir);
+		goto out;
+	} else if (o->key) {
+		if (crypt_keyfile_read(p.key, o->key, &sk, err))
+			goto out;
+		if (crypt_vfs_new(&sk, &vfs)) {
+			*err = store__msg("cannot register the encrypting SQLite VFS");
+			goto out;
+		}
+	} else if (exists(p.key) || kind != 1) {
+		*err = store__msg("the store in %s is encrypted: give its key (--key-file FILE, or "
+		                  "BRON_KEY_FILE or BRON_KEY in the environment)",
+		                  dir);
+		goto out;
+	}
+	abs_to = realpath(to, NULL);
+	if (!abs_to) {
+		*err = store__msg("cannot resolve %s: %s", to, strerror(errno));
+		goto out;
+	}
+	char *abs_target = store__msg("%s/bron.db", abs_to);
+	if (vfs) {
+		uri = file_uri(abs_target, crypt_vfs_name(vfs));
+	} else {
+		uri = file_uri(abs_target, "unix");
+	}
+	free(abs_target);
+	vacuum = sqlite3_mprintf("VACUUM INTO %Q", uri);
+	if (sqlite3_open_v2(p.db, &src, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI,
+	                    vfs ? crypt_vfs_name(vfs) : NULL) != SQLITE_OK) {
+		*err = store__msg("cannot open %s: %s", p.db, src ? sqlite3_errmsg(src) : "?");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, 10000);
+	if (exec_or_msg(src, "PRAGMA temp_store=MEMORY; PRAGMA page_size=4096", "backup", err))
+		goto out;
+	if (vfs) {
+		int reserve = CRYPT_RESERVE;
+		sqlite3_file_control(src, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+	}
+	backup_watch w = {.target = target,
+	                  .total = !stat(p.db, &st) ? st.st_size : 0,
+	                  .progress = progress,
+	                  .ctx = ctx};
+	sqlite3_progress_handler(src, 20000, backup_tick, &w);
+	/* a consistent snapshot (one read transaction), while servers write */
+	if (exec_or_msg(src, vacuum, "cannot copy the store", err))
+		goto out;
+	sqlite3_progress_handler(src, 0, NULL, NULL);
+	if (fsync_file(target)) {
+		*err = store__msg("cannot write %s: %s", target, strerror(errno));
+		goto out;
+	}
+	if (vfs && crypt_keyfile_write(key_copy, o->key, &sk, err))
+		goto out;
+	if (sync_dir(to)) {
+		*err = store__msg("cannot sync %s: %s", to, strerror(errno));
+		goto out;
+	}
+	if (progress && !stat(target, &st))
+		progress(ctx, st.st_size, st.st_size);
+	rc = STORE_OK;
+out:
+	if (rc && !*err)
+		*err = store__msg("the backup failed");
+	if (rc && made) {
+		unlink(target);
+		unlink(key_copy);
+	}
+	sqlite3_close(src);
+	crypt_vfs_free(vfs);
+	crypt_key_wipe(&sk.dek);
+	if (lockfd >= 0)
+		close(lockfd);
+	sqlite3_free(vacuum);
+	free(uri);
+	free(abs_to);
+	free(target);
+	free(key_copy);
+	paths_free(&p);
+	return rc;
+}
+
+int store_backup_check(const char *dir, const crypt_key *key, char **err)
+{
+	*err = NULL;
+	lite_paths p;
+	paths_init(&p, dir);
+	crypt_store_key sk = {0};
+	crypt_vfs *vfs = NULL;
+	sqlite3 *db = NULL;
+	char *abs = realpath(p.db, NULL), *uri = NULL;
+	int rc = STORE_ERROR;
+	if (!abs) {
+		*err = store__msg("%s: %s", p.db, strerror(errno));
+		goto out;
+	}
+	if (key) {
+		if (crypt_keyfile_read(p.key, key, &sk, err))
+			goto out;
+		if (crypt_vfs_new(&sk, &vfs)) {
+			*err = store__msg("cannot register the encrypting SQLite VFS");
+			goto out;
+		}
+	}
+	/* immutable: the check writes nothing beside the backup (no -wal, -shm) */
+	char *base = file_uri(abs, vfs ? crypt_vfs_name(vfs) : "unix");
+	uri = store__msg("%s&mode=ro&immutable=1", base);
+	free(base);
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		*err = store__msg("cannot open %s: %s", p.db, db ? sqlite3_errmsg(db) : "?");
+		goto out;
+	}
+	if (!quick_check(db, "the backup", err))
+		rc = STORE_OK;
+out:
+	sqlite3_close(db);
+	crypt_vfs_free(vfs);
+	crypt_key_wipe(&sk.dek);
+	free(abs);
+	free(uri);
+	paths_free(&p);
+	return rc;
 }

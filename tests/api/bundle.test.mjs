@@ -238,6 +238,17 @@ describe('transaction: conditional entries', () => {
     assertOutcomeBody(res.json);
     assert.deepEqual(await matches('Observation', { 'code:text': 'cr0' }), []);
   });
+  it('a search string outside Reference.reference (Subscription.criteria) is kept as written, whatever it matches', async () => {
+    const sys = newSystem();
+    await fhir.create({ resourceType: 'Patient', body: patient(sys, 'one') });
+    for (const criteria of [`Patient?identifier=${sys}|one`, `Patient?identifier=${sys}|none`, 'Observation?code=http://loinc.org|1975-2']) {
+      const sub = { resourceType: 'Subscription', status: 'requested', reason: 'test', criteria, channel: { type: 'rest-hook', endpoint: 'https://example.org/hook' } };
+      const res = await postBundle(txn([post(sub, uuid())]));
+      assert.equal(res.status, 200, `${criteria}: ${res.status} ${res.text.slice(0, 300)}`);
+      const s = await fhir.read({ resourceType: 'Subscription', id: idFromLocation(res.json.entry[0].response.location) });
+      assert.equal(s.criteria, criteria);
+    }
+  });
 });
 
 describe('transaction: ifMatch, ifNoneMatch, ifModifiedSince', () => {

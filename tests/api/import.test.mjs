@@ -133,6 +133,25 @@ describe('bron import of NDJSON and other Bundles', () => {
     assert.equal(await status(srv, '/fhir/Patient/gz25'), 200);
   });
 
+  it('an NDJSON line that is a transaction or batch Bundle with an id is stored as a Bundle; one without an id (a deletion) is sent as it is', async () => {
+    const inner = { resourceType: 'Patient', id: 'in-bundle', active: true };
+    const f = write(dir, 'Bundle-1.ndjson', ndjson([
+      { resourceType: 'Bundle', id: 'stored-tx', type: 'transaction', entry: [{ resource: inner, request: { method: 'PUT', url: 'Patient/in-bundle' } }] },
+      { resourceType: 'Bundle', id: 'stored-batch', type: 'batch', entry: [{ request: { method: 'DELETE', url: 'Patient/nd-doomed' } }] },
+    ]));
+    const g = write(dir, 'Patient-1.ndjson', ndjson([{ resourceType: 'Patient', id: 'nd-doomed' }, { resourceType: 'Patient', id: 'nd-deleted' }]));
+    const d = write(dir, 'deleted.ndjson', ndjson([{ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: 'Patient/nd-deleted' } }] }]));
+    const r = await runImport(['--url', srv.base, '--concurrency', '1', g, f, d]); // in order: the deletion after the create
+    assertRun(r, { code: 0, loaded: 5, rejected: 0 });
+    const tx = (await send(srv, 'GET', '/fhir/Bundle/stored-tx')).json;
+    assert.equal(tx.type, 'transaction');
+    assert.deepEqual(tx.entry[0].resource, inner);
+    assert.equal(await status(srv, '/fhir/Bundle/stored-batch'), 200);
+    assert.equal(await status(srv, '/fhir/Patient/in-bundle'), 404, 'the stored transaction was executed');
+    assert.equal(await status(srv, '/fhir/Patient/nd-doomed'), 200, 'the stored batch was executed');
+    assert.equal(await status(srv, '/fhir/Patient/nd-deleted'), 410, 'the deletion was not sent');
+  });
+
   it('collection and searchset Bundles become PUTs at their ids; a lone resource loads too', async () => {
     const coll = write(dir, 'coll.json', JSON.stringify({
       resourceType: 'Bundle', type: 'collection', entry: [
