@@ -160,7 +160,19 @@ static void entity_ref(buf *b, const char *ref, int patient)
 	buf_putc(b, '}');
 }
 
+static int to_fhir(const store_audit *r, int hide_query, buf *b);
+
 int audit_to_fhir(const store_audit *r, buf *b)
+{
+	return to_fhir(r, 0, b);
+}
+
+int audit_to_fhir_for_patient(const store_audit *r, buf *b)
+{
+	return to_fhir(r, 1, b);
+}
+
+static int to_fhir(const store_audit *r, int hide_query, buf *b)
 {
 	json_error_t err;
 	json_t *j = json_loadb(r->record, r->record_len, 0, &err);
@@ -272,8 +284,8 @@ int audit_to_fhir(const store_audit *r, buf *b)
 	size_t ne = 0;
 	const char *patient = str(j, "patient"), *query = str(j, "query"),
 	           *rid = str(j, "requestId");
-	if (query && !*query)
-		query = NULL; /* FHIR has no empty strings */
+	if ((query && !*query) || hide_query)
+		query = NULL; /* FHIR has no empty strings; a patient's view shows no staff query */
 	if (!patient && !json_array_size(json_object_get(j, "what")) && !query && !rid) {
 		buf_putc(b, '}');
 		json_decref(j);

@@ -56,6 +56,9 @@ void audit_record(arena *a, const audit_event *e, store_audit *out);
 /* The FHIR AuditEvent of a stored record into b. -1 if the record is not
  * one this build wrote. */
 int audit_to_fhir(const store_audit *r, buf *b);
+/* The same for a patient reading their own records: without the search
+ * query, which may name other patients (a staff search for several). */
+int audit_to_fhir_for_patient(const store_audit *r, buf *b);
 
 /* ---- the chain: checkpoints and verification (chain.c) ---- */
 

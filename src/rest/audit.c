@@ -442,7 +442,7 @@ static void audit_read(rctx *c)
 	c->audit_patients = &r[0].patient;
 	buf b;
 	buf_init(&b, 0);
-	if (audit_to_fhir(&r[0], &b)) {
+	if ((only ? audit_to_fhir_for_patient : audit_to_fhir)(&r[0], &b)) {
 		buf_free(&b);
 		rest_reply_error(c, 500, "exception", "AuditEvent/%s cannot be shown", c->id);
 		return;
@@ -606,7 +606,7 @@ static void audit_search(rctx *c)
 		buf_printf(&b,
 		           "%s{\"fullUrl\":\"%s/AuditEvent/%lld\",\"resource\":", shown ? "," : "",
 		           c->base, (long long)r[i].seq);
-		if (audit_to_fhir(&r[i], &b)) {
+		if ((only ? audit_to_fhir_for_patient : audit_to_fhir)(&r[i], &b)) {
 			b.len = at;
 			continue;
 		}

@@ -741,6 +741,19 @@ describe('the patient sees who looked, and only that', () => {
 
   const P1 = () => tok('pat-p1', 'patient/*.rs', { patient: 'p1' });
 
+  it('a staff search naming two patients shows its query to staff, not in a patient\'s view', async () => {
+    const r = await on(srv, tok('dr-query'), 'GET', '/fhir/Patient?_id=p1,p2');
+    assert.equal(r.status, 200);
+    const staff = await recordsOf(srv, 'dr-query', 2);
+    assert.ok(staff.every((e) => (e.entity || []).some((x) => x.query)), 'staff see the query');
+    const mine = (await trail(srv, 'agent=dr-query', P1()));
+    assert.ok(mine.length >= 1, 'p1 sees the search that returned it');
+    for (const e of mine) {
+      assert.ok(!(e.entity || []).some((x) => x.query), `no query in p1's view: ${JSON.stringify(e.entity)}`);
+      assert.equal(patientOf(e), 'Patient/p1');
+    }
+  });
+
   it('GET AuditEvent and ?patient=p1 give p1\'s records only, and all of them', async () => {
     const staff = await trail(srv, 'patient=p1');
     assert.ok(staff.length >= 2);
