@@ -135,6 +135,26 @@ static void identifier(buf *b, const char *v)
 	buf_puts(b, "}}");
 }
 
+/* An agent besides the requestor (none when who is NULL): an identifier
+ * ("system|value") or, for a system, a display name. */
+static void other_agent(buf *b, const char *system, const char *code, const char *display,
+                        const char *who, int is_identifier)
+{
+	if (!who)
+		return;
+	buf_puts(b, ",{");
+	agent_type(b, system, code, display);
+	buf_puts(b, ",\"who\":");
+	if (is_identifier) {
+		identifier(b, who);
+	} else {
+		buf_puts(b, "{\"display\":");
+		json_put_string(b, who);
+		buf_putc(b, '}');
+	}
+	buf_puts(b, ",\"requestor\":false}");
+}
+
 static void purpose_of_use(buf *b, const char *purpose, int btg)
 {
 	buf_puts(b, "[{\"coding\":[");
@@ -248,33 +268,12 @@ static int to_fhir(const store_audit *r, int hide_query, buf *b)
 		purpose_of_use(b, purpose, btg);
 	}
 	buf_putc(b, '}');
-	const char *org = str(j, "organization");
-	if (org) {
-		buf_puts(b, ",{");
-		agent_type(b, "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "PROV",
-		           "healthcare provider");
-		buf_puts(b, ",\"who\":");
-		identifier(b, org);
-		buf_puts(b, ",\"requestor\":false}");
-	}
-	const char *behalf = str(j, "onBehalfOf");
-	if (behalf) {
-		buf_puts(b, ",{");
-		agent_type(b, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "RESP",
-		           "responsible party");
-		buf_puts(b, ",\"who\":");
-		identifier(b, behalf);
-		buf_puts(b, ",\"requestor\":false}");
-	}
-	const char *client = str(j, "client");
-	if (client) {
-		buf_puts(b, ",{");
-		agent_type(b, "http://dicom.nema.org/resources/ontology/DCM", "110150",
-		           "Application");
-		buf_puts(b, ",\"who\":{\"display\":");
-		json_put_string(b, client);
-		buf_puts(b, "},\"requestor\":false}");
-	}
+	other_agent(b, "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "PROV",
+	            "healthcare provider", str(j, "organization"), 1);
+	other_agent(b, "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "RESP",
+	            "responsible party", str(j, "onBehalfOf"), 1);
+	other_agent(b, "http://dicom.nema.org/resources/ontology/DCM", "110150", "Application",
+	            str(j, "client"), 0);
 	buf_puts(b, "],\"source\":{\"site\":\"Bron\",\"observer\":{\"display\":\"Bron FHIR "
 	            "server\"},\"type\":[");
 	coding(b, "http://terminology.hl7.org/CodeSystem/security-source-type", "4",

@@ -46,8 +46,9 @@ typedef struct bulk_request {
 	int history; /* every version, deletions too (a migration), not just current */
 } bulk_request;
 
-/* Accept a job: its snapshot is taken now. 0 with *id malloc'ed, or -1 with
- * *err malloc'ed (a bad _typeFilter, a full disk). */
+/* Accept a job: its snapshot is taken now. 0 with *id malloc'ed; -1 (the
+ * request: a bad _typeFilter) or -2 (the server: the store unreadable, a full
+ * disk) with *err malloc'ed. */
 int bulk_kickoff(bulk *b, const bulk_request *rq, char **id, char **err);
 
 enum { BULK_RUNNING, BULK_DONE, BULK_FAILED, BULK_NONE };

@@ -480,7 +480,7 @@ static size_t job_types(const bulk_request *rq, arena *a, const char ***out)
 }
 
 /* Run the job from type index `from`: 0 done, 1 stopped, -1 failed. */
-static int run_export(export_run *x, json_t *state, size_t from, char **err,
+static int run_export(export_run *x, size_t from, char **err,
                       int (*after_type)(void *ctx, size_t next), void *actx)
 {
 	arena *a = arena_new(0);
@@ -495,7 +495,6 @@ static int run_export(export_run *x, json_t *state, size_t from, char **err,
 			rc = -1;
 		}
 	}
-	(void)state;
 	arena_free(a);
 	return rc;
 }
@@ -545,7 +544,7 @@ static void run_job(bulk *b, job *jb)
 	save(jb);
 	char *err = NULL;
 	saver sv = {jb, &x, b, json_array_size(files)};
-	int rc = run_export(&x, jb->j, from, &err, save_progress, &sv);
+	int rc = run_export(&x, from, &err, save_progress, &sv);
 	pthread_mutex_lock(&b->mu);
 	int stopping = b->stop, cancelled = b->cancel_running && !b->stop;
 	pthread_mutex_unlock(&b->mu);
@@ -744,19 +743,19 @@ int bulk_kickoff(bulk *b, const bulk_request *rq, char **id, char **err)
 	int64_t upto;
 	if (store_last_seq(b->st, &upto)) {
 		*err = base_strdup("the store cannot be read now");
-		return -1;
+		return -2;
 	}
 	char *jid = new_id();
 	if (!jid) {
 		*err = base_strdup("no randomness for a job id");
-		return -1;
+		return -2;
 	}
 	if (mkdir(b->dir, 0700) && errno != EEXIST) {
 		if (asprintf(err, "cannot create the export directory %s: %s", b->dir,
 		             strerror(errno)) < 0)
 			base_oom();
 		free(jid);
-		return -1;
+		return -2;
 	}
 	job *jb = base_calloc(1, sizeof *jb);
 	jb->id = jid;
@@ -766,7 +765,7 @@ int bulk_kickoff(bulk *b, const bulk_request *rq, char **id, char **err)
 		if (asprintf(err, "cannot create %s: %s", jb->dir, strerror(errno)) < 0)
 			base_oom();
 		job_free(jb);
-		return -1;
+		return -2;
 	}
 	json_t *j = json_object();
 	json_object_set_new(j, "id", json_string(jid));
@@ -795,7 +794,7 @@ int bulk_kickoff(bulk *b, const bulk_request *rq, char **id, char **err)
 		*err = base_strdup("cannot write the job (is the disk full?)");
 		remove_dir(jb->dir);
 		job_free(jb);
-		return -1;
+		return -2;
 	}
 	*id = base_strdup(jid);
 	pthread_mutex_lock(&b->mu);
@@ -925,7 +924,7 @@ int bulk_export_dir(store *st, const bulk_request *rq, const char *dir,
 	                .progress = progress,
 	                .ctx = ctx};
 	out->transaction_time = base_now_us();
-	int rc = run_export(&x, NULL, 0, err, NULL, NULL);
+	int rc = run_export(&x, 0, err, NULL, NULL);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!rc && (dfd < 0 || syncfs(dfd))) { /* every file durable, in one go */
 		*err = base_strdup("the export files could not be synced to disk");

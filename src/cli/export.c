@@ -152,19 +152,14 @@ int cli_export(int argc, char **argv)
 	           "{\"transactionTime\":\"%s\",\"request\":\"bron export%s\",\"history\":%s,"
 	           "\"output\":[",
 	           tt, history ? " --history" : "", history ? "true" : "false");
-	int64_t total = 0, deleted = 0;
+	int64_t total = 0;
 	for (size_t i = 0; i < bs.nfiles; i++) {
-		int del = strstr(bs.files[i].type, "-deleted") != NULL;
 		buf_printf(&m, "%s{\"type\":", i ? "," : "");
-		json_put_string(&m, del ? "Bundle" : bs.files[i].type);
+		json_put_string(&m, bs.files[i].type);
 		buf_puts(&m, ",\"url\":");
 		json_put_string(&m, bs.files[i].name);
-		buf_printf(&m, ",\"count\":%lld%s}", (long long)bs.files[i].count,
-		           del ? ",\"deleted\":true" : "");
-		if (del)
-			deleted += bs.files[i].count;
-		else
-			total += bs.files[i].count;
+		buf_printf(&m, ",\"count\":%lld}", (long long)bs.files[i].count);
+		total += bs.files[i].count;
 	}
 	buf_puts(&m, "]}\n");
 	char path[4096];
@@ -181,11 +176,9 @@ int cli_export(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr,
-	        "bron export: %lld %s%s in %zu files in %.1f s (%.0f/s) into %s; snapshot as of "
-	        "%s\n",
-	        (long long)total, history ? "versions" : "resources",
-	        deleted ? arena_printf(a, " and %lld deletions", (long long)deleted) : "",
-	        bs.nfiles, secs, secs > 0 ? (double)(total + deleted) / secs : 0.0, out, tt);
+	        "bron export: %lld %s in %zu files in %.1f s (%.0f/s) into %s; snapshot as of %s\n",
+	        (long long)total, history ? "versions and deletions" : "resources", bs.nfiles, secs,
+	        secs > 0 ? (double)total / secs : 0.0, out, tt);
 	arena_free(a);
 	return 0;
 }

@@ -243,9 +243,11 @@ void rest_export(rctx *c, const char *level, const char *group)
 	rq.request = arena_strdup(c->a, url.data);
 	buf_free(&url);
 	char *id = NULL, *err = NULL;
-	if (bulk_kickoff(c->r->cfg.bulk, &rq, &id, &err)) {
-		rest_reply_error(c, 400, "invalid", "%s",
-		                 err ? err : "the export was not accepted");
+	int krc = bulk_kickoff(c->r->cfg.bulk, &rq, &id, &err);
+	if (krc) {
+		/* a bad filter is the client's; a store or disk that fails, the server's */
+		rest_reply_error(c, krc == -1 ? 400 : 503, krc == -1 ? "invalid" : "transient",
+		                 "%s", err ? err : "the export was not accepted");
 		free(err);
 		return;
 	}
@@ -291,22 +293,16 @@ void rest_export_status(rctx *c)
 	json_put_string(&b, st.request);
 	buf_printf(&b, ",\"requiresAccessToken\":%s,\"output\":[",
 	           c->r->cfg.open ? "false" : "true");
-	for (int pass = 0; pass < 2; pass++) {
-		if (pass)
-			buf_puts(&b, "],\"deleted\":[");
-		size_t k = 0;
-		for (size_t i = 0; i < st.nfiles; i++) {
-			int deleted = strstr(st.files[i].type, "-deleted") != NULL;
-			if (deleted != pass)
-				continue;
-			buf_puts(&b, k++ ? ",{\"type\":" : "{\"type\":");
-			json_put_string(&b, deleted ? "Bundle" : st.files[i].type);
-			buf_puts(&b, ",\"url\":");
-			json_put_string(&b, arena_printf(c->a, "%s/$export-file/%s/%s", c->base, id,
-			                                 st.files[i].name));
-			buf_printf(&b, ",\"count\":%lld}", (long long)st.files[i].count);
-		}
+	for (size_t i = 0; i < st.nfiles; i++) {
+		buf_puts(&b, i ? ",{\"type\":" : "{\"type\":");
+		json_put_string(&b, st.files[i].type);
+		buf_puts(&b, ",\"url\":");
+		json_put_string(&b, arena_printf(c->a, "%s/$export-file/%s/%s", c->base, id,
+		                                 st.files[i].name));
+		buf_printf(&b, ",\"count\":%lld}", (long long)st.files[i].count);
 	}
+	/* deletions: only history exports have them, in the types' own files */
+	buf_puts(&b, "],\"deleted\":[");
 	buf_puts(&b, "],\"error\":[]}");
 	const char *body = arena_memdup(c->a, b.data, b.len);
 	size_t len = b.len;

@@ -1243,6 +1243,33 @@ static int no_rows(store_conn *c, const char *name, const params *p)
 	return rc;
 }
 
+/* The body parameter of a new version: none for a deletion, sealed when
+ * the store has a key (*sealed: the bytes to free after the statement). */
+static int bind_body(store_conn *c, params *p, const store_op *op, int deleted,
+                     unsigned char **sealed)
+{
+	*sealed = NULL;
+	if (deleted) {
+		p_null(p, OID_BYTEA);
+		return 0;
+	}
+	if (!c->db->sealed) {
+		p_blob(p, op->body, op->body_len);
+		return 0;
+	}
+	char ad[512];
+	int adlen = body_ad(ad, sizeof ad, op->type, op->id, op->version, 0);
+	*sealed = base_malloc(op->body_len + CRYPT_SEAL_OVERHEAD);
+	if (adlen < 0 ||
+	    crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, op->body, op->body_len, *sealed)) {
+		free(*sealed);
+		*sealed = NULL;
+		return -1;
+	}
+	p_blob(p, *sealed, op->body_len + CRYPT_SEAL_OVERHEAD);
+	return 0;
+}
+
 static int pg_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
                   int64_t *seq, int64_t *rid)
 {
@@ -1256,21 +1283,8 @@ static int pg_put(store_conn *c, const store_op *op, int deleted, const store_pr
 	p_int(&p, op->last_updated);
 	p_int(&p, deleted);
 	unsigned char *sealed = NULL;
-	if (deleted) {
-		p_null(&p, OID_BYTEA);
-	} else if (c->db->sealed) {
-		char ad[512];
-		int adlen = body_ad(ad, sizeof ad, op->type, op->id, op->version, 0);
-		sealed = base_malloc(op->body_len + CRYPT_SEAL_OVERHEAD);
-		if (adlen < 0 || crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, op->body,
-		                                op->body_len, sealed)) {
-			free(sealed);
-			return STORE_ERROR;
-		}
-		p_blob(&p, sealed, op->body_len + CRYPT_SEAL_OVERHEAD);
-	} else {
-		p_blob(&p, op->body, op->body_len);
-	}
+	if (bind_body(c, &p, op, deleted, &sealed))
+		return STORE_ERROR;
 	int rc;
 	PGresult *res = wrun(c, prev->exists ? "put_next" : "put_new", &p, &rc);
 	free(sealed);
@@ -1293,21 +1307,8 @@ static int pg_put_version(store_conn *c, const store_op *op, int deleted)
 	p_int(&p, op->last_updated);
 	p_int(&p, deleted);
 	unsigned char *sealed = NULL;
-	if (deleted) {
-		p_null(&p, OID_BYTEA);
-	} else if (c->db->sealed) { /* sealed as pg_put seals a body */
-		char ad[512];
-		int adlen = body_ad(ad, sizeof ad, op->type, op->id, op->version, 0);
-		sealed = base_malloc(op->body_len + CRYPT_SEAL_OVERHEAD);
-		if (adlen < 0 || crypt_seal_raw(&c->db->sk.dek, ad, (size_t)adlen, op->body,
-		                                op->body_len, sealed)) {
-			free(sealed);
-			return STORE_ERROR;
-		}
-		p_blob(&p, sealed, op->body_len + CRYPT_SEAL_OVERHEAD);
-	} else {
-		p_blob(&p, op->body, op->body_len);
-	}
+	if (bind_body(c, &p, op, deleted, &sealed))
+		return STORE_ERROR;
 	int rc;
 	PGresult *res =
 	        run(c, NULL,

@@ -720,10 +720,9 @@ static int lite_get(store_conn *c, const char *type, const char *id, store_prev 
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : STORE_ERROR;
 }
 
-static int lite_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
-                    int64_t *seq, int64_t *rid)
+/* The values of a resource_version row (type, id, version, time, deleted, body). */
+static void bind_version(sqlite3_stmt *st, const store_op *op, int deleted)
 {
-	sqlite3_stmt *st = c->insert_version;
 	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, op->version);
@@ -733,6 +732,13 @@ static int lite_put(store_conn *c, const store_op *op, int deleted, const store_
 		sqlite3_bind_null(st, 6);
 	else
 		sqlite3_bind_blob(st, 6, op->body, (int)op->body_len, SQLITE_STATIC);
+}
+
+static int lite_put(store_conn *c, const store_op *op, int deleted, const store_prev *prev,
+                    int64_t *seq, int64_t *rid)
+{
+	sqlite3_stmt *st = c->insert_version;
+	bind_version(st, op, deleted);
 	if (step_done(st))
 		return STORE_ERROR;
 	*seq = sqlite3_last_insert_rowid(c->db);
@@ -761,15 +767,7 @@ static int lite_put(store_conn *c, const store_op *op, int deleted, const store_
 static int lite_put_version(store_conn *c, const store_op *op, int deleted)
 {
 	sqlite3_stmt *st = c->insert_old_version;
-	sqlite3_bind_text(st, 1, op->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, op->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, op->version);
-	sqlite3_bind_int64(st, 4, op->last_updated);
-	sqlite3_bind_int(st, 5, deleted);
-	if (deleted)
-		sqlite3_bind_null(st, 6);
-	else
-		sqlite3_bind_blob(st, 6, op->body, (int)op->body_len, SQLITE_STATIC);
+	bind_version(st, op, deleted);
 	return step_done(st);
 }
 
