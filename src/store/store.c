@@ -70,11 +70,15 @@ int store__log(int where, int status, const char *fmt, ...)
 	size_t len = strlen(msg);
 	while (len && msg[len - 1] == '\n') /* engines' messages end in one */
 		msg[--len] = 0;
+	char more[80] = "";
 	if (unwritten)
-		fprintf(stderr, "bron: store: %s: %s (and %ld more like it in the last %d s)\n",
-		        status_meaning(status), msg, unwritten, STORE__LOG_EVERY_S);
+		snprintf(more, sizeof more, " (and %ld more like it in the last %d s)", unwritten,
+		         STORE__LOG_EVERY_S);
+	if (where == STORE__LOG_AGAIN)
+		fprintf(stderr, "bron: store: %s (after: %s)%s\n", msg, status_meaning(status),
+		        more);
 	else
-		fprintf(stderr, "bron: store: %s: %s\n", status_meaning(status), msg);
+		fprintf(stderr, "bron: store: %s: %s%s\n", status_meaning(status), msg, more);
 	return 1;
 }
 
@@ -711,8 +715,7 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 	if (rc && rc != was)
 		atomic_store(&s->failing, rc);
 	else if (!rc && was && atomic_compare_exchange_strong(&s->failing, &was, 0))
-		fprintf(stderr, "bron: store: writes succeed again (they failed: %s)\n",
-		        was == STORE_FULL ? "no space left" : "database unavailable or I/O error");
+		store__log(STORE__LOG_AGAIN, was, "writes succeed again");
 	k = 0;
 	for (store__write_req *w = group, *next; w; w = next, k++) {
 		next = w->next;

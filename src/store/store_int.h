@@ -165,6 +165,7 @@ enum {
 	STORE__LOG_ENGINE, /* a statement of an engine failed */
 	STORE__LOG_WRITES, /* write requests were refused */
 	STORE__LOG_AUDIT,  /* audit records of reads could not be stored */
+	STORE__LOG_AGAIN,  /* writes succeed again after failing with `status` */
 	STORE__LOG_WHERES
 };
 #define STORE__LOG_EVERY_S 10 /* one line per kind of failure in this many seconds */
@@ -175,7 +176,8 @@ struct pg_conn;
 int store__pg_status(const struct pg_conn *pc, const char *state);
 
 /* Report a failure of kind (where, status) on stderr as one line
- * "bron: store: <what the status means>: <message>": the first of its kind
+ * "bron: store: <what the status means>: <message>" (STORE__LOG_AGAIN:
+ * "bron: store: <message> (after: <what the status means>)"): the first of its kind
  * at once, then at most one per STORE__LOG_EVERY_S seconds, which says how
  * many were left unreported since (a full disk fails every request; the log
  * must not fill with them). Thread-safe. Returns 1 if the line was written. */
