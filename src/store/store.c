@@ -70,6 +70,9 @@ int store__log(int where, int status, const char *fmt, ...)
 	size_t len = strlen(msg);
 	while (len && msg[len - 1] == '\n') /* engines' messages end in one */
 		msg[--len] = 0;
+	for (char *p = msg; *p; p++) /* one line (PostgreSQL's HINT comes on its own) */
+		if (*p == '\n')
+			*p = ' ';
 	char more[80] = "";
 	if (unwritten)
 		snprintf(more, sizeof more, " (and %ld more like it in the last %d s)", unwritten,
