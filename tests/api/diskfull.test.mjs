@@ -80,8 +80,10 @@ function spaceMode() {
   return r.status === 0 ? 'tmpfs' : 'rlimit';
 }
 
-function prlimit(pid, spec) {
-  const r = sh('prlimit', ['--pid', String(pid), `--fsize=${spec}`]);
+/** Set the file-size limit of process pid (as `user`, the process's owner, when given). */
+function prlimit(pid, spec, user) {
+  const args = ['--pid', String(pid), `--fsize=${spec}`];
+  const r = user ? sh('runuser', ['-u', user, '--', 'prlimit', ...args]) : sh('prlimit', args);
   assert.equal(r.status, 0, `prlimit --pid ${pid} --fsize=${spec}: ${r.stderr}`);
 }
 
@@ -158,8 +160,12 @@ function makeStore(mode) {
   fs.writeFileSync(path.join(dataDir, '.pg-store'), `${pgUrl(name)}\n`);
   const postmaster = Number(fs.readFileSync(path.join(PG_DIR, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const backends = () => pgSql('postgres', `SELECT pid FROM pg_stat_activity WHERE datname = '${name}'`).split('\n').filter(Boolean);
-  const limitAll = (spec) => { for (const pid of [postmaster, ...backends()]) prlimit(pid, spec); };
-  cleanups.push(() => prlimit(postmaster, 'unlimited:'));
+  // as root, the cluster runs as its own user (tests/pg/cluster.sh): set its
+  // processes' limits as that user
+  const uid = fs.statSync(path.join(PG_DIR, 'data')).uid;
+  const user = process.getuid() === 0 && uid !== 0 ? sh('id', ['-nu', String(uid)]).stdout.trim() : null;
+  const limitAll = (spec) => { for (const pid of [postmaster, ...backends()]) prlimit(pid, spec, user); };
+  cleanups.push(() => prlimit(postmaster, 'unlimited:', user));
   return {
     dataDir,
     mode,
