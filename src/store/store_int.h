@@ -171,9 +171,9 @@ enum {
 #define STORE__LOG_EVERY_S 10 /* one line per kind of failure in this many seconds */
 
 /* The STORE_* status (or STORE__RETRY) of a failed PostgreSQL statement
- * with SQLSTATE `state` (NULL: none) on connection pc (libpq's PGconn). */
-struct pg_conn;
-int store__pg_status(const struct pg_conn *pc, const char *state);
+ * with SQLSTATE `state` (NULL: none) on a connection that is still up
+ * (`connected`) or was lost (store_pg.c). */
+int store__pg_status(int connected, const char *state);
 
 /* Report a failure of kind (where, status) on stderr as one line
  * "bron: store: <what the status means>: <message>" (STORE__LOG_AGAIN:

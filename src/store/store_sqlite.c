@@ -179,13 +179,10 @@ static const char *const index_delete_sql[] = {
 _Static_assert(sizeof index_delete_sql / sizeof *index_delete_sql == INDEX_TABLES, "one per table");
 
 /* The STORE_* status of the failure SQLite just reported on db. No space
- * is STORE_FULL: SQLITE_FULL (ENOSPC, which the encrypting VFS also gives
- * for a quota or a file-size limit), or an I/O error whose errno says so
- * (the unix VFS of an unencrypted store answers EDQUOT and EFBIG with
- * SQLITE_IOERR_WRITE). Other I/O errors, a locked or busy database and
- * running out of memory are STORE_UNAVAILABLE (they may pass); a page that
- * does not verify (SQLITE_IOERR_DATA), corruption and everything else are
- * STORE_ERROR. */
+ * is STORE_FULL: SQLITE_FULL (ENOSPC; a quota or a file-size limit too, as
+ * space_write makes them), or an I/O error whose errno says so. Other I/O errors, a locked or busy
+ * database and running out of memory are STORE_UNAVAILABLE (they may pass); a page that does not
+ * verify (SQLITE_IOERR_DATA), corruption and everything else are STORE_ERROR. */
 static int lite_status(sqlite3 *db)
 {
 	int x = sqlite3_extended_errcode(db), e = sqlite3_system_errno(db);
@@ -369,11 +366,62 @@ static void finalize_writer(store_conn *w)
 
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
+/* The unix VFS (under the encrypting one too) answers SQLITE_FULL only
+ * when a write fails with ENOSPC; a quota (EDQUOT) or a file-size limit
+ * (EFBIG: RLIMIT_FSIZE, SIGXFSZ ignored) is SQLITE_IOERR_WRITE, and its
+ * errno is gone by the time the store could ask (sqlite3_system_errno). So
+ * the unix VFS writes through these (its system-call table), which report
+ * them as ENOSPC: every kind of "no space" is SQLITE_FULL, STORE_FULL. */
+static sqlite3_syscall_ptr real_pwrite, real_pwrite64, real_write;
+
+static void space_errno(ssize_t r)
+{
+	if (r < 0 && (errno == EDQUOT || errno == EFBIG))
+		errno = ENOSPC;
+}
+
+static ssize_t space_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite)(fd, p, n, off);
+	space_errno(r);
+	return r;
+}
+
+static ssize_t space_pwrite64(int fd, const void *p, size_t n, off_t off)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, p, n, off);
+	space_errno(r);
+	return r;
+}
+
+static ssize_t space_write(int fd, const void *p, size_t n)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t))real_write)(fd, p, n);
+	space_errno(r);
+	return r;
+}
+
+/* Wrap the unix VFS's system call `name` (if it has one) with `wrapper`. */
+static void wrap_syscall(sqlite3_vfs *u, const char *name, sqlite3_syscall_ptr *real,
+                         sqlite3_syscall_ptr wrapper)
+{
+	*real = u->xGetSystemCall(u, name);
+	if (*real && u->xSetSystemCall(u, name, wrapper) != SQLITE_OK)
+		*real = NULL;
+}
+
 /* Process-wide SQLite settings, before its first use: no memory statistics
- * (they take a global mutex on every allocation, and Bron does not read them). */
+ * (they take a global mutex on every allocation, and Bron does not read
+ * them); the unix VFS's writes report every "no space" as ENOSPC. */
 static void sqlite_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_vfs *u = sqlite3_vfs_find("unix");
+	if (!u || u->iVersion < 3 || !u->xGetSystemCall || !u->xSetSystemCall)
+		return;
+	wrap_syscall(u, "pwrite", &real_pwrite, (sqlite3_syscall_ptr)space_pwrite);
+	wrap_syscall(u, "pwrite64", &real_pwrite64, (sqlite3_syscall_ptr)space_pwrite64);
+	wrap_syscall(u, "write", &real_write, (sqlite3_syscall_ptr)space_write);
 }
 
 /* Open the database file of opts->dir with the schema in place: the
