@@ -102,7 +102,8 @@ function largestFile(dir) {
 /**
  * A data dir (SQLite) or a database (PostgreSQL, remembered in dir/.pg-store
  * as lib/server.mjs does) whose space can be made scarce: { dataDir, mode,
- * squeeze(srv) once the server runs, grow(srv) to give space back }.
+ * squeeze(srv) once the server runs, again(srv) for a new server on the
+ * full store, grow(srv) to give space back }.
  */
 function makeStore(mode) {
   if (!PG_MODE) {
@@ -115,6 +116,7 @@ function makeStore(mode) {
         dataDir,
         mode,
         squeeze() {},
+        again() {},
         grow() { resizeTmpfs(dataDir, 64 * MB); },
       };
     }
@@ -122,6 +124,8 @@ function makeStore(mode) {
       dataDir,
       mode,
       squeeze(srv) { prlimit(srv.proc.pid, `${largestFile(dataDir) + 2 * MB}:`); },
+      // a new server on the full store: its files may not grow at all
+      again(srv) { prlimit(srv.proc.pid, `${largestFile(dataDir)}:`); },
       grow(srv) { prlimit(srv.proc.pid, 'unlimited:'); },
     };
   }
@@ -147,6 +151,7 @@ function makeStore(mode) {
         const used = spaceUsed(loc);
         resizeTmpfs(loc, used + 2 * MB);
       },
+      again() {},
       grow() { resizeTmpfs(loc, 64 * MB); },
     };
   }
@@ -175,6 +180,7 @@ function makeStore(mode) {
       const limit = Math.ceil((Math.max(largest, 16 * MB) + 4 * MB) / 8192) * 8192 + 4096;
       limitAll(`${limit}:`);
     },
+    again() {}, // the postmaster keeps its limit, new backends inherit it
     grow() { limitAll('unlimited:'); },
   };
 }
@@ -465,6 +471,15 @@ test(`disk full: writes refused with 507, nothing corrupted, writes again when s
     const bound = 5 * (Math.ceil(elapsed / 10) + 1);
     assert.ok(lines.length <= bound,
       `the store logged ${lines.length} lines for ${refusals} refusals in ${elapsed.toFixed(1)} s (at most ${bound}: one per kind per 10 s)`);
+
+    // a clean stop and a new start while the store is still full: it
+    // opens, reads everything, refuses writes
+    await srv.stop();
+    srv = await startServer({ dataDir: store.dataDir });
+    store.again(srv);
+    await readsWork(srv, 'restarted while full');
+    await verifyAll(srv, 'restarted while full');
+    await fillUntilRefused(srv, { streak: 2, workers: 2 });
 
     // space returns: writes succeed again, without a restart
     store.grow(srv);
