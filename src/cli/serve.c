@@ -332,6 +332,11 @@ static int parse_args(serve_config *c, int argc, char **argv)
 
 int cli_serve(int argc, char **argv)
 {
+	/* a file-size limit (RLIMIT_FSIZE) reached by a write must fail that
+	 * write (EFBIG, which the store answers as no space: 507), not kill
+	 * the server with SIGXFSZ's default action; set before the store is
+	 * opened, in the main thread, so every thread inherits it */
+	signal(SIGXFSZ, SIG_IGN);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	serve_config c = {.bind = "127.0.0.1",
 	                  .issuer = "bron",

@@ -25,12 +25,20 @@
  * PRAGMA temp_store=MEMORY. The -shm file (the WAL index: page numbers,
  * frame counts, checksums; no page content) is the unix VFS's own.
  *
+ * Space: the unix VFS answers SQLITE_FULL only for ENOSPC; a quota (EDQUOT)
+ * or a file-size limit (EFBIG: RLIMIT_FSIZE, with SIGXFSZ ignored) comes
+ * back as SQLITE_IOERR_WRITE. Every write, sync, truncate and -shm growth
+ * through this VFS (database pages, WAL frames and their checkpoint into
+ * the database, journal records) turns those into SQLITE_FULL, so a full
+ * disk reads the same however it is full; other errors pass unchanged.
+ *
  * State: a crypt_vfs is immutable once registered. Each open file has its
  * own cipher contexts and scratch page, and SQLite never uses one file
  * handle on two threads at once.
  */
 #include "crypt.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -198,6 +206,23 @@ static uint32_t image_pgno(cfile *f, sqlite3_int64 start, const unsigned char *n
 
 /* ---- I/O methods ---- */
 
+/* rc of a call into the unix VFS, whose errno (read right after it) was
+ * err: no space of any kind is SQLITE_FULL (see the file's comment). */
+static int space_rc(int rc, int err)
+{
+	if ((rc & 0xff) == SQLITE_IOERR && (err == ENOSPC || err == EDQUOT || err == EFBIG))
+		return SQLITE_FULL;
+	return rc;
+}
+
+/* A write through the unix VFS (its errno is read right after it). */
+static int write_under(sqlite3_file *r, const void *p, int amt, sqlite3_int64 off)
+{
+	errno = 0;
+	int rc = r->pMethods->xWrite(r, p, amt, off);
+	return space_rc(rc, errno);
+}
+
 static int c_close(sqlite3_file *file)
 {
 	cfile *f = (cfile *)file;
@@ -290,7 +315,7 @@ static int c_write(sqlite3_file *file, const void *in, int amt, sqlite3_int64 of
 	sqlite3_file *r = f->real;
 	const unsigned char *p = in;
 	if (f->kind == KIND_PLAIN)
-		return r->pMethods->xWrite(r, in, amt, off);
+		return write_under(r, in, amt, off);
 	if ((f->kind == KIND_JOURNAL && !is_journal_page(f, amt, off)) ||
 	    (f->kind == KIND_WAL && wal_header_only(off, amt))) {
 		/* a header: plain; a page number (a frame header, the first field
@@ -299,7 +324,7 @@ static int c_write(sqlite3_file *file, const void *in, int amt, sqlite3_int64 of
 			f->last_off = off;
 			f->last_pgno = be32(p);
 		}
-		return r->pMethods->xWrite(r, in, amt, off);
+		return write_under(r, in, amt, off);
 	}
 	/* whole page images only: SQLite writes nothing else there */
 	int whole = f->kind == KIND_DB
@@ -316,7 +341,7 @@ static int c_write(sqlite3_file *file, const void *in, int amt, sqlite3_int64 of
 		uint32_t pgno = image_pgno(f, off + i, NULL, 0);
 		int rc = pgno ? seal_page(f, pgno, p + i, f->scratch) : SQLITE_IOERR_WRITE;
 		if (rc == SQLITE_OK)
-			rc = r->pMethods->xWrite(r, f->scratch, PAGE, off + i);
+			rc = write_under(r, f->scratch, PAGE, off + i);
 		if (rc != SQLITE_OK)
 			return rc;
 	}
@@ -326,13 +351,17 @@ static int c_write(sqlite3_file *file, const void *in, int amt, sqlite3_int64 of
 static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	sqlite3_file *r = ((cfile *)f)->real;
-	return r->pMethods->xTruncate(r, size);
+	errno = 0;
+	int rc = r->pMethods->xTruncate(r, size);
+	return space_rc(rc, errno);
 }
 
 static int c_sync(sqlite3_file *f, int flags)
 {
 	sqlite3_file *r = ((cfile *)f)->real;
-	return r->pMethods->xSync(r, flags);
+	errno = 0; /* a delayed allocation can fail at fsync (ENOSPC) */
+	int rc = r->pMethods->xSync(r, flags);
+	return space_rc(rc, errno);
 }
 
 static int c_file_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -384,7 +413,9 @@ static int c_device_characteristics(sqlite3_file *f)
 static int c_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
 {
 	sqlite3_file *r = ((cfile *)f)->real;
-	return r->pMethods->xShmMap(r, pg, pgsz, extend, pp);
+	errno = 0; /* growing the -shm file writes a byte into each new page */
+	int rc = r->pMethods->xShmMap(r, pg, pgsz, extend, pp);
+	return space_rc(rc, errno);
 }
 
 static int c_shm_lock(sqlite3_file *f, int offset, int n, int flags)

@@ -242,6 +242,7 @@ static int http_status_of(int store_status, store_op_kind kind, int created)
 	case STORE_INVALID: return 422;
 	case STORE_DUPLICATE: return 400;
 	case STORE_UNAVAILABLE: return 503;
+	case STORE_FULL: return 507;
 	default: return 500;
 	}
 }
@@ -580,9 +581,10 @@ static void audit_search(rctx *c)
 	store_audit *r = NULL;
 	size_t nr = 0;
 	int more = 0;
-	if (!none && store_audit_search(c->r->cfg.store, c->a, &q, &r, &nr, &more) != STORE_OK) {
+	int src = none ? STORE_OK : store_audit_search(c->r->cfg.store, c->a, &q, &r, &nr, &more);
+	if (src != STORE_OK) {
 		buf_free(&self);
-		rest_reply_store_failure(c, STORE_ERROR, "The audit trail could not be searched");
+		rest_reply_store_failure(c, src, "The audit trail could not be searched");
 		return;
 	}
 	buf b;

@@ -373,8 +373,8 @@ static void reply_failed(bundle_run *run, size_t i)
 		code = jstr(issue, "code") ? jstr(issue, "code") : code;
 	}
 	int status = io->status >= 400 ? io->status : 400;
-	if (status == 503)
-		rest_set_header(run->outer, "Retry-After", "2");
+	if (status == 503 || status == 507)
+		rest_set_header(run->outer, "Retry-After", status == 503 ? "2" : "30");
 	rest_reply_error(run->outer, status, code,
 	                 "Transaction failed at entry %zu (%s %s): %s; nothing was stored", i,
 	                 run->method[i], run->sub[i] && run->sub[i]->path ? run->sub[i]->path : "",

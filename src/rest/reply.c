@@ -187,13 +187,24 @@ void rest_reply_diags(rctx *c, int status, const diag_list *d)
 
 void rest_reply_store_failure(rctx *c, int rc, const char *what)
 {
-	if (rc == STORE_UNAVAILABLE) {
+	if (rc == STORE_FULL) {
+		/* 507 Insufficient Storage (RFC 4918 11.5): the server cannot store
+		 * what the request needs. The issue type is "no-store" of FHIR R4's
+		 * IssueType (a kind of "transient": "the persistent store is
+		 * unavailable"): the request was fine and may succeed as it is
+		 * later, once space returns; "exception" would say the server
+		 * failed unexpectedly, "too-long" that the client sent too much. */
+		rest_set_header(c, "Retry-After", "30");
+		rest_reply_error(c, 507, "no-store",
+		                 "%s: the server has no space left to store it; nothing of the "
+		                 "request was stored; try again later",
+		                 what);
+	} else if (rc == STORE_UNAVAILABLE) {
 		rest_set_header(c, "Retry-After", "2");
-		rest_reply_error(
-		        c, 503, "transient",
-		        "%s: the database cannot be reached or did not answer in time; try "
-		        "again shortly",
-		        what);
+		rest_reply_error(c, 503, "transient",
+		                 "%s: the database cannot be reached, did not answer in time, or "
+		                 "could not read or write its files; try again shortly",
+		                 what);
 	} else {
 		rest_reply_error(c, 500, "exception", "%s", what);
 	}
@@ -230,6 +241,7 @@ const char *rest_status_text(int status)
 	case 415: return "415 Unsupported Media Type";
 	case 422: return "422 Unprocessable Entity";
 	case 503: return "503 Service Unavailable";
+	case 507: return "507 Insufficient Storage";
 	default: return "500 Internal Server Error";
 	}
 }

@@ -182,8 +182,10 @@ void rest_reply_error(rctx *c, int status, const char *code, const char *fmt, ..
         BASE_PRINTF(4, 5);
 /* An OperationOutcome with the collected diagnostics. */
 void rest_reply_diags(rctx *c, int status, const diag_list *d);
-/* A store call failed with STORE_* code rc: 503 with Retry-After when the
- * database cannot be reached now, else 500; `what` says what failed. */
+/* A store call failed with STORE_* code rc: 507 with Retry-After when
+ * there is no space left (STORE_FULL), 503 with Retry-After when the
+ * database cannot be reached or read or written now, else 500; `what`
+ * says what failed. */
 void rest_reply_store_failure(rctx *c, int rc, const char *what);
 /* An informational OperationOutcome with the given status. */
 void rest_reply_info(rctx *c, int status, const char *fmt, ...) BASE_PRINTF(3, 4);

@@ -25,6 +25,66 @@ char *store__msg(const char *fmt, ...)
 	return m;
 }
 
+/* ---- failure reports ---- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int64_t last;   /* when the last line of the kind was written (s, monotonic; 0: never) */
+	long unwritten; /* reports of the kind left out since */
+} log_kinds[STORE__LOG_WHERES][STORE_FULL + 1];
+
+static const char *status_meaning(int status)
+{
+	switch (status) {
+	case STORE_FULL: return "no space left";
+	case STORE_UNAVAILABLE: return "database unavailable or I/O error";
+	default: return "database error";
+	}
+}
+
+int store__log(int where, int status, const char *fmt, ...)
+{
+	if (status < 0 || status > STORE_FULL)
+		status = STORE_ERROR;
+	if (where < 0 || where >= STORE__LOG_WHERES)
+		where = STORE__LOG_ENGINE;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec + 1; /* never 0 */
+	pthread_mutex_lock(&log_mu);
+	if (log_kinds[where][status].last &&
+	    now - log_kinds[where][status].last < STORE__LOG_EVERY_S) {
+		log_kinds[where][status].unwritten++;
+		pthread_mutex_unlock(&log_mu);
+		return 0;
+	}
+	long unwritten = log_kinds[where][status].unwritten;
+	log_kinds[where][status].last = now;
+	log_kinds[where][status].unwritten = 0;
+	pthread_mutex_unlock(&log_mu);
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(msg);
+	while (len && msg[len - 1] == '\n') /* engines' messages end in one */
+		msg[--len] = 0;
+	for (char *p = msg; *p; p++) /* one line (PostgreSQL's HINT comes on its own) */
+		if (*p == '\n')
+			*p = ' ';
+	char more[80] = "";
+	if (unwritten)
+		snprintf(more, sizeof more, " (and %ld more like it in the last %d s)", unwritten,
+		         STORE__LOG_EVERY_S);
+	if (where == STORE__LOG_AGAIN)
+		fprintf(stderr, "bron: store: %s (after: %s)%s\n", msg, status_meaning(status),
+		        more);
+	else
+		fprintf(stderr, "bron: store: %s: %s%s\n", status_meaning(status), msg, more);
+	return 1;
+}
+
 size_t store__params(const char *sql)
 {
 	size_t n = 0;
@@ -466,6 +526,21 @@ static int touched_add(touched_set *t, size_t n, const store_op *op)
 	return 0;
 }
 
+/* More than audit records: ops, or a write's own records. */
+static int is_write(const store__write_req *w)
+{
+	return w->n || w->audit;
+}
+
+/* A status that ends the whole group: a lost race (run again), a database
+ * that cannot be reached or read or written, no space left. After one of
+ * these an engine's transaction may be gone already (SQLite rolls back on
+ * SQLITE_FULL and SQLITE_IOERR), so no savepoint of it is used again. */
+static int group_fatal(int rc)
+{
+	return rc == STORE__RETRY || rc == STORE_UNAVAILABLE || rc == STORE_FULL;
+}
+
 static void fail_all(store__write_req *w, int status)
 {
 	for (size_t i = 0; i < w->n; i++)
@@ -475,14 +550,14 @@ static void fail_all(store__write_req *w, int status)
 /* Apply all ops of one request inside a savepoint (`alone`: the request is
  * the group's only one, and the transaction is its savepoint). 0 if all
  * succeeded, -1 if the request failed (and was rolled back to its
- * savepoint, unless alone), or the STORE_UNAVAILABLE / STORE__RETRY that
- * ends the whole group. */
+ * savepoint, unless alone), or the status that ends the whole group
+ * (group_fatal). */
 static int apply_request(store *s, store_conn *c, store__write_req *w, const char **given,
                          int alone)
 {
 	int rc = alone ? 0 : s->e->savepoint(c);
 	if (rc)
-		return rc == STORE__RETRY || rc == STORE_UNAVAILABLE ? rc : (fail_all(w, rc), -1);
+		return group_fatal(rc) ? rc : (fail_all(w, rc), -1);
 	int failed = 0, resolved = w->n < 2, fatal = 0;
 	touched_set seen = {0};
 	for (size_t i = 0; i < w->n; i++) {
@@ -498,12 +573,12 @@ static int apply_request(store *s, store_conn *c, store__write_req *w, const cha
 			resolved = 1;
 			if ((rc = resolve_creates(s, c, w->ops + i, w->n - i))) {
 				failed = 1;
-				if (rc == STORE__RETRY || rc == STORE_UNAVAILABLE)
+				if (group_fatal(rc))
 					fatal = rc;
 			}
 		}
 		op->status = failed ? STORE_ERROR : apply_op(s, c, op);
-		if (op->status == STORE__RETRY || op->status == STORE_UNAVAILABLE)
+		if (group_fatal(op->status))
 			fatal = op->status;
 		if (op->status == STORE_OK && op->version > 0 && op->unique && w->n > 1 &&
 		    touched_add(&seen, w->n, op))
@@ -520,14 +595,16 @@ static int apply_request(store *s, store_conn *c, store__write_req *w, const cha
 	if (alone)
 		return failed ? -1 : 0;
 	if (failed && (rc = s->e->rollback_to(c)))
-		return rc == STORE__RETRY ? rc : STORE_UNAVAILABLE;
+		return group_fatal(rc) ? rc : STORE_UNAVAILABLE;
 	if ((rc = s->e->release(c)))
-		return rc == STORE__RETRY ? rc : STORE_UNAVAILABLE;
+		return group_fatal(rc) ? rc : STORE_UNAVAILABLE;
 	return failed ? -1 : 0;
 }
 
 /* Run a group of requests in one transaction. Returns 0, or STORE__RETRY /
- * STORE_UNAVAILABLE / STORE_ERROR for the whole group (rolled back). */
+ * STORE_UNAVAILABLE / STORE_FULL / STORE_ERROR for the whole group (rolled
+ * back). A request's audit records are committed with it: when they cannot
+ * be (no space), the request fails whole. */
 static int try_group(store *s, store_conn *c, store__write_req *group, const char ***given)
 {
 	int rc = s->e->begin(c);
@@ -562,9 +639,43 @@ static int try_group(store *s, store_conn *c, store__write_req *group, const cha
 	free(ga.part);
 	if (rc || (rc = s->e->commit(c))) {
 		s->e->rollback(c);
-		return rc == STORE__RETRY || rc == STORE_UNAVAILABLE ? rc : STORE_ERROR;
+		return group_fatal(rc) ? rc : STORE_ERROR;
 	}
 	return 0;
+}
+
+/* try_group until it does not lose a race (at most 20 times). */
+static int run_attempts(store *s, store_conn *c, store__write_req *group, const char ***given)
+{
+	int rc = s->e->writer_ready(s, c);
+	for (int attempt = 0; !rc; attempt++) {
+		rc = try_group(s, c, group, given);
+		if (rc != STORE__RETRY || attempt >= 20)
+			break;
+		/* lost a race with another writer: back off a little, run again */
+		struct timespec ts = {0, (long)(1 + rand() % (1 << (attempt < 6 ? attempt : 6))) *
+		                                 1000000L};
+		nanosleep(&ts, NULL);
+		rc = s->e->writer_ready(s, c);
+	}
+	return rc == STORE_UNAVAILABLE || rc == STORE_FULL || !rc ? rc : STORE_ERROR;
+}
+
+/* Report a request that failed for the store's sake, once per kind of
+ * failure (store__log): refused writes, and lost audit records of reads. */
+static void report_failed(store__write_req *w, int status)
+{
+	if (is_write(w))
+		store__log(STORE__LOG_WRITES, status,
+		           status == STORE_FULL
+		                   ? "a write was refused (507); nothing of it was "
+		                     "stored; writes succeed again once there is space"
+		                   : "a write was refused (%d); nothing of it was stored",
+		           status == STORE_UNAVAILABLE ? 503 : 500);
+	else
+		store__log(STORE__LOG_AUDIT, status,
+		           "%zu audit record(s) of reads could not be stored and are lost",
+		           w->nown);
 }
 
 static void run_group(store *s, store_conn *c, store__write_req *group)
@@ -580,22 +691,34 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 		for (size_t i = 0; i < w->n; i++)
 			given[k][i] = w->ops[i].id;
 	}
-	int rc = s->e->writer_ready(s, c);
-	for (int attempt = 0; !rc; attempt++) {
-		rc = try_group(s, c, group, given);
-		if (rc != STORE__RETRY || attempt >= 20)
-			break;
-		/* lost a race with another writer: back off a little, run again */
-		struct timespec ts = {0, (long)(1 + rand() % (1 << (attempt < 6 ? attempt : 6))) *
-		                                 1000000L};
-		nanosleep(&ts, NULL);
-		rc = s->e->writer_ready(s, c);
+	int rc = run_attempts(s, c, group, given);
+	if (rc == STORE_FULL && group->next) {
+		/* the group did not fit: each request on its own, so that those
+		 * that fit in the space left are stored */
+		k = 0;
+		for (store__write_req *w = group, *next; w; w = next, k++) {
+			next = w->next;
+			w->next = NULL;
+			int one = run_attempts(s, c, w, &given[k]);
+			w->next = next;
+			if (one) {
+				fail_all(w, one);
+				report_failed(w, one);
+			} else {
+				rc = 0; /* one was stored: writes work */
+			}
+		}
+	} else if (rc) {
+		for (store__write_req *w = group; w; w = w->next) {
+			fail_all(w, rc);
+			report_failed(w, rc);
+		}
 	}
-	if (rc) {
-		int status = rc == STORE_UNAVAILABLE ? STORE_UNAVAILABLE : STORE_ERROR;
-		for (store__write_req *w = group; w; w = w->next)
-			fail_all(w, status);
-	}
+	int was = atomic_load(&s->failing);
+	if (rc && rc != was)
+		atomic_store(&s->failing, rc);
+	else if (!rc && was && atomic_compare_exchange_strong(&s->failing, &was, 0))
+		store__log(STORE__LOG_AGAIN, was, "writes succeed again");
 	k = 0;
 	for (store__write_req *w = group, *next; w; w = next, k++) {
 		next = w->next;
@@ -611,12 +734,6 @@ static void run_group(store *s, store_conn *c, store__write_req *group)
 }
 
 #define AUDIT_LINGER_MS 20 /* longest wait of read audit records for company */
-
-/* More than audit records: ops, or a write's own records. */
-static int is_write(const store__write_req *w)
-{
-	return w->n || w->audit;
-}
 
 static void *writer_main(void *arg)
 {
@@ -671,6 +788,7 @@ static void *writer_main(void *arg)
 			for (store__write_req *w = group, *next; w; w = next) {
 				next = w->next;
 				fail_all(w, STORE_UNAVAILABLE);
+				report_failed(w, STORE_UNAVAILABLE);
 				if (w->done)
 					w->done(w->ctx);
 				free(w->own);

@@ -24,16 +24,21 @@ typedef struct store store;
 /* Status codes of store calls. */
 enum {
 	STORE_OK = 0,
-	STORE_NOT_FOUND,  /* no such resource or version */
-	STORE_GONE,       /* the current version is a deletion */
-	STORE_CONFLICT,   /* If-Match precondition failed */
-	STORE_EXISTS,     /* create of an id that exists */
-	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
-	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
-	STORE_MULTIPLE,   /* a condition matched more than one resource */
-	STORE_DUPLICATE,  /* one request touched the same resource twice */
-	STORE_ERROR,      /* I/O or database failure */
-	STORE_UNAVAILABLE /* the database cannot be reached now (try again later) */
+	STORE_NOT_FOUND,   /* no such resource or version */
+	STORE_GONE,        /* the current version is a deletion */
+	STORE_CONFLICT,    /* If-Match precondition failed */
+	STORE_EXISTS,      /* create of an id that exists */
+	STORE_INVALID,     /* the op's build callback refused (its diag says why) */
+	STORE_MATCHED,     /* conditional create: one resource matched, nothing written */
+	STORE_MULTIPLE,    /* a condition matched more than one resource */
+	STORE_DUPLICATE,   /* one request touched the same resource twice */
+	STORE_ERROR,       /* a database failure that retrying will not cure */
+	STORE_UNAVAILABLE, /* the database cannot be reached, or its files could not be
+	                    * read or written now (an I/O error): try again later */
+	STORE_FULL         /* no space left for the write (SQLite: SQLITE_FULL, ENOSPC,
+	                    * EDQUOT, EFBIG; PostgreSQL: SQLSTATE class 53 disk_full):
+	                    * nothing of the request was stored; try again when space
+	                    * returns (the store needs no restart) */
 };
 
 typedef struct store_options {

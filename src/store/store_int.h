@@ -13,6 +13,7 @@
 #define BRON_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "store.h"
 
@@ -118,6 +119,8 @@ struct store {
 	store__write_req *head, *tail;
 	size_t queued_writes; /* queued requests that are more than audit records */
 	int stopping;
+	atomic_int failing;         /* the status the last failed group of writes had, until
+	                             * one succeeds again (0: writes succeed) */
 	int encrypted;              /* set by the engine: data encrypted at rest */
 	const crypt_key *value_key; /* set by the engine: store_value_key() */
 };
@@ -155,5 +158,29 @@ size_t store__row_binds(const search_row *row, int64_t rid, search_bind out[10])
 size_t store__params(const char *sql);
 /* a malloc'ed "what: detail" message */
 char *store__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Where a failure is reported from (store__log): each (where, status)
+ * pair is its own kind of failure. */
+enum {
+	STORE__LOG_ENGINE, /* a statement of an engine failed */
+	STORE__LOG_WRITES, /* write requests were refused */
+	STORE__LOG_AUDIT,  /* audit records of reads could not be stored */
+	STORE__LOG_AGAIN,  /* writes succeed again after failing with `status` */
+	STORE__LOG_WHERES
+};
+#define STORE__LOG_EVERY_S 10 /* one line per kind of failure in this many seconds */
+
+/* The STORE_* status (or STORE__RETRY) of a failed PostgreSQL statement
+ * with SQLSTATE `state` (NULL: none) on a connection that is still up
+ * (`connected`) or was lost (store_pg.c). */
+int store__pg_status(int connected, const char *state);
+
+/* Report a failure of kind (where, status) on stderr as one line
+ * "bron: store: <what the status means>: <message>" (STORE__LOG_AGAIN:
+ * "bron: store: <message> (after: <what the status means>)"): the first of its kind
+ * at once, then at most one per STORE__LOG_EVERY_S seconds, which says how
+ * many were left unreported since (a full disk fails every request; the log
+ * must not fill with them). Thread-safe. Returns 1 if the line was written. */
+int store__log(int where, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -320,28 +320,53 @@ static char *col_str(arena *a, const PGresult *r, int row, int col)
 
 /* ---- errors ---- */
 
-static int conn_lost(const PGconn *pc, const char *state)
+/* A connection exception (08) or the server shutting down (57P). */
+static int state_lost(const char *state)
 {
-	return !pc || PQstatus(pc) != CONNECTION_OK || (state && !strncmp(state, "08", 2)) ||
-	       (state && !strncmp(state, "57P", 3));
+	return state && (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3));
 }
 
-/* The STORE_* code of a failed result (NULL result: out of memory or no
- * connection), reported on stderr unless it is a lost race. */
-static int classify(store_conn *c, PGresult *res, const char *what)
+static int conn_lost(const PGconn *pc, const char *state)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return !pc || PQstatus(pc) != CONNECTION_OK || state_lost(state);
+}
+
+/* The STORE_* code of SQLSTATE `state` (NULL: none) on a connection up or
+ * lost:
+ * STORE__RETRY for a lost race; STORE_FULL for no space (53100 disk_full);
+ * STORE_UNAVAILABLE for a lost connection (08, 57P), a statement or lock
+ * wait that timed out (57014, 55P03), other insufficient resources (53:
+ * out of memory, too many connections) and I/O errors of the server (58);
+ * else STORE_ERROR. */
+int store__pg_status(int connected, const char *state)
+{
 	if (state &&
 	    (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "23505")))
 		return STORE__RETRY;
-	int lost = conn_lost(c->pc, state);
-	/* a statement or lock wait that timed out on a busy server */
-	if (state && (!strcmp(state, "57014") || !strcmp(state, "55P03")))
-		lost = 1;
-	fprintf(stderr, "bron: postgresql: %s: %s", what,
-	        res ? PQresultErrorMessage(res)
-	            : (c->pc ? PQerrorMessage(c->pc) : "no connection\n"));
-	return lost ? STORE_UNAVAILABLE : STORE_ERROR;
+	if (state && !strcmp(state, "53100"))
+		return STORE_FULL;
+	if (!connected || state_lost(state))
+		return STORE_UNAVAILABLE;
+	if (state && (!strcmp(state, "57014") || !strcmp(state, "55P03") ||
+	              !strncmp(state, "53", 2) || !strncmp(state, "58", 2)))
+		return STORE_UNAVAILABLE;
+	return STORE_ERROR;
+}
+
+/* The STORE_* code of a failed result (NULL result: out of memory or no
+ * connection), reported on stderr (once per kind: store__log) unless it
+ * is a lost race. */
+static int classify(store_conn *c, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	int status = store__pg_status(c->pc && PQstatus(c->pc) == CONNECTION_OK, state);
+	if (status == STORE__RETRY)
+		return status;
+	store__log(STORE__LOG_ENGINE, status, "postgresql: %s: %s%s%s", what, state ? state : "",
+	           state ? " " : "",
+	           res ? PQresultErrorMessage(res)
+	               : (c->pc ? PQerrorMessage(c->pc) : "no connection"));
+	return status;
 }
 
 /* ---- connections ---- */

@@ -178,6 +178,39 @@ static const char *const index_delete_sql[] = {
 };
 _Static_assert(sizeof index_delete_sql / sizeof *index_delete_sql == INDEX_TABLES, "one per table");
 
+/* The STORE_* status of the failure SQLite just reported on db. No space
+ * is STORE_FULL: SQLITE_FULL (ENOSPC; a quota or a file-size limit too, as
+ * space_write makes them), or an I/O error whose errno says so. Other I/O errors, a locked or busy
+ * database and running out of memory are STORE_UNAVAILABLE (they may pass); a page that does not
+ * verify (SQLITE_IOERR_DATA), corruption and everything else are STORE_ERROR. */
+static int lite_status(sqlite3 *db)
+{
+	int x = sqlite3_extended_errcode(db), e = sqlite3_system_errno(db);
+	switch (x & 0xff) {
+	case SQLITE_FULL: return STORE_FULL;
+	case SQLITE_IOERR:
+		if (x == SQLITE_IOERR_DATA)
+			return STORE_ERROR;
+		if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+			return STORE_FULL;
+		return STORE_UNAVAILABLE;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL: return STORE_UNAVAILABLE;
+	default: return STORE_ERROR;
+	}
+}
+
+/* lite_status of a failed call, reported (store__log: once per kind). */
+static int lite_failed(sqlite3 *db, const char *what)
+{
+	int status = lite_status(db);
+	store__log(STORE__LOG_ENGINE, status, "sqlite: %s: %s", what, sqlite3_errmsg(db));
+	return status;
+}
+
 static char *errdup(sqlite3 *db, const char *what)
 {
 	return store__msg("%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -333,11 +366,62 @@ static void finalize_writer(store_conn *w)
 
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
+/* The unix VFS (under the encrypting one too) answers SQLITE_FULL only
+ * when a write fails with ENOSPC; a quota (EDQUOT) or a file-size limit
+ * (EFBIG: RLIMIT_FSIZE, SIGXFSZ ignored) is SQLITE_IOERR_WRITE, and its
+ * errno is gone by the time the store could ask (sqlite3_system_errno). So
+ * the unix VFS writes through these (its system-call table), which report
+ * them as ENOSPC: every kind of "no space" is SQLITE_FULL, STORE_FULL. */
+static sqlite3_syscall_ptr real_pwrite, real_pwrite64, real_write;
+
+static void space_errno(ssize_t r)
+{
+	if (r < 0 && (errno == EDQUOT || errno == EFBIG))
+		errno = ENOSPC;
+}
+
+static ssize_t space_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite)(fd, p, n, off);
+	space_errno(r);
+	return r;
+}
+
+static ssize_t space_pwrite64(int fd, const void *p, size_t n, off_t off)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, p, n, off);
+	space_errno(r);
+	return r;
+}
+
+static ssize_t space_write(int fd, const void *p, size_t n)
+{
+	ssize_t r = ((ssize_t(*)(int, const void *, size_t))real_write)(fd, p, n);
+	space_errno(r);
+	return r;
+}
+
+/* Wrap the unix VFS's system call `name` (if it has one) with `wrapper`. */
+static void wrap_syscall(sqlite3_vfs *u, const char *name, sqlite3_syscall_ptr *real,
+                         sqlite3_syscall_ptr wrapper)
+{
+	*real = u->xGetSystemCall(u, name);
+	if (*real && u->xSetSystemCall(u, name, wrapper) != SQLITE_OK)
+		*real = NULL;
+}
+
 /* Process-wide SQLite settings, before its first use: no memory statistics
- * (they take a global mutex on every allocation, and Bron does not read them). */
+ * (they take a global mutex on every allocation, and Bron does not read
+ * them); the unix VFS's writes report every "no space" as ENOSPC. */
 static void sqlite_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_vfs *u = sqlite3_vfs_find("unix");
+	if (!u || u->iVersion < 3 || !u->xGetSystemCall || !u->xSetSystemCall)
+		return;
+	wrap_syscall(u, "pwrite", &real_pwrite, (sqlite3_syscall_ptr)space_pwrite);
+	wrap_syscall(u, "pwrite64", &real_pwrite64, (sqlite3_syscall_ptr)space_pwrite64);
+	wrap_syscall(u, "write", &real_write, (sqlite3_syscall_ptr)space_write);
 }
 
 /* Open the database file of opts->dir with the schema in place: the
@@ -473,8 +557,9 @@ static reader *get_reader(store *s)
 	            "SELECT version, deleted, last_updated, body, seq FROM resource_version "
 	            "WHERE type=?1 AND id=?2 AND version=?3",
 	            -1, &r->read_version, NULL)) {
-		fprintf(stderr, "bron: cannot open a reader on %s: %s\n", l->path,
-		        r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		store__log(STORE__LOG_ENGINE, STORE_UNAVAILABLE,
+		           "sqlite: cannot open a reader on %s: %s", l->path,
+		           r->db ? sqlite3_errmsg(r->db) : "out of memory");
 		sqlite3_finalize(r->read_current);
 		sqlite3_close(r->db);
 		free(r);
@@ -494,7 +579,7 @@ static int lite_read(store *s, arena *a, const char *type, const char *id, int64
 {
 	reader *r = get_reader(s);
 	if (!r)
-		return STORE_ERROR;
+		return STORE_UNAVAILABLE; /* no reader connection now */
 	sqlite3_stmt *st = version ? r->read_version : r->read_current;
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -520,8 +605,7 @@ static int lite_read(store *s, arena *a, const char *type, const char *id, int64
 	} else if (rc == SQLITE_DONE) {
 		status = STORE_NOT_FOUND;
 	} else {
-		fprintf(stderr, "bron: read failed: %s\n", sqlite3_errmsg(r->db));
-		status = STORE_ERROR;
+		status = lite_failed(r->db, "read");
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -556,7 +640,7 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 	} else {
 		reader *r = get_reader(s);
 		if (!r)
-			return STORE_ERROR;
+			return STORE_UNAVAILABLE;
 		db = r->db;
 		cache = &r->cache;
 	}
@@ -564,10 +648,8 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 	*more = 0;
 	*items = NULL;
 	sqlite3_stmt *st = stmt_get(db, cache, sql);
-	if (!st) {
-		fprintf(stderr, "bron: query failed to compile: %s\n", sqlite3_errmsg(db));
-		return STORE_ERROR;
-	}
+	if (!st)
+		return lite_failed(db, "query failed to compile");
 	if (bind_all(st, binds, nbinds) ||
 	    sqlite3_bind_int64(st, (int)nbinds + 1, (int64_t)limit + 1) != SQLITE_OK) {
 		stmt_done(st);
@@ -595,10 +677,8 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 		k++;
 	}
 	int status = STORE_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fprintf(stderr, "bron: query failed: %s\n", sqlite3_errmsg(db));
-		status = STORE_ERROR;
-	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		status = lite_failed(db, "query");
 	stmt_done(st);
 	*items = v;
 	*n = k;
@@ -610,18 +690,19 @@ static int lite_count(store *s, const char *sql, const search_bind *binds, size_
 {
 	reader *r = get_reader(s);
 	if (!r)
-		return STORE_ERROR;
+		return STORE_UNAVAILABLE; /* no reader connection now */
 	sqlite3_stmt *st = stmt_get(r->db, &r->cache, sql);
 	if (!st)
-		return STORE_ERROR;
+		return lite_failed(r->db, "count failed to compile");
 	if (bind_all(st, binds, nbinds)) {
 		stmt_done(st);
 		return STORE_ERROR;
 	}
 	int rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int status = rc == SQLITE_ROW ? STORE_OK : lite_failed(r->db, "count");
 	stmt_done(st);
-	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+	return status;
 }
 
 static int lite_health(store *s)
@@ -632,15 +713,14 @@ static int lite_health(store *s)
 
 /* ---- the writer ---- */
 
+/* Run a statement that returns no rows: 0 or its STORE_* status. */
 static int step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		fprintf(stderr, "bron: store: %s: %s\n", sqlite3_sql(st),
-		        sqlite3_errmsg(sqlite3_db_handle(st)));
+	int status = rc == SQLITE_DONE ? 0 : lite_failed(sqlite3_db_handle(st), sqlite3_sql(st));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : STORE_ERROR;
+	return status;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -651,9 +731,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 static int exec(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		fprintf(stderr, "bron: %s failed: %s\n", sql, sqlite3_errmsg(db));
-	return rc == SQLITE_OK ? 0 : STORE_ERROR;
+	return rc == SQLITE_OK ? 0 : lite_failed(db, sql);
 }
 
 static int lite_writer_open(store *s, store_conn **out)
@@ -716,8 +794,9 @@ static int lite_get(store_conn *c, const char *type, const char *id, store_prev 
 	out->deleted = out->exists ? sqlite3_column_int(st, 1) : 0;
 	out->last_updated = out->exists ? sqlite3_column_int64(st, 2) : 0;
 	out->rid = out->exists ? sqlite3_column_int64(st, 3) : 0;
+	int status = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : lite_failed(c->db, "get");
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : STORE_ERROR;
+	return status;
 }
 
 /* The values of a resource_version row (type, id, version, time, deleted, body). */
@@ -739,8 +818,9 @@ static int lite_put(store_conn *c, const store_op *op, int deleted, const store_
 {
 	sqlite3_stmt *st = c->insert_version;
 	bind_version(st, op, deleted);
-	if (step_done(st))
-		return STORE_ERROR;
+	int rc = step_done(st);
+	if (rc)
+		return rc;
 	*seq = sqlite3_last_insert_rowid(c->db);
 	if (prev->exists) {
 		st = c->update_current;
@@ -758,8 +838,8 @@ static int lite_put(store_conn *c, const store_op *op, int deleted, const store_
 		sqlite3_bind_int64(st, 5, op->last_updated);
 		sqlite3_bind_int64(st, 6, *seq);
 	}
-	if (step_done(st))
-		return STORE_ERROR;
+	if ((rc = step_done(st)))
+		return rc;
 	*rid = prev->exists ? prev->rid : sqlite3_last_insert_rowid(c->db);
 	return 0;
 }
@@ -780,8 +860,9 @@ static int lite_unindex(store_conn *c, int64_t rid)
 {
 	for (size_t i = 0; i < INDEX_TABLES; i++) {
 		sqlite3_bind_int64(c->unindex[i], 1, rid);
-		if (step_done(c->unindex[i]))
-			return STORE_ERROR;
+		int rc = step_done(c->unindex[i]);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -813,8 +894,9 @@ static int lite_contained_rids(store_conn *c, int64_t rid, int64_t *rids, size_t
 	sqlite3_bind_int64(st, 1, rid);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
 		rids[(*n)++] = sqlite3_column_int64(st, 0);
+	int status = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : lite_failed(c->db, "contained");
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : STORE_ERROR;
+	return status;
 }
 
 static int lite_drop_contained(store_conn *c, int64_t rid)
@@ -833,8 +915,9 @@ static int lite_put_contained(store_conn *c, const char *type, const char *id, c
 	sqlite3_bind_int64(st, 4, op->last_updated);
 	sqlite3_bind_int64(st, 5, seq);
 	sqlite3_bind_int64(st, 6, container);
-	if (step_done(st))
-		return STORE_ERROR;
+	int rc = step_done(st);
+	if (rc)
+		return rc;
 	*rid = sqlite3_last_insert_rowid(c->db);
 	return 0;
 }
@@ -850,8 +933,11 @@ static int lite_audit_head(store_conn *c, int64_t *seq, unsigned char hash[32])
 		*seq = sqlite3_column_int64(st, 0);
 		memcpy(hash, sqlite3_column_blob(st, 1), 32);
 	}
+	int status = ok                                      ? 0
+	             : rc != SQLITE_ROW && rc != SQLITE_DONE ? lite_failed(c->db, "audit head")
+	                                                     : STORE_ERROR;
 	sqlite3_reset(st);
-	return ok ? 0 : STORE_ERROR;
+	return status;
 }
 
 static int lite_audit_put(store_conn *c, const store_audit *r)
@@ -890,12 +976,12 @@ static int lite_audit_select(store *s, arena *a, const char *sql, const search_b
 {
 	reader *r = get_reader(s);
 	if (!r)
-		return STORE_ERROR;
+		return STORE_UNAVAILABLE; /* no reader connection now */
 	*n = 0;
 	*more = 0;
 	sqlite3_stmt *st = stmt_get(r->db, &r->cache, sql);
 	if (!st)
-		return STORE_ERROR;
+		return lite_failed(r->db, "audit query failed to compile");
 	if (bind_all(st, binds, nbinds) ||
 	    sqlite3_bind_int64(st, (int)nbinds + 1, (int64_t)limit + 1) != SQLITE_OK) {
 		stmt_done(st);
@@ -940,9 +1026,8 @@ static int lite_audit_select(store *s, arena *a, const char *sql, const search_b
 			memcpy(v[k].hash, sqlite3_column_blob(st, 7), 32);
 		k++;
 	}
-	int status = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
-	if (status)
-		fprintf(stderr, "bron: audit query failed: %s\n", sqlite3_errmsg(r->db));
+	int status = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
+	                                                   : lite_failed(r->db, "audit query");
 	stmt_done(st);
 	*out = v;
 	*n = k;
