@@ -48,6 +48,15 @@ typedef struct serve_config {
 	char key_file[1024];   /* the owner's key of encryption at rest */
 	long unencrypted;      /* explicitly no encryption at rest */
 	char export_dir[1024]; /* Bulk Data export jobs and files */
+	/* limits (docs/robustness-hostile.md) */
+	long max_header;      /* largest request head in bytes (431 beyond) */
+	long max_conns;       /* open connections at once */
+	long max_conns_ip;    /* open connections per client address (0: no limit) */
+	long rate_limit;      /* requests per second per client address (0: none) */
+	long rate_burst;      /* the token bucket's size (0: rate_limit) */
+	long request_timeout; /* seconds a reading request may read the store (0: none) */
+	long idle_timeout;    /* seconds a connection may stay silent */
+	long max_include;     /* resources _include/_revinclude add to a page */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -116,6 +125,23 @@ static void serve_usage(FILE *f)
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
 	        "  --max-entries N    most entries in a batch or transaction Bundle (default "
 	        "20000)\n"
+	        "  --max-header BYTES largest request head, request line and headers (default\n"
+	        "                     32768, at least that); a larger one gets 431\n"
+	        "  --max-connections N  open connections at once (default 1000); more are\n"
+	        "                     closed at once\n"
+	        "  --max-connections-per-ip N  open connections from one client address\n"
+	        "                     (default 0: no limit, as behind a proxy all share one)\n"
+	        "  --rate-limit N     requests per second from one client address, a token\n"
+	        "                     bucket (default 0: none); more get 429 with Retry-After\n"
+	        "  --rate-burst N     requests one address may make at once (default: the\n"
+	        "                     --rate-limit)\n"
+	        "  --request-timeout S  a search, read or history still reading the store\n"
+	        "                     after S seconds is stopped: 503 too-costly (default 30;\n"
+	        "                     0: none; on PostgreSQL --db-timeout bounds each statement)\n"
+	        "  --idle-timeout S   a connection silent for S seconds is closed, also in the\n"
+	        "                     middle of a request (default 60)\n"
+	        "  --max-include N    resources _include/_revinclude add to one page (default\n"
+	        "                     1000); more are left out with a warning in the Bundle\n"
 	        "  --base-url URL     absolute base URL used in Location and links\n"
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
@@ -186,6 +212,22 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return base_parse_long(val, 1, 1L << 31, &c->max_body);
 	if (!strcmp(key, "max-entries"))
 		return base_parse_long(val, 1, 1000000, &c->max_entries);
+	if (!strcmp(key, "max-header"))
+		return base_parse_long(val, 32768, 1L << 20, &c->max_header);
+	if (!strcmp(key, "max-connections"))
+		return base_parse_long(val, 1, 100000, &c->max_conns);
+	if (!strcmp(key, "max-connections-per-ip"))
+		return base_parse_long(val, 0, 100000, &c->max_conns_ip);
+	if (!strcmp(key, "rate-limit"))
+		return base_parse_long(val, 0, 1000000, &c->rate_limit);
+	if (!strcmp(key, "rate-burst"))
+		return base_parse_long(val, 0, 1000000, &c->rate_burst);
+	if (!strcmp(key, "request-timeout"))
+		return base_parse_long(val, 0, 86400, &c->request_timeout);
+	if (!strcmp(key, "idle-timeout"))
+		return base_parse_long(val, 1, 86400, &c->idle_timeout);
+	if (!strcmp(key, "max-include"))
+		return base_parse_long(val, 1, 100000, &c->max_include);
 	if (!strcmp(key, "base-url"))
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))
@@ -342,7 +384,12 @@ int cli_serve(int argc, char **argv)
 	                  .max_body = 16L << 20,
 	                  .sync = 1,
 	                  .audit_checkpoint = 60,
-	                  .max_entries = 20000};
+	                  .max_entries = 20000,
+	                  .max_header = 32768,
+	                  .max_conns = 1000,
+	                  .request_timeout = 30,
+	                  .idle_timeout = 60,
+	                  .max_include = 1000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
 		return 2;
@@ -440,7 +487,9 @@ int cli_serve(int argc, char **argv)
 	                  .organization = c.organization[0] ? c.organization : NULL,
 	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
 	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL,
-	                  .no_audit = (int)c.no_audit};
+	                  .no_audit = (int)c.no_audit,
+	                  .request_timeout_ms = c.request_timeout * 1000,
+	                  .max_include = (size_t)c.max_include};
 	char export_dir[1100];
 	snprintf(export_dir, sizeof export_dir, "%s",
 	         c.export_dir[0] ? c.export_dir
@@ -469,7 +518,12 @@ int cli_serve(int argc, char **argv)
 	                  .port = (int)c.port,
 	                  .threads = (int)c.threads,
 	                  .max_body = (size_t)c.max_body,
-	                  .timeout_s = 60,
+	                  .timeout_s = (int)c.idle_timeout,
+	                  .max_header = (size_t)c.max_header,
+	                  .max_conns = (unsigned)c.max_conns,
+	                  .max_conns_ip = (unsigned)c.max_conns_ip,
+	                  .rate = (double)c.rate_limit,
+	                  .rate_burst = (double)c.rate_burst,
 	                  .tls_cert = c.tls_cert[0] ? c.tls_cert : NULL,
 	                  .tls_key = c.tls_key[0] ? c.tls_key : NULL,
 	                  .tls_client_ca = c.tls_client_ca[0] ? c.tls_client_ca : NULL};

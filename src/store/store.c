@@ -25,6 +25,25 @@ char *store__msg(const char *fmt, ...)
 	return m;
 }
 
+static _Thread_local int64_t tl_deadline_us;
+
+void store_deadline_set(int64_t deadline_us)
+{
+	tl_deadline_us = deadline_us;
+}
+
+int64_t store_deadline(void)
+{
+	return tl_deadline_us;
+}
+
+int64_t store_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 size_t store__params(const char *sql)
 {
 	size_t n = 0;

@@ -24,17 +24,30 @@ typedef struct store store;
 /* Status codes of store calls. */
 enum {
 	STORE_OK = 0,
-	STORE_NOT_FOUND,  /* no such resource or version */
-	STORE_GONE,       /* the current version is a deletion */
-	STORE_CONFLICT,   /* If-Match precondition failed */
-	STORE_EXISTS,     /* create of an id that exists */
-	STORE_INVALID,    /* the op's build callback refused (its diag says why) */
-	STORE_MATCHED,    /* conditional create: one resource matched, nothing written */
-	STORE_MULTIPLE,   /* a condition matched more than one resource */
-	STORE_DUPLICATE,  /* one request touched the same resource twice */
-	STORE_ERROR,      /* I/O or database failure */
-	STORE_UNAVAILABLE /* the database cannot be reached now (try again later) */
+	STORE_NOT_FOUND,   /* no such resource or version */
+	STORE_GONE,        /* the current version is a deletion */
+	STORE_CONFLICT,    /* If-Match precondition failed */
+	STORE_EXISTS,      /* create of an id that exists */
+	STORE_INVALID,     /* the op's build callback refused (its diag says why) */
+	STORE_MATCHED,     /* conditional create: one resource matched, nothing written */
+	STORE_MULTIPLE,    /* a condition matched more than one resource */
+	STORE_DUPLICATE,   /* one request touched the same resource twice */
+	STORE_ERROR,       /* I/O or database failure */
+	STORE_UNAVAILABLE, /* the database cannot be reached now (try again later) */
+	STORE_TIMEOUT      /* a read ran past this thread's deadline (store_deadline_set) */
 };
+
+/* Bound the reads this thread makes from now on (the request it serves):
+ * a statement still running at `deadline_us` (CLOCK_MONOTONIC, in
+ * microseconds; 0: no deadline) is stopped and its call returns
+ * STORE_TIMEOUT. The embedded (SQLite) engine checks it every few thousand
+ * virtual-machine steps; on PostgreSQL statement_timeout (--db-timeout)
+ * bounds each statement instead. Writes are never cut short. */
+void store_deadline_set(int64_t deadline_us);
+/* The current thread's deadline (0: none). */
+int64_t store_deadline(void);
+/* Now, on the clock deadlines use (CLOCK_MONOTONIC microseconds). */
+int64_t store_now_us(void);
 
 typedef struct store_options {
 	const char *url;   /* postgresql://... or postgres://...: the PostgreSQL engine */

@@ -454,6 +454,24 @@ static _Thread_local struct {
 	reader *r;
 } tl_reader;
 
+/* SQLite's progress handler on reader connections: non-zero stops the
+ * statement (SQLITE_INTERRUPT) once the thread's deadline has passed. */
+static int past_deadline(void *unused)
+{
+	(void)unused;
+	int64_t d = store_deadline();
+	return d && store_now_us() > d;
+}
+
+/* A failed step's status: STORE_TIMEOUT if the deadline stopped it. */
+static int step_failure(sqlite3 *db, int rc, const char *what)
+{
+	if (rc == SQLITE_INTERRUPT)
+		return STORE_TIMEOUT;
+	fprintf(stderr, "bron: %s: %s\n", what, sqlite3_errmsg(db));
+	return STORE_ERROR;
+}
+
 static reader *get_reader(store *s)
 {
 	lite *l = LITE(s);
@@ -480,6 +498,7 @@ static reader *get_reader(store *s)
 		free(r);
 		return NULL;
 	}
+	sqlite3_progress_handler(r->db, 2000, past_deadline, NULL);
 	pthread_mutex_lock(&l->mu);
 	r->next = l->readers;
 	l->readers = r;
@@ -520,8 +539,7 @@ static int lite_read(store *s, arena *a, const char *type, const char *id, int64
 	} else if (rc == SQLITE_DONE) {
 		status = STORE_NOT_FOUND;
 	} else {
-		fprintf(stderr, "bron: read failed: %s\n", sqlite3_errmsg(r->db));
-		status = STORE_ERROR;
+		status = step_failure(r->db, rc, "read failed");
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -595,10 +613,8 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 		k++;
 	}
 	int status = STORE_OK;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fprintf(stderr, "bron: query failed: %s\n", sqlite3_errmsg(db));
-		status = STORE_ERROR;
-	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		status = step_failure(db, rc, "query failed");
 	stmt_done(st);
 	*items = v;
 	*n = k;
@@ -620,8 +636,11 @@ static int lite_count(store *s, const char *sql, const search_bind *binds, size_
 	}
 	int rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int status = rc == SQLITE_ROW         ? STORE_OK
+	             : rc == SQLITE_INTERRUPT ? STORE_TIMEOUT
+	                                      : STORE_ERROR;
 	stmt_done(st);
-	return rc == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+	return status;
 }
 
 static int lite_health(store *s)
