@@ -49,14 +49,14 @@ typedef struct serve_config {
 	long unencrypted;      /* explicitly no encryption at rest */
 	char export_dir[1024]; /* Bulk Data export jobs and files */
 	/* limits (docs/robustness-hostile.md) */
-	long max_header;      /* largest request head in bytes (431 beyond) */
-	long max_conns;       /* open connections at once */
-	long max_conns_ip;    /* open connections per client address (0: no limit) */
-	long rate_limit;      /* requests per second per client address (0: none) */
-	long rate_burst;      /* the token bucket's size (0: rate_limit) */
-	long request_timeout; /* seconds a reading request may read the store (0: none) */
-	long idle_timeout;    /* seconds a connection may stay silent */
-	long max_include;     /* resources _include/_revinclude add to a page */
+	long max_header;         /* a connection's buffer for the request head (431 beyond) */
+	long max_conns;          /* open connections at once */
+	long max_conns_ip;       /* open connections per client address (0: no limit) */
+	long rate_limit;         /* requests per second per client address (0: none) */
+	long rate_burst;         /* the token bucket's size (0: rate_limit) */
+	long request_timeout_ms; /* how long a reading request may read the store (0: no limit) */
+	long idle_timeout;       /* seconds a connection may stay silent */
+	long max_include;        /* resources _include/_revinclude add to a page */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -125,10 +125,11 @@ static void serve_usage(FILE *f)
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
 	        "  --max-entries N    most entries in a batch or transaction Bundle (default "
 	        "20000)\n"
-	        "  --max-header BYTES largest request head, request line and headers (default\n"
-	        "                     32768, at least that); a larger one gets 431\n"
-	        "  --max-connections N  open connections at once (default 1000); more are\n"
-	        "                     closed at once\n"
+	        "  --max-header BYTES a connection's buffer for the request head, request line\n"
+	        "                     and headers (default 49152, at least 16384); a head that\n"
+	        "                     does not fit gets 431\n"
+	        "  --max-connections N  open connections at once (default 1000); more wait in\n"
+	        "                     the listen backlog (512) until one closes\n"
 	        "  --max-connections-per-ip N  open connections from one client address\n"
 	        "                     (default 0: no limit, as behind a proxy all share one)\n"
 	        "  --rate-limit N     requests per second from one client address, a token\n"
@@ -136,8 +137,9 @@ static void serve_usage(FILE *f)
 	        "  --rate-burst N     requests one address may make at once (default: the\n"
 	        "                     --rate-limit)\n"
 	        "  --request-timeout S  a search, read or history still reading the store\n"
-	        "                     after S seconds is stopped: 503 too-costly (default 30;\n"
-	        "                     0: none; on PostgreSQL --db-timeout bounds each statement)\n"
+	        "                     after S seconds (fractions allowed) is stopped: 503\n"
+	        "                     too-costly (default 30; 0: no limit; on PostgreSQL\n"
+	        "                     --db-timeout bounds each statement instead)\n"
 	        "  --idle-timeout S   a connection silent for S seconds is closed, also in the\n"
 	        "                     middle of a request (default 60)\n"
 	        "  --max-include N    resources _include/_revinclude add to one page (default\n"
@@ -193,6 +195,18 @@ static int copy_str(char *dst, size_t n, const char *v)
 	return 0;
 }
 
+/* Seconds, fractions allowed ("30", "0.25"), at most a day, as milliseconds. */
+static int parse_seconds_ms(const char *val, long *ms)
+{
+	char *end;
+	errno = 0;
+	double s = strtod(val, &end);
+	if (end == val || *end || errno || !(s >= 0 && s <= 86400))
+		return -1;
+	*ms = (long)(s * 1000 + 0.5);
+	return 0;
+}
+
 /* Apply one option; returns 0, or -1 for a bad value, -2 for an unknown key. */
 static int set_option(serve_config *c, const char *key, const char *val)
 {
@@ -213,7 +227,7 @@ static int set_option(serve_config *c, const char *key, const char *val)
 	if (!strcmp(key, "max-entries"))
 		return base_parse_long(val, 1, 1000000, &c->max_entries);
 	if (!strcmp(key, "max-header"))
-		return base_parse_long(val, 32768, 1L << 20, &c->max_header);
+		return base_parse_long(val, 16384, 1L << 20, &c->max_header);
 	if (!strcmp(key, "max-connections"))
 		return base_parse_long(val, 1, 100000, &c->max_conns);
 	if (!strcmp(key, "max-connections-per-ip"))
@@ -223,7 +237,7 @@ static int set_option(serve_config *c, const char *key, const char *val)
 	if (!strcmp(key, "rate-burst"))
 		return base_parse_long(val, 0, 1000000, &c->rate_burst);
 	if (!strcmp(key, "request-timeout"))
-		return base_parse_long(val, 0, 86400, &c->request_timeout);
+		return parse_seconds_ms(val, &c->request_timeout_ms);
 	if (!strcmp(key, "idle-timeout"))
 		return base_parse_long(val, 1, 86400, &c->idle_timeout);
 	if (!strcmp(key, "max-include"))
@@ -385,9 +399,9 @@ int cli_serve(int argc, char **argv)
 	                  .sync = 1,
 	                  .audit_checkpoint = 60,
 	                  .max_entries = 20000,
-	                  .max_header = 32768,
+	                  .max_header = 49152,
 	                  .max_conns = 1000,
-	                  .request_timeout = 30,
+	                  .request_timeout_ms = 30000,
 	                  .idle_timeout = 60,
 	                  .max_include = 1000};
 	if (parse_args(&c, argc, argv)) {
@@ -488,7 +502,7 @@ int cli_serve(int argc, char **argv)
 	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
 	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL,
 	                  .no_audit = (int)c.no_audit,
-	                  .request_timeout_ms = c.request_timeout * 1000,
+	                  .request_timeout_ms = c.request_timeout_ms,
 	                  .max_include = (size_t)c.max_include};
 	char export_dir[1100];
 	snprintf(export_dir, sizeof export_dir, "%s",

@@ -437,12 +437,13 @@ static int url_ok(const char *uri)
 #define HTTP_MAX_URI    8192
 #define HTTP_MAX_PARAMS 256
 #define HTTP_TRIM_AFTER (1024 * 1024) /* request bytes after which memory is trimmed */
-/* MHD zeroes the pool between requests, so it is sized for the request
- * head (--max-header, at least HTTP_MAX_URI with HTTP_MAX_PARAMS parsed
- * parameters) plus HTTP_POOL_SPARE for MHD's own use and the response
- * headers, not more */
-#define HTTP_MAX_HEADER 32768
-#define HTTP_POOL_SPARE (16 * 1024)
+/* The connection's memory pool (--max-header) holds the request head as
+ * read and MHD's parsed copy of its lines, later the response headers. MHD
+ * zeroes it between requests, so it is not made larger than asked; the
+ * default is sized for HTTP_MAX_URI with HTTP_MAX_PARAMS parsed parameters
+ * and ordinary headers, the minimum still holds that URI. */
+#define HTTP_MAX_HEADER (48 * 1024)
+#define HTTP_MIN_HEADER (16 * 1024)
 
 /* Verify the connection's client certificate against the client CAs (the
  * credentials' trust list); on success *subject is the malloc'ed DN. */
@@ -846,8 +847,8 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		                                         : 1;
 	}
 	size_t max_header = cfg->max_header ? cfg->max_header : HTTP_MAX_HEADER;
-	if (max_header < HTTP_MAX_HEADER)
-		max_header = HTTP_MAX_HEADER; /* room for the longest URI, parsed */
+	if (max_header < HTTP_MIN_HEADER)
+		max_header = HTTP_MIN_HEADER; /* room for the longest URI */
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
@@ -896,9 +897,9 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	        (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
 	        cfg->max_conns ? cfg->max_conns : 1000u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	        cfg->max_conns_ip, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, max_header + HTTP_POOL_SPARE,
-	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_CONNECTION,
-	        on_connection, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, max_header, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	        (unsigned)512, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+	        tls_opts, MHD_OPTION_END);
 	if (!srv->d) {
 		size_t n = strlen(bind) + 96;
 		*err = base_malloc(n);
