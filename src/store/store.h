@@ -41,8 +41,8 @@ enum {
  * a statement still running at `deadline_us` (CLOCK_MONOTONIC, in
  * microseconds; 0: no deadline) is stopped and its call returns
  * STORE_TIMEOUT. The embedded (SQLite) engine checks it every few thousand
- * virtual-machine steps; on PostgreSQL statement_timeout (--db-timeout)
- * bounds each statement instead. Writes are never cut short. */
+ * virtual-machine steps; PostgreSQL's wait for the answer ends there and
+ * the statement is cancelled. Writes are never cut short. */
 void store_deadline_set(int64_t deadline_us);
 /* The current thread's deadline (0: none). */
 int64_t store_deadline(void);
