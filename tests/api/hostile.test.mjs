@@ -167,7 +167,7 @@ function buildCorpus(resources, token) {
     mixed: (d) => `${'[{"a":'.repeat(d / 2)}1${'}]'.repeat(d / 2)}`,
     unclosed: (d) => '['.repeat(d),
   };
-  for (const depth of [100000, 50000, 5000, 2049]) {
+  for (const depth of [100000, 50000, 5000, 2049, 2000, 1000]) {
     for (const [form, make] of Object.entries(deepForms)) {
       const v = make(depth);
       add('deep-nesting', { label: `${form} ${depth} as body`, method: 'POST', path: '/fhir/Patient', headers: JSON_CT, body: v });
