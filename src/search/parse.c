@@ -328,15 +328,6 @@ static int parse_value(pctx *c, const char *key, model_sp_type t, search__modifi
 		const char *s = unescape(c->a, raw);
 		v->s[0] = search_normalize(c->a, s);
 		v->s[1] = s;
-		/* only punctuation and spaces: normalised it is empty, and as a
-		 * prefix it would match every value (:exact compares as written) */
-		if (*s && !*v->s[0] && mod != SEARCH__MOD_EXACT) {
-			problem(c, "invalid", key,
-			        "'%s' has no letter or digit to search for (%s ignores "
-			        "punctuation)",
-			        raw, key);
-			return -1;
-		}
 		return 0;
 	}
 	case MODEL_SP_TOKEN: {
