@@ -131,11 +131,15 @@ describe('--rate-limit', () => {
     const s = await serve(['--config', conf]);
     await sleep(1200);
     const res = [];
+    const t0 = Date.now();
     for (let i = 0; i < 12; i++) res.push(await s.request('GET', '/fhir/Patient?_count=1'));
+    // the burst, plus what refilled meanwhile (5 a second) on a slow machine
+    const most = 5 + Math.ceil(((Date.now() - t0) / 1000) * 5);
     const ok = res.filter((r) => r.status === 200).length;
     const throttled = res.filter((r) => r.status === 429);
-    assert.ok(ok >= 5 && ok <= 6, `${ok} of 12 answered 200 with a burst of 5`);
-    assert.ok(throttled.length >= 6, `${throttled.length} throttled`);
+    assert.ok(ok >= 5 && ok <= most, `${ok} of 12 answered 200 with a burst of 5 (at most ${most})`);
+    assert.equal(ok + throttled.length, 12);
+    assert.ok(throttled.length >= 1, 'none throttled');
     for (const r of throttled) {
       assertOutcome(r, 429, 'throttled');
       assert.match(r.headers['retry-after'] || '', /^[1-9][0-9]*$/);
