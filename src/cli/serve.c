@@ -48,6 +48,15 @@ typedef struct serve_config {
 	char key_file[1024];   /* the owner's key of encryption at rest */
 	long unencrypted;      /* explicitly no encryption at rest */
 	char export_dir[1024]; /* Bulk Data export jobs and files */
+	/* limits (docs/robustness-hostile.md) */
+	long max_header;         /* a connection's buffer for the request head (431 beyond) */
+	long max_conns;          /* open connections at once */
+	long max_conns_ip;       /* open connections per client address (0: no limit) */
+	long rate_limit;         /* requests per second per client address (0: none) */
+	long rate_burst;         /* the token bucket's size (0: rate_limit) */
+	long request_timeout_ms; /* how long a reading request may read the store (0: no limit) */
+	long idle_timeout;       /* seconds a connection may stay silent */
+	long max_include;        /* resources _include/_revinclude add to a page */
 } serve_config;
 
 /* Signs a checkpoint of the audit trail's head every `every` seconds, and
@@ -116,6 +125,24 @@ static void serve_usage(FILE *f)
 	        "  --max-body BYTES   largest request body accepted (default 16777216)\n"
 	        "  --max-entries N    most entries in a batch or transaction Bundle (default "
 	        "20000)\n"
+	        "  --max-header BYTES a connection's buffer for the request head, request line\n"
+	        "                     and headers (default 49152, at least 16384); a head that\n"
+	        "                     does not fit gets 431\n"
+	        "  --max-connections N  open connections at once (default 1000); more wait in\n"
+	        "                     the listen backlog (512) until one closes\n"
+	        "  --max-connections-per-ip N  open connections from one client address\n"
+	        "                     (default 0: no limit, as behind a proxy all share one)\n"
+	        "  --rate-limit N     requests per second from one client address, a token\n"
+	        "                     bucket (default 0: none); more get 429 with Retry-After\n"
+	        "  --rate-burst N     requests one address may make at once (default: the\n"
+	        "                     --rate-limit)\n"
+	        "  --request-timeout S  a search, read or history still reading the store\n"
+	        "                     after S seconds (fractions allowed) is stopped: 503\n"
+	        "                     too-costly (default 30; 0: no limit)\n"
+	        "  --idle-timeout S   a connection silent for S seconds is closed, also in the\n"
+	        "                     middle of a request (default 60)\n"
+	        "  --max-include N    resources _include/_revinclude add to one page (default\n"
+	        "                     1000); more are left out with a warning in the Bundle\n"
 	        "  --base-url URL     absolute base URL used in Location and links\n"
 	        "                     (default: http://<Host header>/fhir)\n"
 	        "  --sync 0|1         fsync every commit (default 1; 0 risks the last\n"
@@ -167,6 +194,18 @@ static int copy_str(char *dst, size_t n, const char *v)
 	return 0;
 }
 
+/* Seconds, fractions allowed ("30", "0.25"), at most a day, as milliseconds. */
+static int parse_seconds_ms(const char *val, long *ms)
+{
+	char *end;
+	errno = 0;
+	double s = strtod(val, &end);
+	if (end == val || *end || errno || !(s >= 0 && s <= 86400))
+		return -1;
+	*ms = (long)(s * 1000 + 0.5);
+	return 0;
+}
+
 /* Apply one option; returns 0, or -1 for a bad value, -2 for an unknown key. */
 static int set_option(serve_config *c, const char *key, const char *val)
 {
@@ -186,6 +225,22 @@ static int set_option(serve_config *c, const char *key, const char *val)
 		return base_parse_long(val, 1, 1L << 31, &c->max_body);
 	if (!strcmp(key, "max-entries"))
 		return base_parse_long(val, 1, 1000000, &c->max_entries);
+	if (!strcmp(key, "max-header"))
+		return base_parse_long(val, 16384, 1L << 20, &c->max_header);
+	if (!strcmp(key, "max-connections"))
+		return base_parse_long(val, 1, 100000, &c->max_conns);
+	if (!strcmp(key, "max-connections-per-ip"))
+		return base_parse_long(val, 0, 100000, &c->max_conns_ip);
+	if (!strcmp(key, "rate-limit"))
+		return base_parse_long(val, 0, 1000000, &c->rate_limit);
+	if (!strcmp(key, "rate-burst"))
+		return base_parse_long(val, 0, 1000000, &c->rate_burst);
+	if (!strcmp(key, "request-timeout"))
+		return parse_seconds_ms(val, &c->request_timeout_ms);
+	if (!strcmp(key, "idle-timeout"))
+		return base_parse_long(val, 1, 86400, &c->idle_timeout);
+	if (!strcmp(key, "max-include"))
+		return base_parse_long(val, 1, 100000, &c->max_include);
 	if (!strcmp(key, "base-url"))
 		return copy_str(c->base_url, sizeof c->base_url, val);
 	if (!strcmp(key, "sync"))
@@ -347,7 +402,12 @@ int cli_serve(int argc, char **argv)
 	                  .max_body = 16L << 20,
 	                  .sync = 1,
 	                  .audit_checkpoint = 60,
-	                  .max_entries = 20000};
+	                  .max_entries = 20000,
+	                  .max_header = 49152,
+	                  .max_conns = 1000,
+	                  .request_timeout_ms = 30000,
+	                  .idle_timeout = 60,
+	                  .max_include = 1000};
 	if (parse_args(&c, argc, argv)) {
 		serve_usage(stderr);
 		return 2;
@@ -445,7 +505,9 @@ int cli_serve(int argc, char **argv)
 	                  .organization = c.organization[0] ? c.organization : NULL,
 	                  .consent_opt_out = !strcmp(c.consent_default, "opt-out"),
 	                  .break_glass = c.break_glass[0] ? c.break_glass : NULL,
-	                  .no_audit = (int)c.no_audit};
+	                  .no_audit = (int)c.no_audit,
+	                  .request_timeout_ms = c.request_timeout_ms,
+	                  .max_include = (size_t)c.max_include};
 	char export_dir[1100];
 	snprintf(export_dir, sizeof export_dir, "%s",
 	         c.export_dir[0] ? c.export_dir
@@ -474,7 +536,12 @@ int cli_serve(int argc, char **argv)
 	                  .port = (int)c.port,
 	                  .threads = (int)c.threads,
 	                  .max_body = (size_t)c.max_body,
-	                  .timeout_s = 60,
+	                  .timeout_s = (int)c.idle_timeout,
+	                  .max_header = (size_t)c.max_header,
+	                  .max_conns = (unsigned)c.max_conns,
+	                  .max_conns_ip = (unsigned)c.max_conns_ip,
+	                  .rate = (double)c.rate_limit,
+	                  .rate_burst = (double)c.rate_burst,
 	                  .tls_cert = c.tls_cert[0] ? c.tls_cert : NULL,
 	                  .tls_key = c.tls_key[0] ? c.tls_key : NULL,
 	                  .tls_client_ca = c.tls_client_ca[0] ? c.tls_client_ca : NULL};

@@ -6,6 +6,8 @@
  * HTTPS is MHD's GnuTLS mode; under mutual TLS every connection gets a
  * tls_peer (its socket context) holding the verified client identity, and a
  * request from a connection without one is refused before the handler runs.
+ * The per-client rate limit is a table of token buckets keyed by address
+ * (rate_table, one mutex): a fixed number of slots, the stalest one reused.
  */
 #include "http.h"
 
@@ -14,7 +16,9 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <malloc.h>
+#include <math.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +35,26 @@ typedef int MHD_RESULT_T;
 typedef enum MHD_Result MHD_RESULT_T;
 #endif
 
+/* A client address's token bucket (the per-client rate limit). */
+typedef struct rate_slot {
+	unsigned char addr[16]; /* IPv4 mapped into IPv6 form */
+	int used;
+	double tokens;   /* requests it may make now */
+	int64_t last_us; /* when tokens was last brought up to date */
+} rate_slot;
+
+#define RATE_SLOTS 4096 /* client addresses tracked at once */
+#define RATE_PROBE 8    /* slots looked at for one address */
+
+typedef struct rate_table {
+	pthread_mutex_t mu;
+	double rate, burst; /* tokens per second, bucket size */
+	rate_slot slots[RATE_SLOTS];
+} rate_table;
+
 struct http_server {
 	struct MHD_Daemon *d;
+	rate_table *rates; /* NULL: no rate limit */
 	http_handler_fn handler;
 	void *ctx;
 	size_t max_body;
@@ -72,6 +94,7 @@ struct http_req {
 	int too_big;
 	int started;          /* the access handler has seen this request */
 	int uri_too_long;     /* the request line exceeded HTTP_MAX_URI */
+	int url_invalid;      /* a bad percent escape, %00, or not UTF-8 */
 	enum req_state state; /* written by the pool thread, and by http_req_resume */
 	int parked;           /* suspended by the handler now running (pool thread only) */
 	http_resume_fn cont;
@@ -287,17 +310,140 @@ static const char no_client_cert_body[] =
         "\"code\":\"security\",\"diagnostics\":\"A client certificate issued by a trusted "
         "CA is required (mutual TLS)\"}]}";
 
+static const char url_invalid_body[] =
+        "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\",\"code\":"
+        "\"invalid\",\"diagnostics\":\"The request URL is not well-formed: a '%' that is not "
+        "followed by two hex digits, an encoded NUL (%00), a control character, or bytes that "
+        "are not UTF-8\"}]}";
+
 static const char stopping_body[] = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
                                     "\"severity\":\"error\",\"code\":\"transient\","
                                     "\"diagnostics\":\"The server is shutting down\"}]}";
+
+/* ---- the per-client rate limit ---- */
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The client's address in 16 bytes (IPv4 as ::ffff:a.b.c.d); -1 if unknown. */
+static int peer_key(struct MHD_Connection *conn, unsigned char key[16])
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return -1;
+	const struct sockaddr *sa = ci->client_addr;
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return 0;
+	}
+	if (sa->sa_family != AF_INET)
+		return -1;
+	key[10] = key[11] = 0xff;
+	memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	return 0;
+}
+
+/* Take one token from the client's bucket. 0 if it had one; otherwise -1
+ * and *wait_s the whole seconds until it has one again. A bucket untouched
+ * for burst/rate seconds is full, so the stalest slot is reused without
+ * harm unless more than RATE_SLOTS clients are active at once (then one of
+ * them starts over with a full bucket). */
+static int rate_take(rate_table *t, const unsigned char key[16], int64_t now, long *wait_s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	pthread_mutex_lock(&t->mu);
+	rate_slot *slot = NULL, *stalest = NULL;
+	for (int i = 0; i < RATE_PROBE && !slot; i++) {
+		rate_slot *s = &t->slots[(h + (uint32_t)i) % RATE_SLOTS];
+		if (s->used && !memcmp(s->addr, key, 16))
+			slot = s;
+		else if (!stalest || !s->used || (stalest->used && s->last_us < stalest->last_us))
+			stalest = stalest && !stalest->used ? stalest : s;
+	}
+	if (!slot) {
+		slot = stalest;
+		memcpy(slot->addr, key, 16);
+		slot->used = 1;
+		slot->tokens = t->burst;
+		slot->last_us = now;
+	}
+	slot->tokens += (double)(now - slot->last_us) * t->rate / 1e6;
+	if (slot->tokens > t->burst)
+		slot->tokens = t->burst;
+	slot->last_us = now;
+	int rc = 0;
+	if (slot->tokens >= 1.0) {
+		slot->tokens -= 1.0;
+	} else {
+		*wait_s = (long)ceil((1.0 - slot->tokens) / t->rate);
+		if (*wait_s < 1)
+			*wait_s = 1;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+/* ---- well-formed URLs ---- */
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 1 if the request target is well-formed: every '%' starts an escape of two
+ * hex digits that is not %00, no control characters, and the bytes it
+ * stands for (escapes decoded) are UTF-8. MHD would otherwise pass a bad
+ * escape through as text and cut a value at an encoded NUL. */
+static int url_ok(const char *uri)
+{
+	size_t n = strlen(uri), k = 0;
+	char *dec = base_malloc(n + 1);
+	int ok = 1;
+	for (size_t i = 0; i < n && ok; i++) {
+		unsigned char c = (unsigned char)uri[i];
+		if (c == '%') {
+			int hi = hexval((unsigned char)uri[i + 1]);
+			int lo = hi < 0 ? -1 : hexval((unsigned char)uri[i + 2]);
+			ok = hi >= 0 && lo >= 0 && (hi | lo);
+			if (ok)
+				dec[k++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			ok = c >= 0x20 && c != 0x7f;
+			dec[k++] = (char)c;
+		}
+	}
+	ok = ok && base_utf8_valid(dec, k);
+	free(dec);
+	return ok;
+}
 
 /* Largest request URI; the connection's memory pool must hold it parsed. */
 #define HTTP_MAX_URI    8192
 #define HTTP_MAX_PARAMS 256
 #define HTTP_TRIM_AFTER (1024 * 1024) /* request bytes after which memory is trimmed */
-/* MHD zeroes the pool between requests, so it is sized for HTTP_MAX_URI
- * and HTTP_MAX_PARAMS parsed parameters, not more */
-#define HTTP_POOL_BYTES (48 * 1024)
+/* The connection's memory pool (--max-header) holds the request head as
+ * read and MHD's parsed copy of its lines, later the response headers. MHD
+ * zeroes it between requests, so it is not made larger than asked; the
+ * default is sized for HTTP_MAX_URI with HTTP_MAX_PARAMS parsed parameters
+ * and ordinary headers, the minimum still holds that URI. */
+#define HTTP_MAX_HEADER (48 * 1024)
+#define HTTP_MIN_HEADER (16 * 1024)
 
 /* Verify the connection's client certificate against the client CAs (the
  * credentials' trust list); on success *subject is the malloc'ed DN. */
@@ -407,11 +553,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	for (const char *p = strchr(uri, '?'); p && *p; p++)
 		params += *p == '&' || *p == ';';
 	req->uri_too_long = strlen(uri) > HTTP_MAX_URI || params >= HTTP_MAX_PARAMS;
-	if (req->uri_too_long) {
+	req->url_invalid = !req->uri_too_long && !url_ok(uri);
+	if (req->uri_too_long || req->url_invalid) {
 		/* MHD parses the query string into its per-connection pool right
 		 * after this callback; too many parameters exhaust the pool and the
 		 * connection then never answers. The URI lives in MHD's (writable)
-		 * read buffer: cut the query so nothing is parsed, and answer 414. */
+		 * read buffer: cut the query so nothing is parsed, and answer 414.
+		 * A query that is not well-formed is cut as well (400). */
 		char *q = strchr(uri, '?');
 		if (q)
 			q[1] = 0;
@@ -419,6 +567,22 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	buf_init(&req->body, srv->max_body);
 	atomic_fetch_add(&srv->in_flight, 1);
 	return req;
+}
+
+/* 429 with Retry-After and an OperationOutcome "throttled". */
+static MHD_RESULT_T reply_throttled(http_req *req, long wait_s)
+{
+	char after[24];
+	snprintf(after, sizeof after, "%ld", wait_s);
+	http_res_header(req, "Retry-After", after);
+	char *body = arena_printf(
+	        req->a,
+	        "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\","
+	        "\"code\":\"throttled\",\"diagnostics\":\"Too many requests from this address: "
+	        "at most %g per second (bursts of %g); try again in %ld s\"}]}",
+	        req->srv->rates->rate, req->srv->rates->burst, wait_s);
+	http_res_send(req, 429, body, strlen(body), "application/fhir+json; charset=utf-8");
+	return queue(req);
 }
 
 static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -451,8 +615,19 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *conn, const cha
 			              "application/fhir+json; charset=utf-8");
 			return queue(req);
 		}
+		if (srv->rates) {
+			unsigned char key[16];
+			long wait_s = 1;
+			if (!peer_key(conn, key) && rate_take(srv->rates, key, mono_us(), &wait_s))
+				return reply_throttled(req, wait_s);
+		}
 		if (req->uri_too_long) {
 			http_res_send(req, 414, uri_too_long_body, sizeof uri_too_long_body - 1,
+			              "application/fhir+json; charset=utf-8");
+			return queue(req);
+		}
+		if (req->url_invalid) {
+			http_res_send(req, 400, url_invalid_body, sizeof url_invalid_body - 1,
 			              "application/fhir+json; charset=utf-8");
 			return queue(req);
 		}
@@ -598,6 +773,15 @@ static int read_pem(const char *path, const char *what, char **out, size_t *len,
 	return 0;
 }
 
+static void rates_free(http_server *srv)
+{
+	if (srv->rates) {
+		pthread_mutex_destroy(&srv->rates->mu);
+		free(srv->rates);
+		srv->rates = NULL;
+	}
+}
+
 static void tls_free(http_server *srv)
 {
 	if (srv->tls_key)
@@ -654,6 +838,17 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	srv->handler = handler;
 	srv->ctx = ctx;
 	srv->max_body = cfg->max_body;
+	if (cfg->rate > 0) {
+		srv->rates = base_calloc(1, sizeof *srv->rates);
+		pthread_mutex_init(&srv->rates->mu, NULL);
+		srv->rates->rate = cfg->rate;
+		srv->rates->burst = cfg->rate_burst >= 1 ? cfg->rate_burst
+		                    : cfg->rate >= 1     ? cfg->rate
+		                                         : 1;
+	}
+	size_t max_header = cfg->max_header ? cfg->max_header : HTTP_MAX_HEADER;
+	if (max_header < HTTP_MIN_HEADER)
+		max_header = HTTP_MIN_HEADER; /* room for the longest URI */
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
@@ -672,6 +867,7 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 		size_t n = strlen(bind) + 64;
 		*err = base_malloc(n);
 		snprintf(*err, n, "cannot parse bind address '%s'", bind);
+		rates_free(srv);
 		free(srv);
 		return -1;
 	}
@@ -680,6 +876,7 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	if (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca) {
 		if (tls_load(srv, cfg, err)) {
 			tls_free(srv);
+			rates_free(srv);
 			free(srv);
 			return -1;
 		}
@@ -698,16 +895,18 @@ int http_start(const http_config *cfg, http_handler_fn handler, void *ctx, http_
 	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
 	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
 	        (unsigned)(cfg->timeout_s > 0 ? cfg->timeout_s : 60), MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned)1000, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
-	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_CONNECTION,
-	        on_connection, srv, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	        cfg->max_conns ? cfg->max_conns : 1000u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	        cfg->max_conns_ip, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, max_header, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	        (unsigned)512, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+	        tls_opts, MHD_OPTION_END);
 	if (!srv->d) {
 		size_t n = strlen(bind) + 96;
 		*err = base_malloc(n);
 		snprintf(*err, n, "cannot listen on %s port %d (in use or not allowed)", bind,
 		         cfg->port);
 		tls_free(srv);
+		rates_free(srv);
 		free(srv);
 		return -1;
 	}
@@ -743,5 +942,6 @@ void http_stop(http_server *srv, int grace_s)
 	if (s != MHD_INVALID_SOCKET)
 		close(s);
 	tls_free(srv);
+	rates_free(srv);
 	free(srv);
 }

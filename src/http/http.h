@@ -5,6 +5,10 @@
  * without holding a pool thread. Optionally HTTPS (TLS 1.2 and 1.3 only) and
  * mutual TLS: with client CAs configured, a request whose connection did not
  * present a certificate they verify is refused before any handler runs.
+ * Transport-level limits are answered here, before any handler runs: a URI
+ * too long (414), a URL not well-formed (400), a client over its request
+ * rate (429), a body announced too big (413); MHD itself closes connections
+ * over the connection limits and answers 431 to a request head too big.
  * The handler sees only this interface.
  */
 #ifndef BRON_HTTP_H
@@ -23,7 +27,15 @@ typedef struct http_config {
 	int port;         /* TCP port; 0 picks a free one (see http_port) */
 	int threads;      /* polling threads */
 	size_t max_body;  /* largest request body accepted (413 beyond) */
-	int timeout_s;    /* idle connection timeout in seconds */
+	int timeout_s;    /* idle connection timeout in seconds (0: 60) */
+	/* limits (0: the default named in brackets) */
+	size_t max_header;     /* largest request head, line and headers [32768]; MHD
+	                        * answers 431 beyond */
+	unsigned max_conns;    /* open connections at once [1000]; more are closed */
+	unsigned max_conns_ip; /* open connections per client address [none] */
+	double rate;           /* requests per second per client address, a token
+	                        * bucket of `rate_burst` [none: no rate limit] */
+	double rate_burst;     /* the bucket's size [rate, at least 1] */
 	/* HTTPS: PEM files read once by http_start; NULL (both) serves plain HTTP */
 	const char *tls_cert;      /* the server certificate (then its chain) */
 	const char *tls_key;       /* its private key (unencrypted) */

@@ -159,6 +159,18 @@ static const char *map_lookup(void *ctx, const char *key, size_t klen, const cha
 	if (!v && key && klen == 9 && !memcmp(key, "reference", 9) && !run->outer->r->cfg.restore &&
 	    len > 2 && s[0] >= 'A' && s[0] <= 'Z' && memchr(s, '?', len))
 		v = resolve_conditional(run, s, len);
+	/* a placeholder (urn:uuid:, urn:oid:) that names no entry of the Bundle
+	 * would be stored as a reference to nothing (http.html#trules) */
+	if (!v && key && klen == 9 && !memcmp(key, "reference", 9) && !run->outer->r->cfg.restore &&
+	    ((len >= 9 && !memcmp(s, "urn:uuid:", 9)) || (len >= 8 && !memcmp(s, "urn:oid:", 8))) &&
+	    !run->ref_error) {
+		run->ref_error =
+		        arena_printf(run->outer->a,
+		                     "the reference '%.*s' names no entry's fullUrl in the "
+		                     "Bundle",
+		                     (int)(len > 200 ? 200 : len), s);
+		run->ref_status = 400;
+	}
 	return v;
 }
 
@@ -566,7 +578,8 @@ static void entry_body(bundle_run *run, const char *src, size_t from, size_t to,
 	if (json_member_span(src, from, to, "resource", &rf, &rt))
 		return;
 	io->tree = json_is_object(resource) ? resource : NULL;
-	if (!run->nmap && !memmem(src + rf, rt - rf, "?", 1)) {
+	if (!run->nmap && !memmem(src + rf, rt - rf, "?", 1) &&
+	    !memmem(src + rf, rt - rf, "urn:", 4)) {
 		io->body = src + rf; /* nothing to rewrite */
 		io->body_len = rt - rf;
 		return;

@@ -187,7 +187,7 @@ void rest_history(rctx *c)
 	int more = 0;
 	int rc = store_history(c->r->cfg.store, c->a, &q, &items, &count, &more);
 	if (rc)
-		return rest_reply_store_failure(c, rc, "The history could not be read");
+		return rest_reply_read_failure(c, rc, "The history could not be read");
 	buf b;
 	buf_init(&b, 0);
 	rest__bundle_open(c, &b, "history");

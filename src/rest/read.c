@@ -99,7 +99,7 @@ void rest_read(rctx *c)
 	case STORE_NOT_FOUND:
 		rest_reply_error(c, 404, "not-found", "%s/%s is not known", c->type, c->id);
 		return;
-	default: rest_reply_store_failure(c, rc, "The store could not be read");
+	default: rest_reply_read_failure(c, rc, "The store could not be read");
 	}
 }
 
@@ -129,6 +129,6 @@ void rest_vread(rctx *c)
 		rest_reply_error(c, 404, "not-found", "%s/%s has no version %ld", c->type, c->id,
 		                 ver);
 	} else {
-		rest_reply_store_failure(c, rc, "The store could not be read");
+		rest_reply_read_failure(c, rc, "The store could not be read");
 	}
 }

@@ -210,6 +210,16 @@ void rest_reply_store_failure(rctx *c, int rc, const char *what)
 	}
 }
 
+void rest_reply_read_failure(rctx *c, int rc, const char *what)
+{
+	if (rc != STORE_TIMEOUT)
+		return rest_reply_store_failure(c, rc, what);
+	rest_reply_error(c, 503, "too-costly",
+	                 "%s: it ran past the time limit of a request (%ld ms, --request-timeout); "
+	                 "narrow the search (fewer matches, no :contains/:text, fewer includes)",
+	                 what, c->r->cfg.request_timeout_ms);
+}
+
 void rest_set_version_headers(rctx *c, int64_t version, int64_t last_updated)
 {
 	if (c->entry)

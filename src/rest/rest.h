@@ -37,6 +37,13 @@ typedef struct rest_config {
 	int no_audit;      /* no audit records (development with open, and benchmarks) */
 	struct bulk *bulk; /* Bulk Data export jobs (borrowed), or NULL: no $export */
 	int restore;       /* accept X-Bron-Restore (bron import --history only) */
+	/* query cost: a reading request (GET, POST _search) still reading the
+	 * store after request_timeout_ms is stopped and answered 503
+	 * "too-costly" (0: no limit); at most max_include resources are added to
+	 * a page by _include/_revinclude (0: 1000), more are left out with a
+	 * warning in the Bundle */
+	long request_timeout_ms;
+	size_t max_include;
 } rest_config;
 
 rest *rest_new(const rest_config *cfg);

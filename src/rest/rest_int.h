@@ -187,6 +187,9 @@ void rest_reply_diags(rctx *c, int status, const diag_list *d);
  * database cannot be reached or read or written now, else 500; `what`
  * says what failed. */
 void rest_reply_store_failure(rctx *c, int rc, const char *what);
+/* rest_reply_store_failure for reads: a read stopped by the request's time
+ * limit (STORE_TIMEOUT) is 503 "too-costly", naming the limit. */
+void rest_reply_read_failure(rctx *c, int rc, const char *what);
 /* An informational OperationOutcome with the given status. */
 void rest_reply_info(rctx *c, int status, const char *fmt, ...) BASE_PRINTF(3, 4);
 /* A JSON body (stored bytes or a built Bundle), pretty-printed on request. */

@@ -542,9 +542,30 @@ static int authenticate_or_reply(rctx *c)
 	return 0;
 }
 
+static void handle(http_req *req, rest *r);
+
+/* 1 for a request that only reads: GET (and HEAD), POST [...]/_search. */
+static int reading(http_req *req)
+{
+	const char *m = http_req_method(req), *path = http_req_path(req);
+	size_t n = strlen(path);
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD") ||
+	       (!strcmp(m, "POST") && n >= 8 && !strcmp(path + n - 8, "/_search"));
+}
+
 void rest_handle(http_req *req, void *ctx)
 {
 	rest *r = ctx;
+	/* a reading request's store reads stop at its deadline (--request-timeout);
+	 * the thread's deadline is gone before it serves anything else */
+	if (r->cfg.request_timeout_ms > 0 && reading(req))
+		store_deadline_set(store_now_us() + r->cfg.request_timeout_ms * 1000);
+	handle(req, r);
+	store_deadline_set(0);
+}
+
+static void handle(http_req *req, rest *r)
+{
 	arena *a = http_req_arena(req);
 	rctx *c = arena_calloc(a, sizeof *c);
 	c->r = r;

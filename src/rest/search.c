@@ -13,7 +13,8 @@
 #include "../model/model.h"
 #include "rest_int.h"
 
-#define MAX_INCLUDED 1000 /* resources added by _include/_revinclude per page */
+#define MAX_INCLUDED       1000 /* resources added by _include/_revinclude per page */
+#define MAX_INCLUDE_ROUNDS 4    /* rounds of _include:iterate (the first included) */
 
 typedef struct params {
 	const char **keys, **vals;
@@ -50,8 +51,9 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Decode one application/x-www-form-urlencoded component. */
-static char *form_decode(arena *a, const char *s, size_t n)
+/* Decode one application/x-www-form-urlencoded component; *bad is set when
+ * it is not well-formed: a '%' without two hex digits, %00, not UTF-8. */
+static char *form_decode(arena *a, const char *s, size_t n, int *bad)
 {
 	char *out = arena_alloc(a, n + 1);
 	size_t k = 0;
@@ -59,21 +61,25 @@ static char *form_decode(arena *a, const char *s, size_t n)
 		if (s[i] == '+') {
 			out[k++] = ' ';
 		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		           hexval(s[i + 2]) >= 0) {
+		           hexval(s[i + 2]) >= 0 && (hexval(s[i + 1]) | hexval(s[i + 2]))) {
 			out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		} else {
+			*bad |= s[i] == '%' || s[i] == 0;
 			out[k++] = s[i];
 		}
 	}
 	out[k] = 0;
+	*bad |= !base_utf8_valid(out, k);
 	return out;
 }
 
-/* Parse a form body (POST _search) into p. */
-static void parse_form(arena *a, const char *body, size_t len, params *p)
+/* Parse a form body (POST _search) into p; -1 if a part is not well-formed
+ * (everything is parsed all the same). */
+static int parse_form(arena *a, const char *body, size_t len, params *p)
 {
 	size_t i = 0;
+	int bad = 0;
 	while (i < len) {
 		size_t j = i;
 		while (j < len && body[j] != '&')
@@ -82,18 +88,19 @@ static void parse_form(arena *a, const char *body, size_t len, params *p)
 			const char *eq = memchr(body + i, '=', j - i);
 			size_t kl = eq ? (size_t)(eq - (body + i)) : j - i;
 			const char *v =
-			        eq ? form_decode(a, eq + 1, (size_t)(body + j - eq - 1)) : "";
-			params_add(a, p, form_decode(a, body + i, kl), v);
+			        eq ? form_decode(a, eq + 1, (size_t)(body + j - eq - 1), &bad) : "";
+			params_add(a, p, form_decode(a, body + i, kl, &bad), v);
 		}
 		i = j + 1;
 	}
+	return bad ? -1 : 0;
 }
 
 size_t rest__form_split(arena *a, const char *s, size_t len, const char **keys, const char **vals,
                         size_t cap)
 {
 	params p = {0};
-	parse_form(a, s, len, &p);
+	(void)parse_form(a, s, len, &p); /* callers check the values they use */
 	size_t n = p.n < cap ? p.n : cap;
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = p.keys[i];
@@ -356,15 +363,17 @@ static int seen(const store_version *list, size_t n, const store_version *v)
 	return 0;
 }
 
-/* Run _include and _revinclude for the matches; appends to *inc. */
+/* Run _include and _revinclude for the matches; appends to *inc. What the
+ * limits (--max-include, MAX_INCLUDE_ROUNDS) left out is a warning in w. */
 static int add_includes(rctx *c, const search_query *q, const page *pg, store_version **inc,
-                        size_t *ninc)
+                        size_t *ninc, diag_list *w)
 {
 	const search_include *incs;
 	size_t k = search_query_includes(q, &incs);
 	if (!k || !pg->n)
 		return 0;
-	size_t cap = MAX_INCLUDED;
+	size_t cap = c->r->cfg.max_include ? c->r->cfg.max_include : MAX_INCLUDED;
+	int cut = 0, iterates = 0;
 	store_version *all = arena_alloc(c->a, cap * sizeof *all);
 	size_t nall = 0;
 	/* the rids the current round starts from: first the matches, then (for
@@ -373,9 +382,11 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 	size_t nfrom = 0;
 	for (size_t i = 0; i < pg->n; i++)
 		from[nfrom++] = pg->items[i].rid;
-	for (int round = 0; round < 4 && nfrom; round++) {
+	int round;
+	for (round = 0; round < MAX_INCLUDE_ROUNDS && nfrom; round++) {
 		size_t round_start = nall;
 		for (size_t i = 0; i < k; i++) {
+			iterates |= incs[i].iterate;
 			if (round > 0 && !incs[i].iterate)
 				continue;
 			search_sql sql;
@@ -390,9 +401,17 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 			int rc = store_search(c->r->cfg.store, c->a, &sql, cap, 0, &got, &n, &more);
 			if (rc)
 				return rc;
-			for (size_t j = 0; j < n && nall < cap; j++)
-				if (!seen(pg->items, pg->n, &got[j]) && !seen(all, nall, &got[j]))
-					all[nall++] = got[j];
+			for (size_t j = 0; j < n; j++) {
+				if (seen(pg->items, pg->n, &got[j]) || seen(all, nall, &got[j]))
+					continue;
+				if (nall == cap) {
+					cut = 1;
+					break;
+				}
+				all[nall++] = got[j];
+			}
+			if (more && nall == cap)
+				cut = 1;
 		}
 		/* what the sender may not read is not included */
 		nall = round_start +
@@ -401,6 +420,16 @@ static int add_includes(rctx *c, const search_query *q, const page *pg, store_ve
 		for (size_t j = round_start; j < nall; j++)
 			from[nfrom++] = all[j].rid;
 	}
+	if (cut)
+		diag_add(w, DIAG_WARNING, "too-costly", "_include",
+		         "_include and _revinclude added at most %zu resources to this page "
+		         "(--max-include); more were left out: use a smaller _count",
+		         cap);
+	if (iterates && round == MAX_INCLUDE_ROUNDS && nfrom)
+		diag_add(w, DIAG_WARNING, "too-costly", "_include",
+		         "_include:iterate stopped after %d rounds; resources further on "
+		         "were left out",
+		         MAX_INCLUDE_ROUNDS);
 	*inc = all;
 	*ninc = nall;
 	return 0;
@@ -511,7 +540,13 @@ static int collect_params_or_reply(rctx *c, params *p)
 			        "POST _search takes application/x-www-form-urlencoded parameters");
 			return -1;
 		}
-		parse_form(c->a, body, len, p);
+		if (parse_form(c->a, body, len, p)) {
+			rest_reply_error(c, 400, "invalid",
+			                 "The form body is not well-formed: a '%%' that is not "
+			                 "followed by two hex digits, an encoded NUL (%%00), or "
+			                 "bytes that are not UTF-8");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -642,7 +677,7 @@ void rest_search(rctx *c)
 		int rc = store_search(c->r->cfg.store, c->a, &sql, count, pg.sorted ? offset : 0,
 		                      &pg.items, &pg.n, &pg.more);
 		if (rc)
-			return rest_reply_store_failure(c, rc, "The search could not be run");
+			return rest_reply_read_failure(c, rc, "The search could not be run");
 	}
 	if (before) {
 		for (size_t i = 0; i < pg.n / 2; i++) {
@@ -667,15 +702,15 @@ void rest_search(rctx *c)
 			return;
 		int rc = store_search_count(c->r->cfg.store, &all, &total);
 		if (rc)
-			return rest_reply_store_failure(c, rc, "The search could not be counted");
+			return rest_reply_read_failure(c, rc, "The search could not be counted");
 	} else if (!pg.more && !offset && !after && !before) {
 		total = (int64_t)pg.n; /* the whole result is on this page */
 	}
 	store_version *inc = NULL;
 	size_t ninc = 0;
-	int irc = add_includes(c, q, &pg, &inc, &ninc);
+	int irc = add_includes(c, q, &pg, &inc, &ninc, &d);
 	if (irc)
-		return rest_reply_store_failure(c, irc, "The includes could not be read");
+		return rest_reply_read_failure(c, irc, "The includes could not be read");
 	reply_bundle(c, q, &pg, total, inc, ninc, &d);
 }
 
@@ -692,7 +727,7 @@ void rest_everything(rctx *c)
 	if (rc == STORE_GONE)
 		return rest_reply_error(c, 410, "deleted", "Patient/%s was deleted", c->id);
 	if (rc)
-		return rest_reply_store_failure(c, rc, "The store could not be read");
+		return rest_reply_read_failure(c, rc, "The store could not be read");
 	/* the Patient and everything in its compartment, as a paged searchset */
 	c->compartment_id = c->id;
 	c->type = NULL;
@@ -707,7 +742,13 @@ int rest__condition_or_reply(rctx *c, const char *query, search_sql *out)
 	if (query) {
 		const char *q = strchr(query, '?');
 		q = q ? q + 1 : query;
-		parse_form(c->a, q, strlen(q), &p);
+		if (parse_form(c->a, q, strlen(q), &p)) {
+			rest_reply_error(c, 400, "invalid",
+			                 "The condition '%s' is not well-formed (percent encoding, "
+			                 "NUL, UTF-8)",
+			                 query);
+			return -1;
+		}
 	} else {
 		const char *const *keys, *const *vals;
 		size_t n = rest_queries(c, &keys, &vals);

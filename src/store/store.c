@@ -85,6 +85,27 @@ int store__log(int where, int status, const char *fmt, ...)
 	return 1;
 }
 
+/* ---- read deadlines ---- */
+
+static _Thread_local int64_t tl_deadline_us;
+
+void store_deadline_set(int64_t deadline_us)
+{
+	tl_deadline_us = deadline_us;
+}
+
+int64_t store_deadline(void)
+{
+	return tl_deadline_us;
+}
+
+int64_t store_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 size_t store__params(const char *sql)
 {
 	size_t n = 0;

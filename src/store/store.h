@@ -35,11 +35,24 @@ enum {
 	STORE_ERROR,       /* a database failure that retrying will not cure */
 	STORE_UNAVAILABLE, /* the database cannot be reached, or its files could not be
 	                    * read or written now (an I/O error): try again later */
+	STORE_TIMEOUT,     /* a read ran past this thread's deadline (store_deadline_set) */
 	STORE_FULL         /* no space left for the write (SQLite: SQLITE_FULL, ENOSPC,
 	                    * EDQUOT, EFBIG; PostgreSQL: SQLSTATE class 53 disk_full):
 	                    * nothing of the request was stored; try again when space
 	                    * returns (the store needs no restart) */
 };
+
+/* Bound the reads this thread makes from now on (the request it serves):
+ * a statement still running at `deadline_us` (CLOCK_MONOTONIC, in
+ * microseconds; 0: no deadline) is stopped and its call returns
+ * STORE_TIMEOUT. The embedded (SQLite) engine checks it every few thousand
+ * virtual-machine steps; PostgreSQL's wait for the answer ends there and
+ * the statement is cancelled. Writes are never cut short. */
+void store_deadline_set(int64_t deadline_us);
+/* The current thread's deadline (0: none). */
+int64_t store_deadline(void);
+/* Now, on the clock deadlines use (CLOCK_MONOTONIC microseconds). */
+int64_t store_now_us(void);
 
 typedef struct store_options {
 	const char *url;   /* postgresql://... or postgres://...: the PostgreSQL engine */

@@ -475,6 +475,27 @@ static int prepare_all(store_conn *c)
 	return 0;
 }
 
+/* The statement running on c passed its request's deadline: cancel it and
+ * wait (up to --db-timeout) for the connection to be free again.
+ * STORE_TIMEOUT, or STORE_UNAVAILABLE when the database does not answer. */
+static int cancel_statement(store_conn *c)
+{
+	char err[256];
+	PGcancel *cn = PQgetCancel(c->pc);
+	int sent = cn && PQcancel(cn, err, sizeof err);
+	PQfreeCancel(cn);
+	int timed_out = 0;
+	PGresult *res = sent ? wait_result(c->pc, mono_ms() + c->db->timeout_ms, &timed_out) : NULL;
+	PQclear(res);
+	if (!sent || timed_out || PQstatus(c->pc) != CONNECTION_OK) {
+		PQfinish(c->pc); /* ensure() opens a new one */
+		c->pc = NULL;
+		c->prepared = 0;
+		return timed_out ? STORE_UNAVAILABLE : STORE_TIMEOUT;
+	}
+	return STORE_TIMEOUT;
+}
+
 /* A working connection on c: reopened if it was lost. 0 or STORE_UNAVAILABLE. */
 static int ensure(store_conn *c)
 {
@@ -556,8 +577,16 @@ static PGresult *run(store_conn *c, const char *name, const char *sql, const par
 		                                    p ? p->vals : NULL, p ? p->lens : NULL,
 		                                    p ? p->fmts : NULL, 1);
 		int timed_out = 0;
+		/* the request's own deadline (--request-timeout), when it comes first */
+		int64_t deadline = mono_ms() + c->db->timeout_ms, request = store_deadline() / 1000;
+		int by_request = request && request < deadline;
 		PGresult *res =
-		        sent ? wait_result(c->pc, mono_ms() + c->db->timeout_ms, &timed_out) : NULL;
+		        sent ? wait_result(c->pc, by_request ? request : deadline, &timed_out)
+		             : NULL;
+		if (timed_out && by_request) {
+			*rc = cancel_statement(c);
+			return NULL;
+		}
 		if (timed_out) {
 			/* a database that does not answer: give this connection up */
 			fprintf(stderr, "bron: postgresql: no answer within %d ms; giving up\n",

@@ -538,6 +538,23 @@ static _Thread_local struct {
 	reader *r;
 } tl_reader;
 
+/* SQLite's progress handler on reader connections: non-zero stops the
+ * statement (SQLITE_INTERRUPT) once the thread's deadline has passed. */
+static int past_deadline(void *unused)
+{
+	(void)unused;
+	int64_t d = store_deadline();
+	return d && store_now_us() > d;
+}
+
+/* A failed step's status: STORE_TIMEOUT if the deadline stopped it. */
+static int step_failure(sqlite3 *db, int rc, const char *what)
+{
+	if (rc == SQLITE_INTERRUPT)
+		return STORE_TIMEOUT;
+	return lite_failed(db, what);
+}
+
 static reader *get_reader(store *s)
 {
 	lite *l = LITE(s);
@@ -565,6 +582,7 @@ static reader *get_reader(store *s)
 		free(r);
 		return NULL;
 	}
+	sqlite3_progress_handler(r->db, 2000, past_deadline, NULL);
 	pthread_mutex_lock(&l->mu);
 	r->next = l->readers;
 	l->readers = r;
@@ -605,7 +623,7 @@ static int lite_read(store *s, arena *a, const char *type, const char *id, int64
 	} else if (rc == SQLITE_DONE) {
 		status = STORE_NOT_FOUND;
 	} else {
-		status = lite_failed(r->db, "read");
+		status = step_failure(r->db, rc, "read");
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -678,7 +696,7 @@ static int lite_select(store *s, store_conn *c, arena *a, const char *sql, const
 	}
 	int status = STORE_OK;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		status = lite_failed(db, "query");
+		status = step_failure(db, rc, "query");
 	stmt_done(st);
 	*items = v;
 	*n = k;
@@ -700,7 +718,7 @@ static int lite_count(store *s, const char *sql, const search_bind *binds, size_
 	}
 	int rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	int status = rc == SQLITE_ROW ? STORE_OK : lite_failed(r->db, "count");
+	int status = rc == SQLITE_ROW ? STORE_OK : step_failure(r->db, rc, "count");
 	stmt_done(st);
 	return status;
 }

@@ -1097,6 +1097,40 @@ static void test_count(void **state)
 	assert_int_equal(n, 5);
 }
 
+/* A read past the thread's deadline (--request-timeout) stops with
+ * STORE_TIMEOUT; without one, or before it, the same read runs. */
+static void test_deadline(void **state)
+{
+	fixture *f = *state;
+	store_op op;
+	for (int i = 0; i < 50; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "d%d", i);
+		assert_int_equal(write1(f->s, STORE_OP_CREATE, "Patient", id, 0, "d", &op),
+		                 STORE_OK);
+	}
+	/* 50^3 rows to look at: far more than the steps between two checks */
+	search_sql q = {.where = "r.deleted = 0 AND r.rid IN (SELECT a.rid FROM resource a, "
+	                         "resource b, resource c WHERE a.rid + b.rid + c.rid > 0)",
+	                .order_by = "r.rid"};
+	arena *a = arena_new(4096);
+	store_version *items;
+	size_t n;
+	int more;
+	int64_t count;
+	store_deadline_set(store_now_us() - 1);
+	assert_int_equal(store_search(f->s, a, &q, 10, 0, &items, &n, &more), STORE_TIMEOUT);
+	assert_int_equal(store_search_count(f->s, &q, &count), STORE_TIMEOUT);
+	store_deadline_set(store_now_us() + 60 * 1000000LL);
+	assert_int_equal(store_search(f->s, a, &q, 10, 0, &items, &n, &more), STORE_OK);
+	assert_int_equal(n, 10);
+	store_deadline_set(0);
+	assert_int_equal(store_search_count(f->s, &q, &count), STORE_OK);
+	assert_int_equal(count, 50);
+	assert_int_equal(store_deadline(), 0);
+	arena_free(a);
+}
+
 static void test_odd_ids(void **state)
 {
 	fixture *f = *state;
@@ -1135,6 +1169,7 @@ static void test_odd_ids(void **state)
 	        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup_fn, teardown),      \
 	        cmocka_unit_test_setup_teardown(test_reopen, setup_fn, teardown),                  \
 	        cmocka_unit_test_setup_teardown(test_count, setup_fn, teardown),                   \
+	        cmocka_unit_test_setup_teardown(test_deadline, setup_fn, teardown),                \
 	        cmocka_unit_test_setup_teardown(test_odd_ids, setup_fn, teardown)
 
 int main(void)
