@@ -2,7 +2,8 @@
  * index_text.c - the full-text rows of search_index() (search_int.h):
  * _text gets one string row whose norm is the narrative (text.div) without
  * its markup, _content one whose norm is every string value of the resource
- * (the narrative as text), both search_normalize()d and with exact ''. The
+ * (the narrative as text) except those the server sets (the resource's id,
+ * meta.versionId and meta.lastUpdated), both search_normalize()d and with exact ''. The
  * R4 parameters have no expression; what they cover is ours to define. Text
  * past MAX_TEXT bytes is not indexed.
  */
@@ -100,8 +101,18 @@ static void put_strings(buf *b, const json_t *v, const char *key, int depth)
 		const json_t *m;
 		json_object_foreach((json_t *)v, k, m)
 		{
-			if (strcmp(k, "resourceType") != 0)
-				put_strings(b, m, k, depth + 1);
+			if (strcmp(k, "resourceType") == 0)
+				continue;
+			/* what the server sets on the resource (its id, meta.versionId,
+			 * meta.lastUpdated) is left out: the write path indexes the body as
+			 * sent, bron reindex and bron check the stored one, which carries
+			 * the server's; both must give the same rows */
+			if (depth == 0 && strcmp(k, "id") == 0)
+				continue;
+			if (depth == 1 && key && strcmp(key, "meta") == 0 &&
+			    (strcmp(k, "versionId") == 0 || strcmp(k, "lastUpdated") == 0))
+				continue;
+			put_strings(b, m, k, depth + 1);
 		}
 	} else if (json_is_array(v)) {
 		size_t i;
