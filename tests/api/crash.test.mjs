@@ -116,6 +116,8 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
       if (rec.owner !== null && rec.owner !== undefined) byOwner[rec.owner].add(key);
       dirty.add(key);
     }
+    const ms = { start: 0, check: 0, verify: 0 };
+    const timed = async (k, p) => { const t = Date.now(); try { return await p; } finally { ms[k] += Date.now() - t; } };
     const stats = { kills: 0, acked: 0, checked: 0, inflightPresent: 0, inflightAbsent: 0, refused: 0, checks: 0 };
     let serial = 0;
     let round = 0;
@@ -300,21 +302,21 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
       const clients = Array.from({ length: CLIENTS }, (_, c) => client(srv, c, stop, pending)
         .then(() => undefined, (e) => e));
       const early = rnd(5) === 0;
-      await sleep(early ? rnd(15) : 30 + rnd(450));
+      await sleep(early ? rnd(15) : 30 + rnd(300));
       await srv.crash(); // SIGKILL; fails on a sanitizer report
       stats.kills++;
       stop.now = true;
       const errs = (await Promise.all(clients)).filter(Boolean);
       if (errs.length) throw errs[0];
-      if (beside) { assertConsistent(await beside, `beside the server (round ${round})`); stats.checks++; }
+      if (beside) { assertConsistent(await timed('check', beside), `beside the server (round ${round})`); stats.checks++; }
       // odd rounds: bron check on the killed store, before any restart
-      if (round % 2 === 1) { assertConsistent(await bronCheck(dataDir), `after kill ${round}`); stats.checks++; }
-      srv = await startServer({ dataDir }); // must start with no manual step
+      if (round % 2 === 1) { assertConsistent(await timed('check', bronCheck(dataDir)), `after kill ${round}`); stats.checks++; }
+      srv = await timed('start', startServer({ dataDir })); // must start with no manual step
       running.push(srv);
-      await settle(srv, pending);
+      await timed('verify', settle(srv, pending));
       const keys = dirty;
       dirty = new Set();
-      await verify(srv, keys);
+      await timed('verify', verify(srv, keys));
     }
     // the end: a clean stop, everything once more, bron check on the stopped store
     await verify(srv, known.keys());
@@ -322,7 +324,7 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
     assertConsistent(await bronCheck(dataDir), 'at the end');
     stats.checks++;
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
-    const line = `crash${PG_MODE ? ' (postgresql)' : ''}: ${stats.kills} kills, ${stats.acked} acknowledged writes, ${stats.checked} resource checks, in-flight writes ${stats.inflightPresent} present / ${stats.inflightAbsent} absent, ${stats.refused} refused, ${known.size} resources, ${stats.checks} bron check runs consistent, ${secs}s`;
+    const line = `crash${PG_MODE ? ' (postgresql)' : ''}: ${stats.kills} kills, ${stats.acked} acknowledged writes, ${stats.checked} resource checks, in-flight writes ${stats.inflightPresent} present / ${stats.inflightAbsent} absent, ${stats.refused} refused, ${known.size} resources, ${stats.checks} bron check runs consistent, ${secs}s (starts ${ms.start} ms, checks ${ms.check} ms, verification ${ms.verify} ms)`;
     console.log(line);
     assert.ok(stats.acked > 0 && stats.kills === KILLS);
   });
