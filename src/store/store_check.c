@@ -327,7 +327,8 @@ static void compare_rows(checker *k, const rowset *exp, const rowset *got, const
 			j++;
 			continue;
 		}
-		const irow *miss = c < 0 ? &exp->v[i] : NULL, *extra = c > 0 ? &got->v[j] : NULL;
+		/* c != 0: exactly one of them is set here */
+		const irow *miss = c < 0 ? &exp->v[i] : NULL, *extra = c < 0 ? NULL : &got->v[j];
 		/* the same parameter next on the other side: a changed value */
 		if (miss && j < got->n && got->v[j].rid == miss->rid &&
 		    got->v[j].prefix == miss->prefix &&
@@ -337,8 +338,8 @@ static void compare_rows(checker *k, const rowset *exp, const rowset *got, const
 		         exp->v[i].prefix == extra->prefix &&
 		         !strncmp(exp->v[i].key, extra->key, extra->prefix))
 			miss = &exp->v[i];
-		int64_t rid = miss ? miss->rid : extra->rid;
-		const char *who = item_of(it, nit, rid);
+		/* a pair is of one rid */
+		const char *who = item_of(it, nit, c < 0 ? exp->v[i].rid : got->v[j].rid);
 		if (miss && extra) {
 			report(k, "%s: index row differs: stored %s, from the body %s",
 			       who ? who : "?", extra->key, miss->key);
@@ -348,7 +349,7 @@ static void compare_rows(checker *k, const rowset *exp, const rowset *got, const
 			report(k, "%s: index row missing: %s", who ? who : "?", miss->key);
 			i++;
 		} else {
-			report(k, "%s: extra index row: %s", who ? who : "?", extra->key);
+			report(k, "%s: extra index row: %s", who ? who : "?", got->v[j].key);
 			j++;
 		}
 	}
