@@ -13,7 +13,9 @@
 // gave) or in flight when the kill came (no answer).
 //
 // Each of CRASH_KILLS rounds (default 50; `make torture` runs 500) starts the
-// server (no manual step: startServer fails the test if it does not answer),
+// server (no manual step: startServer fails the test if it does not answer;
+// in a fifth of the rounds a server is first killed within 80 ms of its
+// spawn, while it opens the store),
 // lets the clients write for a random while (a fifth of the kills right after
 // startup, the rest within ~0.5 s of load), kills it with SIGKILL, and then:
 //   - every write in flight is wholly there or wholly absent: a transaction's
@@ -34,7 +36,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import {
-  startServer, tempDir, removeStore, storeArgs, pool, sleep, BRON_BIN, REPO_ROOT, assertCleanStderr, PG_MODE,
+  startServer, tempDir, removeStore, storeArgs, pool, sleep, freePort, BRON_BIN, REPO_ROOT, assertCleanStderr, PG_MODE,
 } from './lib/server.mjs';
 import { send } from './lib/fhir.mjs';
 
@@ -65,6 +67,21 @@ function bronCheck(dataDir) {
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Start bron serve on the store and SIGKILL it within `ms` of the spawn,
+ * while it opens the store (recovery interrupted). Its stderr must be clean. */
+async function killDuringStartup(dataDir, ms) {
+  const port = await freePort();
+  const p = spawn(BRON_BIN, ['serve', '--bind', '127.0.0.1', '--port', String(port), ...storeArgs(dataDir), '--open'],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: REPO_ROOT });
+  let stderr = '';
+  p.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => p.on('exit', resolve));
+  await sleep(ms);
+  p.kill('SIGKILL');
+  await exited;
+  assertCleanStderr(stderr);
 }
 
 function assertConsistent(r, when) {
@@ -118,7 +135,7 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
     }
     const ms = { start: 0, check: 0, verify: 0 };
     const timed = async (k, p) => { const t = Date.now(); try { return await p; } finally { ms[k] += Date.now() - t; } };
-    const stats = { kills: 0, acked: 0, checked: 0, inflightPresent: 0, inflightAbsent: 0, refused: 0, checks: 0 };
+    const stats = { startupKills: 0, kills: 0, acked: 0, checked: 0, inflightPresent: 0, inflightAbsent: 0, refused: 0, checks: 0 };
     let serial = 0;
     let round = 0;
 
@@ -311,6 +328,11 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
       if (beside) { assertConsistent(await timed('check', beside), `beside the server (round ${round})`); stats.checks++; }
       // odd rounds: bron check on the killed store, before any restart
       if (round % 2 === 1) { assertConsistent(await timed('check', bronCheck(dataDir)), `after kill ${round}`); stats.checks++; }
+      // now and then a kill while the next server opens the store
+      if (rnd(5) === 0) {
+        await killDuringStartup(dataDir, rnd(80));
+        stats.startupKills++;
+      }
       srv = await timed('start', startServer({ dataDir })); // must start with no manual step
       running.push(srv);
       await timed('verify', settle(srv, pending));
@@ -324,7 +346,7 @@ describe(`crash consistency: ${KILLS} kills with SIGKILL under load${PG_MODE ? '
     assertConsistent(await bronCheck(dataDir), 'at the end');
     stats.checks++;
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
-    const line = `crash${PG_MODE ? ' (postgresql)' : ''}: ${stats.kills} kills, ${stats.acked} acknowledged writes, ${stats.checked} resource checks, in-flight writes ${stats.inflightPresent} present / ${stats.inflightAbsent} absent, ${stats.refused} refused, ${known.size} resources, ${stats.checks} bron check runs consistent, ${secs}s (starts ${ms.start} ms, checks ${ms.check} ms, verification ${ms.verify} ms)`;
+    const line = `crash${PG_MODE ? ' (postgresql)' : ''}: ${stats.kills} kills under load + ${stats.startupKills} during startup, ${stats.acked} acknowledged writes, ${stats.checked} resource checks, in-flight writes ${stats.inflightPresent} present / ${stats.inflightAbsent} absent, ${stats.refused} refused, ${known.size} resources, ${stats.checks} bron check runs consistent, ${secs}s (starts ${ms.start} ms, checks ${ms.check} ms, verification ${ms.verify} ms)`;
     console.log(line);
     assert.ok(stats.acked > 0 && stats.kills === KILLS);
   });
