@@ -6,7 +6,8 @@
 // bron check gets the key from BRON_KEY_FILE as the server does) and
 // bron check must exit 1 naming each problem: an index row deleted, one
 // added, one changed, an index row of a deleted resource, the audit chain
-// broken (a record changed under its hash). Usage errors exit 2.
+// broken (a record changed under its hash), a contained resource's row
+// removed. Usage errors exit 2.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -119,6 +120,12 @@ describe(`bron check${PG_MODE ? ' (PostgreSQL)' : ''}`, () => {
     assert.match(out, /^problem: Patient\/chk-c version 2: extra index row: sp_string\|1\|.*ghost/m, out);
     assert.match(out, /^problem: audit trail: record 3: record 3 was changed/m, out);
     assert.match(out, /^inconsistent: 5 problems \(6 resources, 8 versions, \d+ index rows, audit chain of 2 records\)$/m, out);
+    // a contained resource's row gone: named, and its index rows left without a resource
+    sql(dataDir, 'DELETE FROM resource WHERE container IS NOT NULL');
+    r = await check(args);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^problem: Observation\/chk-o version 1: contained resource row missing: Practitioner\|Observation\/chk-o#pr$/m, r.stdout);
+    assert.match(r.stdout, /^problem: sp_\w+: index rows of row \d+, which is no resource$/m, r.stdout);
   });
 
   it('refuses bad arguments and a store it cannot open', async () => {

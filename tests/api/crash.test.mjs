@@ -6,7 +6,8 @@
 // own, one request at a time: creates (POST, server id; PUT, client id),
 // updates with If-Match, deletes, and transaction Bundles (two new Patients
 // and an Observation referring to one of them by urn:uuid, and often an
-// update of an existing Patient with ifMatch). Every write carries a tag of
+// update of an existing Patient with ifMatch; the Observation holds a
+// contained Practitioner). Every write carries a tag of
 // its own (identifier and family name), so a write whose answer never came
 // can be found by searching for its tag. For every request the harness
 // records whether it was acknowledged (a 2xx answer, with the versions it
@@ -110,6 +111,9 @@ function observation(tag, subject) {
     status: 'final',
     code: { text: 'crash' },
     subject: { reference: subject },
+    // a contained resource: rows of its own (deleted = 2), checked by bron check
+    contained: [{ resourceType: 'Practitioner', id: 'pr', name: [{ family: `${tag}p` }] }],
+    performer: [{ reference: '#pr' }],
   };
 }
 
