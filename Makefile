@@ -31,7 +31,7 @@ UNIT_SRC = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN = $(UNIT_SRC:%.c=$(OUT)/%)
 BIN      = $(if $(filter release,$(BUILD)),bron,$(OUT)/bron)
 
-.PHONY: all deps run check test unit api bench fuzz clean lint regen
+.PHONY: all deps run check test unit api bench fuzz clean lint regen torture
 
 all: $(BIN) $(UNIT_BIN)
 
@@ -71,6 +71,12 @@ check: deps
 
 unit: all
 	@tests/run.sh unit
+
+# The crash harness with many kills (CRASH_KILLS, default 500) on both
+# engines: docs/robustness-crash.md.
+torture: deps
+	@$(MAKE) --no-print-directory all
+	@tests/torture.sh
 
 api: all
 	@tests/run.sh api

@@ -14,6 +14,9 @@ int cli_fhirpath(int argc, char **argv);
 int cli_import(int argc, char **argv);
 /* bron reindex [--data DIR] - rebuild every search index row from the stored bodies. */
 int cli_reindex(int argc, char **argv);
+/* bron check [--data DIR | --store URL] - verify a store's consistency (versions, index
+ * rows against the bodies, the audit chain); exit 1 listing every problem. */
+int cli_check(int argc, char **argv);
 /* bron migrate [--data DIR | --store URL] - create or upgrade the store's schema. */
 int cli_migrate(int argc, char **argv);
 

@@ -15,6 +15,8 @@ static void usage(FILE *f)
 	           "  import      load Bundles and NDJSON files (bron import --help)\n"
 	           "  reindex     rebuild the search indexes from the stored resources\n"
 	           "  migrate     create or upgrade the schema of a store\n"
+	           "  check       verify a store's consistency: versions, indexes, audit chain\n"
+	           "              (bron check --help)\n"
 	           "  backup      copy the embedded store online; --verify a copy (bron backup "
 	           "--help)\n"
 	           "  restore     put a backup back (bron restore --help)\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 		return cli_import(argc - 1, argv + 1);
 	if (!strcmp(cmd, "reindex"))
 		return cli_reindex(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cli_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cli_migrate(argc - 1, argv + 1);
 	if (!strcmp(cmd, "backup"))

@@ -73,6 +73,7 @@ typedef struct cfile {
 	EVP_CIPHER_CTX *enc, *dec;
 	sqlite3_int64 last_off; /* the last frame header (WAL) or page number (journal) */
 	uint32_t last_pgno;     /* written, and the page number in it */
+	int recovering;         /* a WAL frame read whole (recovery): see c_read */
 	unsigned char *scratch; /* one page */
 	sqlite3_file *real;     /* the unix VFS's file, right after this struct */
 } cfile;
@@ -149,6 +150,8 @@ static int open_page(cfile *f, uint32_t pgno, unsigned char *p)
 	            EVP_DecryptFinal_ex(f->dec, p + DATA, &n) == 1;
 	if (!ok) {
 		OPENSSL_cleanse(p, PAGE);
+		if (f->recovering)
+			return SQLITE_IOERR_DATA;
 		fprintf(stderr,
 		        "bron: crypt: page %u of %s does not verify (altered, moved, or written "
 		        "with another key); not served\n",
@@ -246,8 +249,9 @@ static int decrypt_image(cfile *f, sqlite3_int64 start, unsigned char *p, sqlite
 		return SQLITE_IOERR_SHORT_READ;
 	uint32_t pgno = image_pgno(f, start, near, near_off);
 	if ((size >= 0 && start + PAGE > size) || !pgno) {
-		fprintf(stderr, "bron: crypt: a torn page image at offset %lld of %s\n",
-		        (long long)start, f->path);
+		if (!f->recovering)
+			fprintf(stderr, "bron: crypt: a torn page image at offset %lld of %s\n",
+			        (long long)start, f->path);
 		OPENSSL_cleanse(p, PAGE);
 		return SQLITE_IOERR_DATA;
 	}
@@ -269,6 +273,16 @@ static int c_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
 	sqlite3_int64 size = -1;
 	if (rc == SQLITE_IOERR_SHORT_READ && r->pMethods->xFileSize(r, &size) != SQLITE_OK)
 		return SQLITE_IOERR_READ;
+	/* SQLite's WAL recovery reads each frame whole, header and image, and
+	 * stops at the first whose checksums (over the plaintext) fail. A killed
+	 * writer can leave a frame whose header is new and whose image is not
+	 * (the header and the image are two writes; the image may be an older
+	 * frame's, of another page, or cut): such an image does not verify here.
+	 * It reads as zeros then, so its checksum fails and recovery ends at it,
+	 * as it does for any torn frame on a plain database; everywhere else an
+	 * image that does not verify is an error. */
+	f->recovering = f->kind == KIND_WAL && amt == FRAME && off >= WAL_HDR &&
+	                (off - WAL_HDR) % FRAME == 0;
 	sqlite3_int64 end = off + amt;
 	sqlite3_int64 start = f->kind == KIND_JOURNAL ? off : next_image(f, off);
 	for (; start < end; start += f->kind == KIND_DB ? PAGE : FRAME) {
@@ -293,11 +307,17 @@ static int c_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
 				       (size_t)(to - from));
 			}
 		}
+		if (prc == SQLITE_IOERR_DATA && f->recovering) {
+			memset(o + (start - off), 0, PAGE); /* the frame's checksum fails */
+			prc = SQLITE_OK;
+		}
 		if (prc != SQLITE_OK && prc != SQLITE_IOERR_SHORT_READ) {
+			f->recovering = 0;
 			OPENSSL_cleanse(out, (size_t)amt);
 			return prc;
 		}
 	}
+	f->recovering = 0;
 	return rc;
 }
 

@@ -2,7 +2,9 @@
  * index_text.c - the full-text rows of search_index() (search_int.h):
  * _text gets one string row whose norm is the narrative (text.div) without
  * its markup, _content one whose norm is every string value of the resource
- * (the narrative as text), both search_normalize()d and with exact ''. The
+ * (the narrative as text) except those the server sets (the resource's id,
+ * meta.versionId and meta.lastUpdated), meta's first as in the stored form,
+ * both search_normalize()d and with exact ''. The
  * R4 parameters have no expression; what they cover is ours to define. Text
  * past MAX_TEXT bytes is not indexed.
  */
@@ -98,10 +100,24 @@ static void put_strings(buf *b, const json_t *v, const char *key, int depth)
 	} else if (json_is_object(v)) {
 		const char *k;
 		const json_t *m;
+		/* The write path indexes the body as sent, bron reindex and bron
+		 * check the stored one, which carries the server's id and meta first
+		 * (json_canonical): both must give the same row, so the id,
+		 * meta.versionId and meta.lastUpdated are left out and the rest of
+		 * meta comes first, wherever the client put it. */
+		const json_t *meta = depth == 0 ? json_object_get(v, "meta") : NULL;
+		if (meta)
+			put_strings(b, meta, "meta", depth + 1);
 		json_object_foreach((json_t *)v, k, m)
 		{
-			if (strcmp(k, "resourceType") != 0)
-				put_strings(b, m, k, depth + 1);
+			if (strcmp(k, "resourceType") == 0)
+				continue;
+			if (depth == 0 && (strcmp(k, "id") == 0 || strcmp(k, "meta") == 0))
+				continue;
+			if (depth == 1 && key && strcmp(key, "meta") == 0 &&
+			    (strcmp(k, "versionId") == 0 || strcmp(k, "lastUpdated") == 0))
+				continue;
+			put_strings(b, m, k, depth + 1);
 		}
 	} else if (json_is_array(v)) {
 		size_t i;

@@ -363,6 +363,51 @@ typedef struct store_snapshot_query {
 int store_snapshot(store *s, arena *a, const store_snapshot_query *q, size_t limit,
                    store_version **items, size_t *n, int *more);
 
+/* ---- consistency check (bron check) ---- */
+
+/* Pin every read of this store handle (store_read, searches, history, the
+ * audit trail, store_check) to one read transaction: a consistent snapshot
+ * while servers keep writing (SQLite: the calling thread's reader in one
+ * read transaction; PostgreSQL: one connection in a REPEATABLE READ READ
+ * ONLY transaction). For single-threaded tools: while pinned, every thread
+ * reading through this handle shares the one connection. on = 0 ends it.
+ * STORE_OK, or a STORE_* code. */
+int store_pin(store *s, int on);
+
+/* What a stored current version should have derived from its body, as the
+ * write path derives it: its index rows (rows->patients: its compartments)
+ * and its contained resources. Computed by the caller (bron check parses
+ * the body and indexes it as bron reindex does), so the store stays free of
+ * JSON. Returns 0 with *rows and *contained (ncontained of them) filled
+ * (arena-allocated), or non-zero with *problem set to why the body is not
+ * the resource it claims to be (arena or static string). */
+typedef int (*store_check_fn)(void *ctx, arena *a, const store_version *v, search_rows *rows,
+                              store_contained **contained, size_t *ncontained,
+                              const char **problem);
+
+typedef struct store_check_report {
+	int64_t resources;  /* resource rows (not contained), deleted ones too */
+	int64_t versions;   /* stored versions */
+	int64_t index_rows; /* index and compartment rows checked */
+	int64_t problems;   /* problems found (each was passed to `problem`) */
+} store_check_report;
+
+/* Check a store's consistency: the engine's own integrity (SQLite's PRAGMA
+ * integrity_check through the store's VFS; PostgreSQL: the serial sequences
+ * are ahead of every row they numbered); per resource the
+ * versions 1..n without gaps, the current row naming the newest version
+ * (same seq, time, deletion), bodies on live versions only, each current
+ * body the resource it claims (`derive`), its index and compartment rows
+ * exactly those derived from it (nothing missing, extra or different), no
+ * rows for deleted resources, contained resources' rows matching the
+ * container's body; and no index row of a resource that does not exist.
+ * Each problem goes to `problem` as one line naming type/id/version and
+ * what differs. Runs in one snapshot (store_pin) when the caller pinned
+ * one. Returns STORE_OK when it could read everything (rep->problems says
+ * whether the store is consistent), else a STORE_* code. */
+int store_check(store *s, store_check_fn derive, void *dctx,
+                void (*problem)(void *ctx, const char *line), void *pctx, store_check_report *rep);
+
 /* Counts of resources (current, not deleted) by type, for tests and metrics. */
 int store_count(store *s, const char *type, int64_t *out);
 

@@ -104,6 +104,16 @@ typedef struct store_engine {
 	 * record, hash (a reader; "LIMIT ?" bound to limit + 1 as select does) */
 	int (*audit_select)(store *s, arena *a, const char *sql, const search_bind *binds,
 	                    size_t nbinds, size_t limit, store_audit **out, size_t *n, int *more);
+	/* store_pin: pin reads to one read transaction (on) or end it */
+	int (*pin)(store *s, int on);
+	/* a query of any columns on a reader (the pinned one when pinned):
+	 * every row's `ncols` cells as text (integers "%lld", reals "%.17g",
+	 * text and blobs as their bytes, NULL as NULL) into *cells, row-major
+	 * (arena-allocated) */
+	int (*rows)(store *s, arena *a, const char *sql, const search_bind *binds, size_t nbinds,
+	            size_t ncols, const char ***cells, size_t *n);
+	/* the engine's own integrity check on the pinned reader: each problem to fn */
+	int (*integrity)(store *s, void (*fn)(void *ctx, const char *line), void *ctx);
 } store_engine;
 
 typedef struct store__write_req store__write_req;

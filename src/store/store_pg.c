@@ -58,6 +58,7 @@ typedef struct pgdb {
 	pthread_cond_t cv;
 	store_conn **free; /* idle reader connections */
 	size_t nfree, open, max;
+	store_conn *pinned; /* store_pin: every read runs here (single-threaded tools) */
 	int sealed;         /* bodies are sealed with sk (the store has a key) */
 	crypt_store_key sk; /* the data key, from table bron_key */
 } pgdb;
@@ -538,6 +539,8 @@ static store_conn *acquire(store *s)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 10;
 	store_conn *c = NULL;
+	if (db->pinned)
+		return db->pinned;
 	pthread_mutex_lock(&db->mu);
 	while (!db->nfree && db->open >= db->max)
 		if (pthread_cond_timedwait(&db->cv, &db->mu, &until)) {
@@ -555,6 +558,8 @@ static store_conn *acquire(store *s)
 static void release_conn(store *s, store_conn *c)
 {
 	pgdb *db = PG(s);
+	if (c == db->pinned)
+		return;
 	pthread_mutex_lock(&db->mu);
 	db->free[db->nfree++] = c;
 	pthread_cond_signal(&db->cv);
@@ -1655,6 +1660,124 @@ static int pg_audit_select(store *s, arena *a, const char *sql, const search_bin
 	return rc;
 }
 
+/* ---- bron check ---- */
+
+static int pg_pin(store *s, int on)
+{
+	pgdb *db = PG(s);
+	if (on) {
+		if (db->pinned)
+			return STORE_OK;
+		store_conn *c = acquire(s);
+		if (!c)
+			return STORE_UNAVAILABLE;
+		/* the snapshot is taken at the first statement after BEGIN */
+		int rc = command(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+		if (!rc)
+			rc = command(c, "SELECT 1 FROM bron_schema");
+		if (rc) {
+			release_conn(s, c);
+			return rc;
+		}
+		db->pinned = c;
+		return STORE_OK;
+	}
+	store_conn *c = db->pinned;
+	if (!c)
+		return STORE_OK;
+	db->pinned = NULL;
+	int rc = command(c, "COMMIT");
+	release_conn(s, c);
+	return rc;
+}
+
+/* Cell (row, col) of a binary result as text: integers "%lld", reals
+ * "%.17g" (as the SQLite engine gives them), everything else its bytes. */
+static const char *pg_cell(arena *a, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	char num[40];
+	Oid t = PQftype(res, col);
+	if (t == OID_INT8 || t == 23 || t == 21) {
+		snprintf(num, sizeof num, "%lld", (long long)col_int(res, row, col));
+		return arena_strdup(a, num);
+	}
+	if (t == OID_FLOAT8 && PQgetlength(res, row, col) == 8) {
+		const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+		uint64_t u = 0;
+		for (int i = 0; i < 8; i++)
+			u = u << 8 | p[i];
+		double d;
+		memcpy(&d, &u, sizeof d);
+		snprintf(num, sizeof num, "%.17g", d == 0 ? 0.0 : d);
+		return arena_strdup(a, num);
+	}
+	return col_str(a, res, row, col);
+}
+
+static int pg_rows(store *s, arena *a, const char *sql, const search_bind *binds, size_t nbinds,
+                   size_t ncols, const char ***cells, size_t *n)
+{
+	*n = 0;
+	*cells = NULL;
+	store_conn *c = acquire(s);
+	if (!c)
+		return STORE_UNAVAILABLE;
+	params p;
+	params_init(&p, a, nbinds);
+	bind_search(&p, binds, nbinds);
+	int rc;
+	PGresult *res = run(c, NULL, renumber(a, sql), &p, 0, &rc);
+	if (res) {
+		size_t rows = (size_t)PQntuples(res);
+		const char **v = arena_alloc(a, (rows * ncols + 1) * sizeof *v);
+		for (size_t i = 0; i < rows; i++)
+			for (size_t k = 0; k < ncols; k++)
+				v[i * ncols + k] = (int)k < PQnfields(res)
+				                           ? pg_cell(a, res, (int)i, (int)k)
+				                           : NULL;
+		*cells = v;
+		*n = rows;
+	}
+	PQclear(res);
+	release_conn(s, c);
+	return rc;
+}
+
+/* PostgreSQL checks its own pages; what can go wrong between Bron's tables
+ * is a serial sequence behind the rows it numbered (the next insert would
+ * collide). */
+static int pg_integrity(store *s, void (*fn)(void *ctx, const char *line), void *ctx)
+{
+	static const char *const seqs[][3] = {
+	        {"resource_version", "seq", "resource_version_seq_seq"},
+	        {"resource", "rid", "resource_rid_seq"},
+	};
+	arena *a = arena_new(1024);
+	int rc = STORE_OK;
+	for (size_t i = 0; i < sizeof seqs / sizeof *seqs && !rc; i++) {
+		char *sql = arena_printf(a,
+		                         "SELECT (SELECT coalesce(max(%s), 0) FROM %s), "
+		                         "(SELECT coalesce(last_value, 0) FROM pg_sequences WHERE "
+		                         "schemaname = current_schema() AND sequencename = '%s')",
+		                         seqs[i][1], seqs[i][0], seqs[i][2]);
+		const char **v;
+		size_t n;
+		rc = pg_rows(s, a, sql, NULL, 0, 2, &v, &n);
+		if (!rc && n == 1 && v[0] && v[1] &&
+		    strtoll(v[1], NULL, 10) < strtoll(v[0], NULL, 10)) {
+			char line[256];
+			snprintf(line, sizeof line,
+			         "postgresql: sequence %s is at %s, behind the largest %s.%s %s",
+			         seqs[i][2], v[1], seqs[i][0], seqs[i][1], v[0]);
+			fn(ctx, line);
+		}
+	}
+	arena_free(a);
+	return rc;
+}
+
 static const store_engine pg_engine = {
         .name = "postgresql",
         .dialect = SEARCH_POSTGRES,
@@ -1688,4 +1811,7 @@ static const store_engine pg_engine = {
         .audit_put = pg_audit_put,
         .audit_set_head = pg_audit_set_head,
         .audit_select = pg_audit_select,
+        .pin = pg_pin,
+        .rows = pg_rows,
+        .integrity = pg_integrity,
 };

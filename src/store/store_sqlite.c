@@ -1052,6 +1052,115 @@ static int lite_audit_select(store *s, arena *a, const char *sql, const search_b
 	return status;
 }
 
+/* ---- bron check ---- */
+
+static int lite_pin(store *s, int on)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	/* a deferred transaction takes its snapshot at the first read */
+	const char *sql = on ? "BEGIN; SELECT count(*) FROM bron_schema;" : "COMMIT";
+	return exec(r->db, sql);
+}
+
+/* The text of cell i of the row at st: integers and reals in one form on
+ * both engines. */
+static const char *cell_text(arena *a, sqlite3_stmt *st, int i)
+{
+	char num[40];
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL: return NULL;
+	case SQLITE_INTEGER:
+		snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, i));
+		return arena_strdup(a, num);
+	case SQLITE_FLOAT: {
+		double d = sqlite3_column_double(st, i);
+		snprintf(num, sizeof num, "%.17g", d == 0 ? 0.0 : d);
+		return arena_strdup(a, num);
+	}
+	default: {
+		const void *b = sqlite3_column_blob(st, i);
+		size_t len = (size_t)sqlite3_column_bytes(st, i);
+		char *t = arena_alloc(a, len + 1);
+		if (len)
+			memcpy(t, b, len);
+		t[len] = 0;
+		return t;
+	}
+	}
+}
+
+static int lite_rows(store *s, arena *a, const char *sql, const search_bind *binds, size_t nbinds,
+                     size_t ncols, const char ***cells, size_t *n)
+{
+	reader *r = get_reader(s);
+	*n = 0;
+	*cells = NULL;
+	if (!r)
+		return STORE_ERROR;
+	sqlite3_stmt *st = stmt_get(r->db, &r->cache, sql);
+	if (!st) {
+		fprintf(stderr, "bron: query failed to compile: %s\n", sqlite3_errmsg(r->db));
+		return STORE_ERROR;
+	}
+	if (bind_all(st, binds, nbinds)) {
+		stmt_done(st);
+		return STORE_ERROR;
+	}
+	size_t cap = 64, k = 0;
+	const char **v = arena_alloc(a, cap * ncols * sizeof *v);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (k == cap) {
+			const char **w = arena_alloc(a, 2 * cap * ncols * sizeof *w);
+			memcpy(w, v, cap * ncols * sizeof *v);
+			v = w;
+			cap *= 2;
+		}
+		for (size_t i = 0; i < ncols; i++)
+			v[k * ncols + i] = cell_text(a, st, (int)i);
+		k++;
+	}
+	int status = rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+	if (status)
+		fprintf(stderr, "bron: query failed: %s\n", sqlite3_errmsg(r->db));
+	stmt_done(st);
+	*cells = v;
+	*n = k;
+	return status;
+}
+
+static int lite_integrity(store *s, void (*fn)(void *ctx, const char *line), void *ctx)
+{
+	reader *r = get_reader(s);
+	if (!r)
+		return STORE_ERROR;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bron: integrity_check: %s\n", sqlite3_errmsg(r->db));
+		return STORE_ERROR;
+	}
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		if (t && strcmp(t, "ok")) {
+			char line[1024];
+			snprintf(line, sizeof line, "sqlite integrity_check: %s", t);
+			fn(ctx, line);
+		}
+	}
+	int status = rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+	if (status) {
+		char line[512];
+		snprintf(line, sizeof line, "sqlite integrity_check failed: %s",
+		         sqlite3_errmsg(r->db));
+		fn(ctx, line);
+	}
+	sqlite3_finalize(st);
+	return STORE_OK;
+}
+
 static const store_engine sqlite_engine = {
         .name = "sqlite",
         .dialect = SEARCH_SQLITE,
@@ -1084,4 +1193,7 @@ static const store_engine sqlite_engine = {
         .audit_put = lite_audit_put,
         .audit_set_head = lite_audit_set_head,
         .audit_select = lite_audit_select,
+        .pin = lite_pin,
+        .rows = lite_rows,
+        .integrity = lite_integrity,
 };

@@ -946,6 +946,31 @@ static void test_speed(void **state)
 	json_decref(j);
 }
 
+/* _content leaves out what the server sets (the id, meta.versionId and
+ * meta.lastUpdated) and takes meta first: the write path indexes the body as
+ * the client sent it (meta anywhere), bron reindex and bron check the stored
+ * one carrying the server's id and meta first, and both must give the same
+ * row (bron check found them apart). The rest of meta (tags, source) stays. */
+static void test_content_without_server_meta(void **state)
+{
+	(void)state;
+	indexed sent, stored;
+	index_json(&sent, "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Brink\"}],"
+	                  "\"meta\":{\"source\":\"urn:src\"}}");
+	index_json(&stored, "{\"resourceType\":\"Patient\",\"id\":\"p77\",\"meta\":{"
+	                    "\"versionId\":\"3\",\"lastUpdated\":\"2026-11-23T08:51:44.168Z\","
+	                    "\"source\":\"urn:src\"},\"name\":[{\"family\":\"Brink\"}]}");
+	const search_row *a = must_find(&sent, "_content", NULL, "", NULL);
+	const search_row *b = must_find(&stored, "_content", NULL, "", NULL);
+	assert_string_equal(a->s[0], b->s[0]);
+	assert_non_null(strstr(b->s[0], "brink"));
+	assert_non_null(strstr(b->s[0], "urnsrc"));
+	assert_null(strstr(b->s[0], "p77"));
+	assert_null(strstr(b->s[0], "2026"));
+	index_free(&sent);
+	index_free(&stored);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -961,6 +986,7 @@ int main(void)
 	        cmocka_unit_test(test_encounter),
 	        cmocka_unit_test(test_medication_request),
 	        cmocka_unit_test(test_reference_forms),
+	        cmocka_unit_test(test_content_without_server_meta),
 	        cmocka_unit_test(test_location_near),
 	        cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_official_examples),
