@@ -13,6 +13,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(BUILD),asan)
   OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDSAN = -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+  # libFuzzer instrumentation (clang only; tests/fuzz/run.sh builds with CC=clang-14)
+  OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  LDSAN = -fsanitize=address,undefined
 else ifeq ($(BUILD),debug)
   OPT = -O0 -g
 else
