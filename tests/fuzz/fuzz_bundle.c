@@ -5,8 +5,10 @@
  * Bundle). The input is the body of a POST to the FHIR base, sent to a real
  * server (server.h: SQLite store in a temporary directory, open access)
  * started once in LLVMFuzzerInitialize, so every entry really runs against
- * the store. Findings: crashes and sanitizer reports, a hang, and a 500 as
- * the answer or as an entry's response.status. Built and run by
+ * the store. Findings: crashes and sanitizer reports, a hang, what
+ * fuzz_check_answer finds wrong with the answer (a 500, JSON that does not
+ * parse, an error without an OperationOutcome), and a 500 as an entry's
+ * response.status. Built and run by
  * tests/fuzz/run.sh; replayed by tests/suites/fuzz-replay.sh.
  */
 #include <jansson.h>
@@ -45,10 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(req + h, data, size);
 	size_t n = fuzz_exchange(req, (size_t)h + size, ans, sizeof ans - 1);
 	ans[n] = 0;
-	if (n < 13 || memcmp(ans, "HTTP/1.", 7))
+	if (n == 0)
 		broken("no HTTP answer", data, size, ans);
-	if (!memcmp(ans + 8, " 500 ", 5))
-		broken("a 500", data, size, ans);
+	const char *bad = fuzz_check_answer(ans, n, 0);
+	if (bad)
+		broken(bad, data, size, ans);
 	const char *body = strstr(ans, "\r\n\r\n");
 	json_t *b = body ? json_loads(body + 4, 0, NULL) : NULL;
 	json_t *entries = json_object_get(b, "entry");

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -153,6 +155,72 @@ static size_t fuzz_exchange(const void *data, size_t len, char *ans, size_t cap)
 		        (long long)(fuzz_ms() - (deadline - FUZZ_ANSWER_MS)), len, kept,
 		        (const char *)data);
 	return kept;
+}
+
+/* What is wrong with one HTTP answer at ans[0..n) (NUL-terminated), or NULL:
+ * a 500 (no client input may cause a server error); a JSON body
+ * (Content-Type ...json) that does not parse; an error (4xx) with a JSON
+ * body that is no OperationOutcome. Answers libmicrohttpd makes itself
+ * (malformed requests: an HTML page without Content-Type) are not Bron's.
+ * A HEAD answer (head_request) has no body to check. *next is set to where
+ * the next answer on the connection starts, or NULL when unknown. */
+static const char *fuzz_check_one(const char *ans, size_t n, int head_request, const char **next)
+{
+	*next = NULL;
+	if (n < 13 || memcmp(ans, "HTTP/1.", 7))
+		return "no HTTP status line";
+	int status = (int)strtol(ans + 9, NULL, 10);
+	if (status == 500)
+		return "a 500";
+	const char *end = strstr(ans, "\r\n\r\n");
+	if (!end)
+		return NULL;
+	const char *body = end + 4;
+	size_t have = n - (size_t)(body - ans);
+	const char *ct = NULL, *cl = NULL;
+	for (const char *h = strstr(ans, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n")) {
+		if (!strncasecmp(h + 2, "Content-Type:", 13))
+			ct = h + 15;
+		else if (!strncasecmp(h + 2, "Content-Length:", 15))
+			cl = h + 17;
+	}
+	if (head_request || status == 204 || status == 304 || !cl)
+		return NULL;
+	size_t len = strtoul(cl, NULL, 10);
+	if (have < len)
+		return NULL; /* cut short (only the first bytes are kept) */
+	*next = body + len;
+	if (!ct || !memmem(ct, strcspn(ct, "\r"), "json", 4))
+		return NULL;
+	json_error_t e;
+	json_t *j = json_loadb(body, len, 0, &e);
+	if (!j)
+		return "a JSON answer that does not parse";
+	const char *rt = json_string_value(json_object_get(j, "resourceType"));
+	int oo = rt && !strcmp(rt, "OperationOutcome");
+	json_decref(j);
+	if (status >= 400 && !oo)
+		return "an error answer without an OperationOutcome";
+	return NULL;
+}
+
+/* fuzz_check_one on every answer of a connection, as far as they can be
+ * told apart (a HEAD answer ends the walk: its length is no body's). */
+static const char *fuzz_check_answer(const char *ans, size_t n, int head_request)
+{
+	if (n == 0)
+		return NULL; /* the connection was closed without an answer */
+	const char *p = ans;
+	while (p && (size_t)(p - ans) < n) {
+		const char *next;
+		const char *bad = fuzz_check_one(p, n - (size_t)(p - ans), head_request, &next);
+		if (bad)
+			return bad;
+		if (head_request)
+			break;
+		p = next;
+	}
+	return NULL;
 }
 
 #endif
