@@ -13,6 +13,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ifeq ($(BUILD),asan)
   OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDSAN = -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+  # libFuzzer instrumentation (clang only; tests/fuzz/run.sh builds with CC=clang-14)
+  OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  LDSAN = -fsanitize=address,undefined
 else ifeq ($(BUILD),debug)
   OPT = -O0 -g
 else
@@ -112,3 +116,17 @@ all: $(FP_TOOL_BIN)
 $(OUT)/tests/tools/%: tests/tools/%.c $(OUT)/libbron.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XML_CFLAGS) $(LDFLAGS) -o $@ $< $(OUT)/libbron.a $(LDLIBS) $(XML_LIBS)
+
+# ---- fuzz targets without libFuzzer (issue 10): build/<b>/tests/fuzz/replay_<name>
+# runs tests/fuzz/fuzz_<name>.c on files (tests/suites/fuzz-replay.sh replays
+# the seeds and every regression input). `make fuzz` fuzzes them (clang).
+FUZZ_TARGET_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY_BIN = $(FUZZ_TARGET_SRC:tests/fuzz/fuzz_%.c=$(OUT)/tests/fuzz/replay_%)
+
+ifneq ($(BUILD),fuzz)
+all: $(FUZZ_REPLAY_BIN)
+endif
+
+$(OUT)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/server.h tests/fuzz/tmpdir.h $(OUT)/libbron.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ tests/fuzz/replay.c $< $(OUT)/libbron.a $(LDLIBS)

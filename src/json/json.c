@@ -284,25 +284,48 @@ int json_pretty(const char *s, size_t len, buf *out)
 	return rc ? BUF_TOOBIG : 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (lead byte >= 0x80,
+ * `left` bytes from p to the end), or 0 when it is not one. */
+static size_t utf8_seq_len(const unsigned char *p, size_t left)
+{
+	size_t len = (*p & 0xe0) == 0xc0   ? 2
+	             : (*p & 0xf0) == 0xe0 ? 3
+	             : (*p & 0xf8) == 0xf0 ? 4
+	                                   : 0;
+	return len && len <= left && base_utf8_valid((const char *)p, len) ? len : 0;
+}
+
 int json_put_string(buf *out, const char *s)
 {
 	int rc = buf_putc(out, '"');
 	const char *run = s;
+	const unsigned char *end = (const unsigned char *)s + strlen(s);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		const char *esc = NULL;
 		char tmp[8];
-		switch (*p) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
-		case '\b': esc = "\\b"; break;
-		case '\f': esc = "\\f"; break;
-		default:
-			if (*p < 0x20) {
-				snprintf(tmp, sizeof tmp, "\\u%04x", *p);
-				esc = tmp;
+		if (*p >= 0x80) {
+			/* client bytes echoed in a message may be no UTF-8: a byte
+			 * that starts no well-formed sequence becomes U+FFFD */
+			size_t len = utf8_seq_len(p, (size_t)(end - p));
+			if (len) {
+				p += len - 1;
+				continue;
+			}
+			esc = "\\ufffd";
+		} else {
+			switch (*p) {
+			case '"': esc = "\\\""; break;
+			case '\\': esc = "\\\\"; break;
+			case '\n': esc = "\\n"; break;
+			case '\r': esc = "\\r"; break;
+			case '\t': esc = "\\t"; break;
+			case '\b': esc = "\\b"; break;
+			case '\f': esc = "\\f"; break;
+			default:
+				if (*p < 0x20) {
+					snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+					esc = tmp;
+				}
 			}
 		}
 		if (esc) {

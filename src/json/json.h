@@ -69,7 +69,9 @@ int json_pretty(const char *src, size_t len, buf *out);
  * form that reads back to the same double (JSON Patch results). */
 int json_dump(const json_t *v, buf *out);
 
-/* Append `s` as a JSON string literal (with quotes and escapes). */
+/* Append `s` as a JSON string literal (with quotes and escapes). Bytes of
+ * `s` that are not well-formed UTF-8 (client text echoed in a message) are
+ * written as U+FFFD, so the literal is always valid JSON. */
 int json_put_string(buf *out, const char *s);
 
 #endif

@@ -188,6 +188,18 @@ static void parse_prefer(rctx *c, const char *h)
 		c->strict = 1;
 }
 
+/* A Host header Bron can put into the URLs it writes: a name or address
+ * with an optional port (letters, digits, "-._~", ":" and the brackets of
+ * an IPv6 literal), at most 261 bytes. Anything else (quotes, control
+ * characters, spaces, "/@?#") would break or forge the fullUrl and link
+ * URLs of the answer, so such a request is a 400 (RFC 9112 section 3.2). */
+static int host_ok(const char *h)
+{
+	size_t n =
+	        strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~:[]");
+	return h[n] == 0 && n <= 261;
+}
+
 static const char *base_url(rctx *c)
 {
 	if (c->r->cfg.base_url)
@@ -581,6 +593,14 @@ static void handle(http_req *req, rest *r)
 		http_res_header(req, "X-Request-Id", rid);
 	if (negotiate_or_reply(c))
 		return;
+	const char *host = http_req_header(req, "Host");
+	if (!r->cfg.base_url && host && !host_ok(host)) {
+		c->base = "";
+		rest_reply_error(c, 400, "invalid",
+		                 "The Host header is not a host name or address with an optional "
+		                 "port");
+		return;
+	}
 	c->base = base_url(c);
 	const char *path = http_req_path(req);
 	c->path = path;

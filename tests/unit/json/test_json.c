@@ -567,6 +567,31 @@ static void test_put_string(void **state)
 	              "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""); /* UTF-8 as is */
 	put_string_is("end\\", "\"end\\\\\"");
 	put_string_is("\"start", "\"\\\"start\"");
+	/* bytes that are no well-formed UTF-8 (client text echoed in a
+	 * message) become U+FFFD, so the literal is valid JSON (found by the
+	 * http fuzz target: an invalid id in the URL made an unparsable
+	 * OperationOutcome) */
+	static const struct {
+		const char *in, *want;
+	} bad[] = {
+	        {"Patient/\x93"
+	         "1",
+	         "\"Patient/\\ufffd1\""},                      /* a lone continuation byte */
+	        {"a\xc3", "\"a\\ufffd\""},                     /* a sequence cut short */
+	        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},            /* overlong "/" */
+	        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* a surrogate */
+	        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* above U+10FFFF */
+	        {"\xff\xc3\xa9\"", "\"\\ufffd\xc3\xa9\\\"\""}, /* good UTF-8 after a bad byte */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		buf b;
+		buf_init(&b, 0);
+		assert_int_equal(json_put_string(&b, bad[i].in), 0);
+		if (strcmp(b.data, bad[i].want) != 0)
+			fail_msg("json_put_string gave %s, wanted %s", b.data, bad[i].want);
+		json_decref(load(b.data, b.len));
+		buf_free(&b);
+	}
 	/* every control character round-trips */
 	char all[32];
 	for (int i = 1; i < 32; i++)
