@@ -11,8 +11,10 @@
 #   rss      RSS growth from the end of the warm-up to the end under
 #            SOAK_RSS_PCT % of the warm-up RSS + SOAK_RSS_MB MB
 #   fds      open fds grew by at most SOAK_FDS
-#   latency  median p99 of the last 3 intervals at most SOAK_P99_FACTOR x
-#            that of the first 3 after the warm-up, + SOAK_P99_SLACK_MS ms
+#   latency  the lowest p99 of the last 3 intervals at most SOAK_P99_FACTOR
+#            x the median p99 of the first 3 after the warm-up, +
+#            SOAK_P99_SLACK_MS ms (drift raises every interval; a busy
+#            machine raises some)
 #   audit    `bron audit verify` passes on the trail the run wrote
 #   stop     the server stops on SIGTERM with exit status 0
 # The warm-up is the first 20% of the intervals (at least 1). Prints the
@@ -119,16 +121,18 @@ node tests/soak/prepare.mjs lists "$BASE" "$TOKEN" "$WORK" || die "listing the l
 
 # ---- load, one wrk run per interval ------------------------------------------------
 CLK=$(getconf CLK_TCK)
+TIMEFORMAT='%U %S' # wrk's own CPU seconds (user, system)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-COLS="interval,minute,requests,rps,p50_ms,p99_ms,max_ms,errors,sockerr,rss_kb,fds,srv_cpu_pct,load1,reads,searches,pages,creates,updates,deletes,transactions"
+COLS="interval,minute,requests,rps,p50_ms,p99_ms,max_ms,errors,sockerr,rss_kb,fds,srv_cpu_pct,wrk_cpu_pct,load1,reads,searches,pages,creates,updates,deletes,transactions"
 echo "$COLS" >"$CSV"
 log "soak: $MINUTES min at $CONNS connections ($INTERVALS intervals of ${INTERVAL}s, warm-up $WARM), store $STORE, $BASE, pid $PID"
 log "soak: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); CSV $CSV"
-printf '%-7s %8s %9s %9s %7s %9s %5s %5s\n' minute "req/s" "p50 ms" "p99 ms" errors "RSS MB" fds "cpu%"
+printf '%-7s %8s %9s %9s %7s %9s %5s %6s %6s %6s\n' minute "req/s" "p50 ms" "p99 ms" errors "RSS MB" fds "srv%" "wrk%" load
 for i in $(seq 1 "$INTERVALS"); do
 	c0=$(ticks "$PID") n0=$(date +%s%N)
-	SOAK_DIR=$WORK SOAK_TOKEN=$TOKEN SOAK_PREFIX=$PREFIX timeout $((INTERVAL + 60)) \
-		wrk -t"$CONNS" -c"$CONNS" -d"${INTERVAL}s" --timeout 10s -s tests/soak/mix.lua "$BASE" >"$WORK/wrk.$i" 2>&1
+	{ time SOAK_DIR=$WORK SOAK_TOKEN=$TOKEN SOAK_PREFIX=$PREFIX timeout $((INTERVAL + 60)) \
+		wrk -t"$CONNS" -c"$CONNS" -d"${INTERVAL}s" --timeout 10s -s tests/soak/mix.lua "$BASE" >"$WORK/wrk.$i" 2>&1; } \
+		2>"$WORK/time.$i"
 	rc=$?
 	n1=$(date +%s%N)
 	kill -0 "$PID" 2>/dev/null || { tail -20 "$WORK/serve.log"; die "the server died during interval $i"; }
@@ -145,14 +149,15 @@ for i in $(seq 1 "$INTERVALS"); do
 	declare -A V
 	for kv in ${line#SOAK }; do V[${kv%%=*}]=${kv#*=}; done
 	cpu=$(awk -v t="$((c1 - c0))" -v hz="$CLK" -v ns="$((n1 - n0))" 'BEGIN {printf "%.0f", 100 * t / hz / (ns / 1e9)}')
+	wcpu=$(awk -v ns="$((n1 - n0))" '{printf "%.0f", 100 * ($1 + $2) / (ns / 1e9)}' "$WORK/time.$i")
 	row=$(awk -v i="$i" -v iv="$INTERVAL" -v r="${V[requests]}" -v us="${V[duration_us]}" -v p50="${V[p50_us]}" \
 		-v p99="${V[p99_us]}" -v mx="${V[max_us]}" 'BEGIN {
 			printf "%d,%.2f,%d,%.0f,%.2f,%.2f,%.1f", i, i * iv / 60, r, r / (us / 1e6), p50 / 1000, p99 / 1000, mx / 1000 }')
-	row+=",${V[errors]},${V[sockerr]},$rss,$fds,$cpu,$(cut -d' ' -f1 /proc/loadavg)"
+	row+=",${V[errors]},${V[sockerr]},$rss,$fds,$cpu,${wcpu:-0},$(cut -d' ' -f1 /proc/loadavg)"
 	for k in reads searches pages creates updates deletes transactions; do row+=",${V[$k]:-0}"; done
 	echo "$row" >>"$CSV"
 	awk -F, -v w="$([ "$i" -le "$WARM" ] && echo " warm-up")" '{
-		printf "%-7s %8s %9s %9s %7d %9.1f %5d %5s%s\n", $2, $4, $5, $6, $8 + $9, $10 / 1024, $11, $12, w }' <<<"$row"
+		printf "%-7s %8s %9s %9s %7d %9.1f %5d %6s %6s %6s%s\n", $2, $4, $5, $6, $8 + $9, $10 / 1024, $11, $12, $13, $14, w }' <<<"$row"
 	grep '^SOAK_BAD ' "$WORK/wrk.$i" | head -3 | sed 's/^SOAK_BAD /  error: /'
 done
 
@@ -189,8 +194,9 @@ verdict=$(awk -F, -v W="$WARM" -v K="$K" -v pct="$RSS_PCT" -v mb="$RSS_MB" -v fd
 		post = 0; for (i = W + 1; i <= n; i++) post += req[i]
 		g = rss[n] - rss[W]; allow = rss[W] * pct / 100 + mb * 1024
 		leak = post / 1024 # kB that 1 KB per request would add after the warm-up
-		for (i = 1; i <= K; i++) { a[i] = p99[W + i]; b[i] = p99[n - K + i] }
-		pa = med3(a, K); pb = med3(b, K); lim = pa * fac + slack
+		pb = -1
+		for (i = 1; i <= K; i++) { a[i] = p99[W + i]; if (pb < 0 || p99[n - K + i] < pb) pb = p99[n - K + i] }
+		pa = med3(a, K); lim = pa * fac + slack
 		printf "errors %d %d\n", (err == 0), err
 		printf "rss %d %.1f %.1f %.1f %.1f %d %.0f\n", (g <= allow), rss[W] / 1024, rss[n] / 1024, g / 1024, allow / 1024, post, leak
 		printf "fds %d %d %d %d\n", (fd[n] - fd[W] <= fdmax), fd[W], fd[n], fd[n] - fd[W]
@@ -204,7 +210,7 @@ check "$ok" "rss flat: ${r0} MB after the warm-up, ${r1} MB at the end: +${g} MB
 read -r _ ok f0 f1 fg < <(grep '^fds ' <<<"$verdict")
 check "$ok" "fds flat: $f0 after the warm-up, $f1 at the end (+$fg, bound +$FDS)"
 read -r _ ok pa pb lim < <(grep '^p99 ' <<<"$verdict")
-check "$ok" "latency: median p99 ${pa} ms in the $K intervals after the warm-up, ${pb} ms in the last $K (bound ${lim} ms = ${P99_FACTOR}x + ${P99_SLACK} ms)"
+check "$ok" "latency: median p99 ${pa} ms in the $K intervals after the warm-up, lowest p99 of the last $K ${pb} ms (bound ${lim} ms = ${P99_FACTOR}x + ${P99_SLACK} ms)"
 check "$([ $audit_rc = 0 ] && echo 1 || echo 0)" "audit trail: $(tail -1 "$WORK/audit.log") ($audit_s s)"
 check "$([ $stop_rc = 0 ] && echo 1 || echo 0)" "stop: exit status $stop_rc after SIGTERM; $odd unexpected server log lines"
 if [ "$odd" -gt 0 ]; then
