@@ -5,8 +5,9 @@
 # read/search/write load at SOAK_CONNECTIONS keep-alive connections driven by
 # wrk (tests/soak/mix.lua), in consecutive wrk runs of SOAK_INTERVAL seconds.
 # After each run it prints one line - minute, requests/s, p50, p99, errors,
-# the server's RSS (VmRSS) and open file descriptors - and appends it to a
-# CSV. At the end it judges (docs/robustness-soak.md says why these bounds):
+# the server's RSS (VmRSS) and open file descriptors, its CPU and wrk's, the
+# load average and the machine's CPU and I/O pressure stall (% of the time
+# some task waited) - and appends it to a CSV. At the end it judges (docs/robustness-soak.md says why these bounds):
 #   errors   no answer with an unexpected status or body, no socket error
 #   rss      RSS growth from the end of the warm-up to the end under
 #            SOAK_RSS_PCT % of the warm-up RSS + SOAK_RSS_MB MB
@@ -123,20 +124,23 @@ node tests/soak/prepare.mjs lists "$BASE" "$TOKEN" "$WORK" || die "listing the l
 CLK=$(getconf CLK_TCK)
 TIMEFORMAT='%U %S' # wrk's own CPU seconds (user, system)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-COLS="interval,minute,requests,rps,p50_ms,p99_ms,max_ms,errors,sockerr,rss_kb,fds,srv_cpu_pct,wrk_cpu_pct,load1,reads,searches,pages,creates,updates,deletes,transactions"
+# stall() RESOURCE: the machine's "some" pressure stall total (us) of cpu or
+# io (/proc/pressure, 0 without PSI): how much other work held tasks back
+stall() { awk '/^some/ {sub("total=", "", $5); print $5}' "/proc/pressure/$1" 2>/dev/null || echo 0; }
+COLS="interval,minute,requests,rps,p50_ms,p99_ms,max_ms,errors,sockerr,rss_kb,fds,srv_cpu_pct,wrk_cpu_pct,load1,cpu_stall_pct,io_stall_pct,reads,searches,pages,creates,updates,deletes,transactions"
 echo "$COLS" >"$CSV"
 log "soak: $MINUTES min at $CONNS connections ($INTERVALS intervals of ${INTERVAL}s, warm-up $WARM), store $STORE, $BASE, pid $PID"
 log "soak: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); CSV $CSV"
-printf '%-7s %8s %9s %9s %7s %9s %5s %6s %6s %6s\n' minute "req/s" "p50 ms" "p99 ms" errors "RSS MB" fds "srv%" "wrk%" load
+printf '%-7s %8s %9s %9s %7s %9s %5s %6s %6s %6s %9s\n' minute "req/s" "p50 ms" "p99 ms" errors "RSS MB" fds "srv%" "wrk%" load "stall c/i"
 for i in $(seq 1 "$INTERVALS"); do
-	c0=$(ticks "$PID") n0=$(date +%s%N)
+	c0=$(ticks "$PID") n0=$(date +%s%N) sc0=$(stall cpu) si0=$(stall io)
 	{ time SOAK_DIR=$WORK SOAK_TOKEN=$TOKEN SOAK_PREFIX=$PREFIX timeout $((INTERVAL + 60)) \
 		wrk -t"$CONNS" -c"$CONNS" -d"${INTERVAL}s" --timeout 10s -s tests/soak/mix.lua "$BASE" >"$WORK/wrk.$i" 2>&1; } \
 		2>"$WORK/time.$i"
 	rc=$?
 	n1=$(date +%s%N)
 	kill -0 "$PID" 2>/dev/null || { tail -20 "$WORK/serve.log"; die "the server died during interval $i"; }
-	c1=$(ticks "$PID")
+	c1=$(ticks "$PID") sc1=$(stall cpu) si1=$(stall io)
 	sleep 0.5 # the server closes wrk's connections
 	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID/status")
 	fds=$(ls "/proc/$PID/fd" | wc -l)
@@ -149,15 +153,17 @@ for i in $(seq 1 "$INTERVALS"); do
 	declare -A V
 	for kv in ${line#SOAK }; do V[${kv%%=*}]=${kv#*=}; done
 	cpu=$(awk -v t="$((c1 - c0))" -v hz="$CLK" -v ns="$((n1 - n0))" 'BEGIN {printf "%.0f", 100 * t / hz / (ns / 1e9)}')
+	psi=$(awk -v c="$((sc1 - sc0))" -v i="$((si1 - si0))" -v ns="$((n1 - n0))" 'BEGIN {
+		printf "%.0f,%.0f", 100 * c / (ns / 1e3), 100 * i / (ns / 1e3) }')
 	wcpu=$(awk -v ns="$((n1 - n0))" '{printf "%.0f", 100 * ($1 + $2) / (ns / 1e9)}' "$WORK/time.$i")
 	row=$(awk -v i="$i" -v iv="$INTERVAL" -v r="${V[requests]}" -v us="${V[duration_us]}" -v p50="${V[p50_us]}" \
 		-v p99="${V[p99_us]}" -v mx="${V[max_us]}" 'BEGIN {
 			printf "%d,%.2f,%d,%.0f,%.2f,%.2f,%.1f", i, i * iv / 60, r, r / (us / 1e6), p50 / 1000, p99 / 1000, mx / 1000 }')
-	row+=",${V[errors]},${V[sockerr]},$rss,$fds,$cpu,${wcpu:-0},$(cut -d' ' -f1 /proc/loadavg)"
+	row+=",${V[errors]},${V[sockerr]},$rss,$fds,$cpu,${wcpu:-0},$(cut -d' ' -f1 /proc/loadavg),$psi"
 	for k in reads searches pages creates updates deletes transactions; do row+=",${V[$k]:-0}"; done
 	echo "$row" >>"$CSV"
 	awk -F, -v w="$([ "$i" -le "$WARM" ] && echo " warm-up")" '{
-		printf "%-7s %8s %9s %9s %7d %9.1f %5d %6s %6s %6s%s\n", $2, $4, $5, $6, $8 + $9, $10 / 1024, $11, $12, $13, $14, w }' <<<"$row"
+		printf "%-7s %8s %9s %9s %7d %9.1f %5d %6s %6s %6s %9s%s\n", $2, $4, $5, $6, $8 + $9, $10 / 1024, $11, $12, $13, $14, $15 "/" $16, w }' <<<"$row"
 	grep '^SOAK_BAD ' "$WORK/wrk.$i" | head -3 | sed 's/^SOAK_BAD /  error: /'
 done
 
