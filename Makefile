@@ -35,7 +35,7 @@ UNIT_SRC = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN = $(UNIT_SRC:%.c=$(OUT)/%)
 BIN      = $(if $(filter release,$(BUILD)),bron,$(OUT)/bron)
 
-.PHONY: all deps run check test unit api bench fuzz clean lint regen torture
+.PHONY: all deps run check test unit api bench fuzz soak clean lint regen torture
 
 all: $(BIN) $(UNIT_BIN)
 
@@ -87,6 +87,12 @@ api: all
 
 bench: deps all
 	@bench/run.sh
+
+# Sustained load: 30 minutes of mixed load at 16 connections on loopback
+# (SOAK_MINUTES, SOAK_CONNECTIONS, SOAK_INTERVAL, SOAK_STORE; tests/soak/soak.sh).
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@tests/soak/soak.sh
 
 fuzz: deps
 	@tests/fuzz/run.sh

@@ -2,10 +2,13 @@
 # Run Bron's tests and print one closing line "N passed, N failed".
 #   tests/run.sh            every tier on the release build, then on the
 #                           ASan/UBSan build (build/asan)
-#   tests/run.sh TIER...    only these tiers (unit, suites, api) on $BUILD
+#   tests/run.sh TIER...    only these tiers (unit, suites, api, soak) on $BUILD
 # Tiers: unit   - cmocka binaries build/<b>/tests/unit/<sub>/test_*
 #        suites - tests/suites/*.sh, each ending with "N passed, N failed[, N skipped]"
 #        api    - node --test tests/api (starts bron serve itself; BRON_BIN)
+#        soak   - the short soak: tests/soak/soak.sh for 2 minutes (10 s
+#                 intervals) on SQLite; in a full run once, on the release
+#                 build, after the other tiers (`make soak` runs the long one)
 # Each store engine in $STORES (default "sqlite postgres") gets the whole API
 # tier ("api[b]" on SQLite, "api-pg[b]" on PostgreSQL) and the search oracle
 # ("search-oracle", "search-oracle-pg"); the unit tier gets BRON_TEST_PG_URL
@@ -155,9 +158,27 @@ api_pass() { # api_pass BUILD LABEL [ENV=VALUE...]
 	sanitizer_check "$n" "api tests"
 }
 
+run_soak() { # the short soak, on SQLite; its checks count as tests
+	local b="$1" n="$log/soak.$1" bin="./bron" line
+	[ "$b" = release ] || bin="build/$b/bron"
+	local t0=$SECONDS
+	env SOAK_MINUTES=2 SOAK_INTERVAL=10 SOAK_STORE=sqlite SOAK_CSV="build/soak/check-$b.csv" BRON_BIN="$bin" \
+		tests/soak/soak.sh >"$n" 2>&1
+	local rc=$?
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$n" | tail -1)
+	echo "soak[$b]: ${line:-no result line (exit $rc)} ($((SECONDS - t0)) s)"
+	if [ -n "$line" ]; then count "$line"; else failed=$((failed + 1)); fi
+	if [ "$rc" != 0 ]; then
+		[ -n "$line" ] && grep -q ' 0 failed' <<<"$line" && failed=$((failed + 1))
+		grep -vE '^soak: (loaded|[0-9]+ patients)' "$n" | tail -30 | sed 's/^/  /'
+	fi
+	sanitizer_check "$n" "the soak"
+}
+
 tiers=("$@")
+soak_once=0
 if [ ${#tiers[@]} = 0 ]; then
-	builds=(release asan); tiers=(unit suites api)
+	builds=(release asan); tiers=(unit suites api); soak_once=1
 else
 	builds=("${BUILD:-release}")
 fi
@@ -165,5 +186,6 @@ if has_store postgres; then pg_start; fi
 for b in "${builds[@]}"; do
 	for t in "${tiers[@]}"; do "run_$t" "$b"; done
 done
+if [ "$soak_once" = 1 ]; then run_soak release; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
