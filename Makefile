@@ -77,7 +77,7 @@ unit: all
 	@tests/run.sh unit
 
 # The crash harness with many kills (CRASH_KILLS, default 500) on both
-# engines: docs/robustness-crash.md.
+# engines: docs/robustness.md.
 torture: deps
 	@$(MAKE) --no-print-directory all
 	@tests/torture.sh

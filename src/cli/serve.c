@@ -48,7 +48,7 @@ typedef struct serve_config {
 	char key_file[1024];   /* the owner's key of encryption at rest */
 	long unencrypted;      /* explicitly no encryption at rest */
 	char export_dir[1024]; /* Bulk Data export jobs and files */
-	/* limits (docs/robustness-hostile.md) */
+	/* limits (docs/robustness.md) */
 	long max_header;         /* a connection's buffer for the request head (431 beyond) */
 	long max_conns;          /* open connections at once */
 	long max_conns_ip;       /* open connections per client address (0: no limit) */

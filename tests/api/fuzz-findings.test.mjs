@@ -1,4 +1,4 @@
-// What the fuzz targets found (tests/fuzz/, docs/robustness-fuzz.md), over
+// What the fuzz targets found (tests/fuzz/, docs/robustness.md), over
 // HTTP against a real server: every answer with a JSON body is JSON, and an
 // error carries an OperationOutcome, whatever bytes the client sent.
 //  - a Host header that is no host name ("x\"y", a control character) went

@@ -10,7 +10,7 @@
 // the audit trail grows, as it must). Under ASan the server's stderr is
 // checked for sanitizer reports when it stops (lib/server.mjs).
 //
-// Categories (see docs/robustness-hostile.md): broken-json, deep-nesting,
+// Categories (see docs/robustness.md): broken-json, deep-nesting,
 // huge-values, invalid-utf8, nul-bytes, wrong-types (every element of real
 // resources replaced in turn by each other JSON type), oversized (headers and
 // bodies), slow-loris, request-line (malformed HTTP, random bytes, raw
@@ -635,7 +635,7 @@ function judgeRaw(c, res) {
   if (status === 505 && c.version) return null;
   // libmicrohttpd 0.9.75 answers a chunk-size line longer than the connection's
   // buffer with its own 500 page and closes; Bron never sees the request.
-  // Known upstream limitation (docs/robustness-hostile.md), allowed for that case only.
+  // Known upstream limitation (docs/robustness.md), allowed for that case only.
   if (status === 500 && c.mhdChunkLine && /libmicrohttpd documentation/.test(res.text)) return null;
   if (status >= 500) return `${status}: ${res.text.slice(0, 300)}`;
   if (status < 400) return `${status} where a 4xx or a close was due`;

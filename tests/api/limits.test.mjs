@@ -5,7 +5,7 @@
 // throttled with Retry-After), request time (--request-timeout, 503
 // too-costly), idle connections (--idle-timeout: closed), query cost
 // (--max-include, _include:iterate rounds, _count: warnings in the Bundle).
-// docs/robustness-hostile.md lists the defaults.
+// docs/robustness.md lists the defaults.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

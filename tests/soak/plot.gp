@@ -1,5 +1,5 @@
 # tests/soak/plot.gp - the soak curve as a PNG, from a CSV of tests/soak/soak.sh:
-#   gnuplot -e "csv='build/soak/x.csv'; out='docs/robustness-soak.png'" tests/soak/plot.gp
+#   gnuplot -e "csv='build/soak/x.csv'; out='docs/robustness.png'" tests/soak/plot.gp
 # (gnuplot is optional: apt-get install gnuplot-nox). Top: requests/s and
 # p50/p99 latency per interval; bottom: the server's RSS and open fds.
 set datafile separator ','

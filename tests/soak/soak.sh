@@ -7,7 +7,7 @@
 # After each run it prints one line - minute, requests/s, p50, p99, errors,
 # the server's RSS (VmRSS) and open file descriptors, its CPU and wrk's, the
 # load average and the machine's CPU and I/O pressure stall (% of the time
-# some task waited) - and appends it to a CSV. At the end it judges (docs/robustness-soak.md says why these bounds):
+# some task waited) - and appends it to a CSV. At the end it judges (docs/robustness.md says why these bounds):
 #   errors   no answer with an unexpected status or body, no socket error
 #   rss      RSS growth from the end of the warm-up to the end under
 #            SOAK_RSS_PCT % of the warm-up RSS + SOAK_RSS_MB MB
