@@ -56,6 +56,8 @@ size_t arena_used(const arena *a);
 /* 1 if s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
  * code points above U+10FFFF). */
 int base_utf8_valid(const char *s, size_t n);
+/* The value of hex digit c (0-9, a-f, A-F), or -1 when it is none. */
+int base_hexval(int c);
 
 /* ---- buf: growable byte buffer with a hard maximum (curl dynbuf) ---- */
 

@@ -47,17 +47,6 @@ int crypt_key_random(crypt_key *k)
 
 /* ---- parsing keys ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int b64val(int c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -87,8 +76,8 @@ int crypt_key_parse(const char *text, size_t len, crypt_key *out)
 	crypt_key k;
 	if (len == 2 * CRYPT_KEY_LEN) {
 		for (size_t i = 0; i < CRYPT_KEY_LEN; i++) {
-			int hi = hexval((unsigned char)text[2 * i]);
-			int lo = hexval((unsigned char)text[2 * i + 1]);
+			int hi = base_hexval((unsigned char)text[2 * i]);
+			int lo = base_hexval((unsigned char)text[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				goto fail;
 			k.b[i] = (unsigned char)(hi << 4 | lo);

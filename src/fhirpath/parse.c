@@ -81,17 +81,6 @@ static int skip_space(parser *ps)
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t put_utf8(char *o, unsigned cp)
 {
 	if (cp < 0x80) {
@@ -136,7 +125,7 @@ static int lex_quoted(parser *ps, char q)
 		case 'u': {
 			unsigned cp = 0;
 			for (int i = 1; i <= 4; i++) {
-				int h = hexval((unsigned char)r[i]);
+				int h = base_hexval((unsigned char)r[i]);
 				if (h < 0 || r + i >= p)
 					return fail(ps, r, "bad \\u escape", NULL);
 				cp = cp * 16 + (unsigned)h;

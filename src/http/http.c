@@ -394,17 +394,6 @@ static int rate_take(rate_table *t, const unsigned char key[16], int64_t now, lo
 
 /* ---- well-formed URLs ---- */
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 1 if the request target is well-formed: every '%' starts an escape of two
  * hex digits that is not %00, no control characters, and the bytes it
  * stands for (escapes decoded) are UTF-8. MHD would otherwise pass a bad
@@ -417,8 +406,8 @@ static int url_ok(const char *uri)
 	for (size_t i = 0; i < n && ok; i++) {
 		unsigned char c = (unsigned char)uri[i];
 		if (c == '%') {
-			int hi = hexval((unsigned char)uri[i + 1]);
-			int lo = hi < 0 ? -1 : hexval((unsigned char)uri[i + 2]);
+			int hi = base_hexval((unsigned char)uri[i + 1]);
+			int lo = hi < 0 ? -1 : base_hexval((unsigned char)uri[i + 2]);
 			ok = hi >= 0 && lo >= 0 && (hi | lo);
 			if (ok)
 				dec[k++] = (char)(hi << 4 | lo);

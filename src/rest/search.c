@@ -40,17 +40,6 @@ static void params_add(arena *a, params *p, const char *k, const char *v)
 	p->n++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode one application/x-www-form-urlencoded component; *bad is set when
  * it is not well-formed: a '%' without two hex digits, %00, not UTF-8. */
 static char *form_decode(arena *a, const char *s, size_t n, int *bad)
@@ -60,9 +49,10 @@ static char *form_decode(arena *a, const char *s, size_t n, int *bad)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			out[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		           hexval(s[i + 2]) >= 0 && (hexval(s[i + 1]) | hexval(s[i + 2]))) {
-			out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		} else if (s[i] == '%' && i + 2 < n && base_hexval(s[i + 1]) >= 0 &&
+		           base_hexval(s[i + 2]) >= 0 &&
+		           (base_hexval(s[i + 1]) | base_hexval(s[i + 2]))) {
+			out[k++] = (char)(base_hexval(s[i + 1]) * 16 + base_hexval(s[i + 2]));
 			i += 2;
 		} else {
 			*bad |= s[i] == '%' || s[i] == 0;
